@@ -1,0 +1,107 @@
+"""Helpers of the ``conda limits`` commands: the target environment and shared output."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from ..model import LimitSet
+from ..values import exceeds, human, pretty
+
+
+def target_prefix(args: Namespace) -> Path:
+    """The environment chosen by -n/-p (else the active one); it must exist."""
+    from conda.base.context import context, determine_target_prefix
+    from conda.exceptions import EnvironmentLocationNotFound
+
+    prefix = Path(determine_target_prefix(context, args))
+    if not (prefix / "conda-meta").is_dir():
+        raise EnvironmentLocationNotFound(str(prefix))
+    return prefix
+
+
+def refuse_windows() -> None:
+    if sys.platform == "win32":
+        from .exceptions import LimitsNotSupportedError
+
+        raise LimitsNotSupportedError("Windows")
+
+
+def read_limits(prefix: Path) -> LimitSet:
+    from .. import record
+    from .exceptions import LimitsRecordError
+
+    try:
+        return record.read(prefix)
+    except record.RecordError as error:
+        raise LimitsRecordError(str(error)) from None
+
+
+def write_limits(prefix: Path, limits: LimitSet) -> list[Path]:
+    from .. import prefix as env_files
+    from .exceptions import PrefixNotWritableError
+
+    try:
+        return env_files.write(prefix, limits)
+    except env_files.PrefixNotWritable as error:
+        raise PrefixNotWritableError(str(prefix), error.error.strerror or str(error.error)) \
+            from None
+
+
+def ceiling_warnings(limits: LimitSet) -> list[str]:
+    """Warnings for values above this machine's hard limits, and for lowered hard limits."""
+    from ..kernel import hard_ceiling
+
+    out = []
+    for resource, limit in limits.items_with_resource():
+        ceiling = hard_ceiling(resource)
+        for which, value in (("soft", limit.soft), ("hard", limit.hard)):
+            if value is not None and exceeds(value, ceiling):
+                out.append(f"{resource.key} {which} value {human(resource, value)} is above the "
+                           f"current hard limit ({pretty(resource, ceiling)}); activation will "
+                           f"use {pretty(resource, ceiling)} on this machine")
+        if limit.hard is not None:
+            out.append(f"{resource.key} sets a hard limit: a shell that activates this "
+                       "environment cannot raise it again, not even after `conda deactivate`")
+    return out
+
+
+def table(limits: LimitSet) -> list[str]:
+    """Rows of ``conda limits show``: name, soft, hard, this process's hard ceiling."""
+    from ..kernel import hard_ceiling
+
+    rows = [("# Name", "Soft", "Hard", "Ceiling", "")]
+    for resource, limit in limits.items_with_resource():
+        ceiling = hard_ceiling(resource)
+        over = any(v is not None and exceeds(v, ceiling) for v in (limit.soft, limit.hard))
+        rows.append((
+            resource.key,
+            "-" if limit.soft is None else pretty(resource, limit.soft),
+            "-" if limit.hard is None else pretty(resource, limit.hard),
+            pretty(resource, ceiling),
+            "! above the hard ceiling" if over else "",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + (
+        "  " + row[4] if row[4] else "") for row in rows]
+
+
+def to_json(prefix: Path, limits: LimitSet, **extra: object) -> dict:
+    return {"prefix": str(prefix), "limits": limits.to_json(), **extra}
+
+
+def print_json(data: dict) -> None:
+    from conda.cli.common import stdout_json
+
+    stdout_json(data)
+
+
+def env_label(prefix: Path) -> str:
+    """How conda names the environment in messages: its name, or its path."""
+    from conda.base.context import context
+
+    envs_dirs = [Path(d) for d in context.envs_dirs]
+    if prefix == Path(context.root_prefix):
+        return "base"
+    return prefix.name if prefix.parent in envs_dirs else str(prefix)

@@ -1,0 +1,67 @@
+"""``conda limits set``: record limits for an environment and write its activation scripts."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+
+HELP = "Record resource limits for an environment; `conda activate` applies them."
+DESCRIPTION = HELP + (
+    " Limits are soft: a process may raise them again up to the hard limit, and "
+    "`conda deactivate` restores the shell's previous values. A value given here replaces "
+    "the environment's previous value of that limit."
+)
+EPILOG = """Examples:
+
+    conda limits set -n ai_env --vmem 4G --nofile 1024 --stack 8M
+    conda limits set --data 16G --cpu 2h
+    conda limits set -n ci --nofile 4096 --hard
+"""
+
+
+def configure_parser(parser: ArgumentParser) -> None:
+    from .options import add_dry_run, add_environment, add_json, add_limit_values
+
+    add_environment(parser)
+    add_limit_values(parser)
+    parser.add_argument("--hard", action="store_true",
+                        help="Also set the hard limit to the same value. A lowered hard limit "
+                        "cannot be raised again in that shell.")
+    add_dry_run(parser)
+    add_json(parser)
+
+
+def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from ..model import Limit, LimitSet
+    from .common import (ceiling_warnings, print_json, read_limits, refuse_windows, table,
+                         target_prefix, to_json, write_limits, env_label)
+    from .exceptions import NothingToDoError
+    from .options import given_values
+
+    refuse_windows()
+    values = given_values(args)
+    if not values:
+        raise NothingToDoError("No limit given: name at least one, e.g. `--vmem 4G` "
+                               "(see `conda limits set --help`).")
+    prefix = target_prefix(args)
+    given = LimitSet({key: Limit(value, value if args.hard else None)
+                      for key, value in values.items()})
+    limits = read_limits(prefix).merged(given)
+    warnings = ceiling_warnings(given)
+    if not context.dry_run:
+        write_limits(prefix, limits)
+    if context.json:
+        print_json(to_json(prefix, limits, warnings=warnings, dry_run=context.dry_run))
+        return 0
+    if context.dry_run:
+        print(f"Dry run: the environment at {prefix} would get these limits:")
+    else:
+        print(f"Limits of the environment at {prefix}:")
+    for row in table(limits):
+        print("  " + row)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if not context.dry_run:
+        print(f"\nThey apply from the next `conda activate {env_label(prefix)}`.")
+    return 0

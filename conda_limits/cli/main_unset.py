@@ -1,0 +1,57 @@
+"""``conda limits unset``: remove limits from an environment."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+
+HELP = "Remove resource limits from an environment (some, or --all)."
+DESCRIPTION = HELP + (
+    " With no limit left, the record and the activation scripts are removed."
+)
+EPILOG = """Examples:
+
+    conda limits unset -n ai_env --vmem
+    conda limits unset -n ai_env --all
+"""
+
+
+def configure_parser(parser: ArgumentParser) -> None:
+    from .options import add_dry_run, add_environment, add_json, add_limit_switches
+
+    add_environment(parser)
+    add_limit_switches(parser)
+    add_dry_run(parser)
+    add_json(parser)
+
+
+def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from ..model import LimitSet
+    from .common import print_json, read_limits, target_prefix, to_json, write_limits
+    from .exceptions import NothingToDoError
+    from .options import given_switches
+
+    keys = given_switches(args)
+    if not keys and not args.all:
+        raise NothingToDoError("Name the limits to remove (e.g. `--vmem`), or give `--all`.")
+    prefix = target_prefix(args)
+    if args.all:
+        # A broken record is no obstacle to removing everything.
+        limits, removed = LimitSet(), []
+    else:
+        before = read_limits(prefix)
+        limits, removed = before.without(keys), [k for k in keys if k in before]
+    if not context.dry_run:
+        write_limits(prefix, limits)
+    if context.json:
+        print_json(to_json(prefix, limits, dry_run=context.dry_run))
+        return 0
+    verb = "Would remove" if context.dry_run else "Removed"
+    if args.all:
+        print(f"{verb} all limits of the environment at {prefix}.")
+    elif removed:
+        print(f"{verb} {', '.join(removed)} from the environment at {prefix}.")
+    else:
+        print(f"The environment at {prefix} had none of these limits: {', '.join(keys)}.")
+    return 0

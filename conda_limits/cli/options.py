@@ -1,0 +1,71 @@
+"""Arguments shared by several commands: the environment, and one flag per limit."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, ArgumentTypeError, Namespace
+from collections.abc import Callable
+
+from ..resources import RESOURCES, Kind, Resource
+from ..values import ACCEPTED, InvalidValue, Value, parse
+
+METAVARS = {Kind.SIZE: "SIZE", Kind.COUNT: "N", Kind.DURATION: "TIME"}
+
+
+def value_type(resource: Resource) -> Callable[[str], Value]:
+    """An argparse ``type=`` that validates a value of ``resource``."""
+
+    def convert(text: str) -> Value:
+        try:
+            return parse(resource, text)
+        except InvalidValue as error:
+            raise ArgumentTypeError(f"invalid value {text!r}: {error.reason}") from None
+
+    convert.__name__ = resource.kind.value
+    return convert
+
+
+def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
+    """``--vmem SIZE``, ``--nofile N``, ... (one option per resource)."""
+    group = parser.add_argument_group(title, "Sizes take K/M/G/T (1024-based); "
+                                      "any value may be 'unlimited'.")
+    for resource in RESOURCES:
+        group.add_argument(resource.flag, metavar=METAVARS[resource.kind], dest=resource.key,
+                           type=value_type(resource), default=None,
+                           help=f"{resource.summary}: {ACCEPTED[resource.kind]}"
+                           if resource.key == "vmem" else resource.summary)
+
+
+def add_limit_switches(parser: ArgumentParser) -> None:
+    """``--vmem``, ``--nofile``, ... as switches, and ``--all``."""
+    group = parser.add_argument_group("limits")
+    for resource in RESOURCES:
+        group.add_argument(resource.flag, dest=resource.key, action="store_true",
+                           help=resource.summary)
+    group.add_argument("--all", action="store_true", help="all limits of the environment")
+
+
+def add_environment(parser: ArgumentParser) -> None:
+    from conda.cli.helpers import add_parser_prefix
+
+    add_parser_prefix(parser)
+
+
+def add_json(parser: ArgumentParser) -> None:
+    from conda.cli.helpers import add_parser_json
+
+    add_parser_json(parser)
+
+
+def add_dry_run(parser: ArgumentParser) -> None:
+    parser.add_argument("-d", "--dry-run", action="store_true",
+                        help="Only say what would change; write nothing.")
+
+
+def given_values(args: Namespace) -> dict[str, Value]:
+    """The limit values given on the command line, by resource key."""
+    return {r.key: getattr(args, r.key) for r in RESOURCES
+            if getattr(args, r.key, None) is not None}
+
+
+def given_switches(args: Namespace) -> list[str]:
+    return [r.key for r in RESOURCES if getattr(args, r.key, False)]

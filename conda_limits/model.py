@@ -1,0 +1,229 @@
+"""The limit model: a soft/hard pair per resource, and the ``limits:`` schema.
+
+The same schema is used by the record inside an environment's prefix and by the ``limits:``
+key of ``environment.yml``::
+
+    limits:
+      vmem: 4G                       # soft limit only
+      nofile: {soft: 1024, hard: 4096}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import resources
+from .resources import Resource
+from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
+
+SCHEMA_HELP = (
+    "a mapping of limit names ("
+    + ", ".join(resources.KEYS)
+    + ") to a value or to {soft: VALUE, hard: VALUE}"
+)
+
+
+class SchemaError(ValueError):
+    """Content that does not follow the ``limits:`` schema.
+
+    ``line`` and ``column`` are 1-based positions in the source file, when known.
+    """
+
+    def __init__(self, message: str, key: str | None = None,
+                 line: int | None = None, column: int | None = None) -> None:
+        self.message = message
+        self.key = key
+        self.line = line
+        self.column = column
+        super().__init__(self.describe())
+
+    def describe(self, source: str | None = None) -> str:
+        where = source or ""
+        if self.line is not None:
+            where += f"{':' if where else 'line '}{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The configured soft and/or hard value of one resource (``None``: leave as is)."""
+
+    soft: Value | None = None
+    hard: Value | None = None
+
+    def __post_init__(self) -> None:
+        if self.soft is None and self.hard is None:
+            raise ValueError("a limit needs a soft or a hard value")
+
+    @property
+    def effective(self) -> Value:
+        """The value processes will be held to (the soft one, else the hard one)."""
+        return self.soft if self.soft is not None else self.hard  # type: ignore[return-value]
+
+    def with_hard(self) -> Limit:
+        """This limit with the hard value set to the soft one (``--hard``)."""
+        return replace(self, hard=self.soft) if self.soft is not None else self
+
+    def check(self, resource: Resource) -> None:
+        if self.soft is not None and self.hard is not None and exceeds(self.soft, self.hard):
+            raise InvalidValue(resource, human(resource, self.soft),
+                               f"the soft value is above the hard value "
+                               f"{human(resource, self.hard)}")
+
+    def to_yaml(self, resource: Resource) -> Any:
+        """The schema form: a plain value, or ``{soft: ..., hard: ...}``."""
+        if self.hard is None:
+            return _yaml_scalar(resource, self.soft)  # type: ignore[arg-type]
+        out = {}
+        if self.soft is not None:
+            out["soft"] = _yaml_scalar(resource, self.soft)
+        out["hard"] = _yaml_scalar(resource, self.hard)
+        return out
+
+    def to_json(self) -> dict[str, Value | None]:
+        return {"soft": self.soft, "hard": self.hard}
+
+
+def _yaml_scalar(resource: Resource, value: Value) -> int | str:
+    text = human(resource, value)
+    return int(text) if text.isdigit() else text
+
+
+class LimitSet(Mapping[str, Limit]):
+    """An ordered, immutable set of limits, keyed by resource name (table order)."""
+
+    def __init__(self, limits: Mapping[str, Limit] | None = None) -> None:
+        limits = dict(limits or {})
+        unknown = set(limits) - set(resources.KEYS)
+        if unknown:
+            raise KeyError(f"unknown limit names: {', '.join(sorted(unknown))}")
+        self._limits = {k: limits[k] for k in resources.KEYS if k in limits}
+
+    def __getitem__(self, key: str) -> Limit:
+        return self._limits[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._limits)
+
+    def __len__(self) -> int:
+        return len(self._limits)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LimitSet):
+            return self._limits == other._limits
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._limits.items()))
+
+    def __repr__(self) -> str:
+        return f"LimitSet({self._limits!r})"
+
+    def items_with_resource(self) -> Iterator[tuple[Resource, Limit]]:
+        for key, limit in self._limits.items():
+            yield resources.get(key), limit
+
+    def merged(self, other: Mapping[str, Limit]) -> LimitSet:
+        """A new set with ``other``'s entries replacing this one's."""
+        return LimitSet({**self._limits, **other})
+
+    def without(self, keys: Iterator[str] | list[str] | tuple[str, ...]) -> LimitSet:
+        drop = set(keys)
+        return LimitSet({k: v for k, v in self._limits.items() if k not in drop})
+
+    def to_yaml(self) -> dict[str, Any]:
+        return {r.key: limit.to_yaml(r) for r, limit in self.items_with_resource()}
+
+    def to_json(self) -> dict[str, dict[str, Value | None]]:
+        return {key: limit.to_json() for key, limit in self._limits.items()}
+
+
+def _position(node: Any, key: Any, *, value: bool) -> tuple[int | None, int | None]:
+    """1-based (line, column) of ``key`` (or its value) in a ruamel.yaml node, if known."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None, None
+    try:
+        line, column = lc.value(key) if value else lc.key(key)
+    except (KeyError, TypeError, AttributeError):
+        try:
+            line, column = lc.line, lc.col
+        except AttributeError:
+            return None, None
+    return line + 1, column + 1
+
+
+def _node_position(node: Any) -> tuple[int | None, int | None]:
+    lc = getattr(node, "lc", None)
+    if lc is None or getattr(lc, "line", None) is None:
+        return None, None
+    return lc.line + 1, lc.col + 1
+
+
+def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
+    """Validate a ``limits:`` mapping (plain or ruamel.yaml) into a :class:`LimitSet`.
+
+    ``where`` is the node that holds ``data`` (to locate ``limits:`` itself on error).
+    Raises :class:`SchemaError` naming the key, the line and column where known, and
+    what is accepted.
+    """
+    if data is None:
+        return LimitSet()
+    if not isinstance(data, Mapping):
+        line, column = (_position(where, "limits", value=True) if where is not None
+                        else _node_position(data))
+        raise SchemaError(f"'limits' must be {SCHEMA_HELP}; got {type(data).__name__}",
+                          "limits", line, column)
+    out: dict[str, Limit] = {}
+    for key, raw in data.items():
+        if not isinstance(key, str) or key not in resources.BY_KEY:
+            line, column = _position(data, key, value=False)
+            raise SchemaError(f"unknown limit {key!r} under 'limits'; known limits: "
+                              + ", ".join(resources.KEYS), str(key), line, column)
+        resource = resources.get(key)
+        try:
+            out[key] = _parse_entry(resource, raw)
+        except InvalidValue as error:
+            line, column = _position(data, key, value=True)
+            if isinstance(raw, Mapping):
+                inner = next((k for k in ("soft", "hard") if k in raw and
+                              _fails(resource, raw[k])), None)
+                if inner is not None:
+                    line, column = _position(raw, inner, value=True)
+            raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(error.raw)})",
+                              key, line, column) from None
+    return LimitSet(out)
+
+
+def _fails(resource: Resource, raw: Any) -> bool:
+    try:
+        parse(resource, raw)
+    except InvalidValue:
+        return True
+    return False
+
+
+def _brief(raw: object) -> str:
+    text = repr(raw) if isinstance(raw, str) else str(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_entry(resource: Resource, raw: Any) -> Limit:
+    if isinstance(raw, Mapping):
+        extra = set(raw) - {"soft", "hard"}
+        if extra or not raw:
+            raise InvalidValue(resource, dict(raw),
+                               "a mapping value takes only 'soft' and 'hard' keys")
+        soft = parse(resource, raw["soft"]) if "soft" in raw else None
+        hard = parse(resource, raw["hard"]) if "hard" in raw else None
+        limit = Limit(soft, hard)
+        limit.check(resource)
+        return limit
+    return Limit(parse(resource, raw))
+
+
+__all__ = ["Limit", "LimitSet", "SchemaError", "parse_limits", "UNLIMITED", "SCHEMA_HELP"]

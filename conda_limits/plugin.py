@@ -1,0 +1,23 @@
+"""conda's entry point for conda-limits.
+
+conda imports this module on nearly every invocation: it holds only the ``@hookimpl``
+functions, and imports nothing of conda-limits beyond what a hook needs when it is called.
+Parsers, ruamel.yaml and process machinery load only when a command of ours runs.
+"""
+
+from __future__ import annotations
+
+from conda.plugins import hookimpl
+from conda.plugins.types import CondaSubcommand
+
+
+@hookimpl
+def conda_subcommands():
+    from .cli import limits
+
+    yield CondaSubcommand(
+        name="limits",
+        summary="Set, show and remove an environment's resource limits (ulimit).",
+        action=limits.execute,
+        configure_parser=limits.configure_parser,
+    )

@@ -1,0 +1,88 @@
+"""The limits record inside an environment: ``$PREFIX/etc/conda/limits.yml``.
+
+The record lives in the prefix (not in ``conda-meta``) so that ``conda create --clone``,
+``conda rename`` and conda-pack copy it with the environment. It uses the ``limits:`` schema
+of ``environment.yml``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from .model import LimitSet, SchemaError, parse_limits
+
+RECORD = Path("etc", "conda", "limits.yml")
+HEADER = (
+    "# Resource limits of this conda environment, written by conda-limits.\n"
+    "# Change them with `conda limits set/unset`; the activation scripts follow this file.\n"
+)
+
+
+class RecordError(Exception):
+    """The record exists but cannot be read or understood."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def record_path(prefix: str | os.PathLike[str]) -> Path:
+    return Path(prefix) / RECORD
+
+
+def read(prefix: str | os.PathLike[str]) -> LimitSet:
+    """The environment's recorded limits (empty when there is no record)."""
+    path = record_path(prefix)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return LimitSet()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RecordError(path, f"cannot read: {error}") from None
+    return loads(text, path)
+
+
+def loads(text: str, path: Path) -> LimitSet:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as error:
+        raise RecordError(path, f"not valid YAML: {error}") from None
+    if data is None:
+        return LimitSet()
+    if not isinstance(data, dict):
+        raise RecordError(path, "expected a mapping with a 'limits' key")
+    try:
+        return parse_limits(data.get("limits"), where=data)
+    except SchemaError as error:
+        raise RecordError(path, error.describe()) from None
+
+
+def dumps(limits: LimitSet) -> str:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    out = io.StringIO()
+    out.write(HEADER)
+    yaml.dump({"limits": _flow_pairs(limits.to_yaml())}, out)
+    return out.getvalue()
+
+
+def _flow_pairs(data: dict) -> dict:
+    """Write ``{soft, hard}`` pairs in flow style, as the docs show them."""
+    from ruamel.yaml.comments import CommentedMap
+
+    out = CommentedMap()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            pair = CommentedMap(value)
+            pair.fa.set_flow_style()
+            value = pair
+        out[key] = value
+    return out

@@ -1,0 +1,151 @@
+"""Parse and format limit values: sizes, counts, durations and ``unlimited``.
+
+A value is an ``int`` (bytes, a count or seconds) or the string ``"unlimited"``. Parsing is
+strict: ASCII digits only, no signs, no fractions, a bounded length, so that nothing a user
+typed can reach generated shell code except as a validated integer.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final, Literal, Union
+
+from .resources import Kind, Resource
+
+UNLIMITED: Final = "unlimited"
+Value = Union[int, Literal["unlimited"]]
+
+#: Largest accepted figure: far above any real limit, far below 64-bit overflow in shells.
+MAX_VALUE: Final = 2**62
+MAX_TEXT: Final = 40
+
+_SIZE_UNITS: Final = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_SIZE_RE: Final = re.compile(r"([0-9]+)\s*(?:([KMGT])(?:I?B)?|(B))?", re.ASCII | re.IGNORECASE)
+_DURATION_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_RE: Final = re.compile(r"([0-9]+)\s*([smhd]?)", re.ASCII | re.IGNORECASE)
+_COUNT_RE: Final = re.compile(r"[0-9]+", re.ASCII)
+
+ACCEPTED: Final = {
+    Kind.SIZE: "a whole number of bytes or of K/M/G/T (KiB, MiB, ...: 1024-based), "
+    "e.g. 4G, 512MiB, 1048576, or 'unlimited'",
+    Kind.COUNT: "a whole number, e.g. 1024, or 'unlimited'",
+    Kind.DURATION: "whole seconds, or with s/m/h/d, e.g. 90s, 15m, 2h, or 'unlimited'",
+}
+
+
+class InvalidValue(ValueError):
+    """A limit value that cannot be accepted; the message says what is accepted."""
+
+    def __init__(self, resource: Resource, raw: object, reason: str = "") -> None:
+        self.resource = resource
+        self.raw = raw
+        self.reason = reason or f"expected {ACCEPTED[resource.kind]}"
+        super().__init__(f"invalid value {_show(raw)} for {resource.key}: {self.reason}")
+
+
+def _show(raw: object) -> str:
+    text = repr(raw) if isinstance(raw, str) else str(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse(resource: Resource, raw: object) -> Value:
+    """Parse ``raw`` (a str, or an int from YAML) as a value of ``resource``."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidValue(resource, raw)
+    if isinstance(raw, int):
+        number = raw
+    else:
+        text = raw.strip()
+        if len(text) > MAX_TEXT or not text:
+            raise InvalidValue(resource, raw)
+        if text.lower() == UNLIMITED:
+            return UNLIMITED
+        number = _parse_text(resource, text)
+    if number < 0:
+        raise InvalidValue(resource, raw, "negative values are not limits; "
+                           f"expected {ACCEPTED[resource.kind]}")
+    if number > MAX_VALUE:
+        raise InvalidValue(resource, raw, f"too large (at most {MAX_VALUE}); "
+                           "use 'unlimited' for no limit")
+    if resource.kind is Kind.SIZE and number % 1024:
+        raise InvalidValue(resource, raw, "sizes are applied in KiB by ulimit; give a "
+                           "whole number of KiB (a multiple of 1024 bytes), e.g. 4G or 512K")
+    return number
+
+
+def _parse_text(resource: Resource, text: str) -> int:
+    if resource.kind is Kind.SIZE:
+        match = _SIZE_RE.fullmatch(text)
+        if match:
+            unit = (match.group(2) or match.group(3) or "").upper()
+            return int(match.group(1)) * _SIZE_UNITS[unit]
+    elif resource.kind is Kind.DURATION:
+        match = _DURATION_RE.fullmatch(text)
+        if match:
+            return int(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+    elif _COUNT_RE.fullmatch(text):
+        return int(text)
+    raise InvalidValue(resource, text)
+
+
+def human(resource: Resource, value: Value) -> str:
+    """Format ``value`` in the largest exact unit: ``4G``, ``512M``, ``15m``, ``1024``.
+
+    The result parses back to the same value.
+    """
+    if value == UNLIMITED:
+        return UNLIMITED
+    assert isinstance(value, int)
+    if resource.kind is Kind.SIZE:
+        for suffix, factor in (("T", 2**40), ("G", 2**30), ("M", 2**20), ("K", 2**10)):
+            if value and value % factor == 0:
+                return f"{value // factor}{suffix}"
+        return str(value)
+    if resource.kind is Kind.DURATION:
+        for suffix, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+            if value and value % factor == 0:
+                return f"{value // factor}{suffix}"
+        return f"{value}s" if value else "0"
+    return str(value)
+
+
+def pretty(resource: Resource, value: Value) -> str:
+    """Format ``value`` for people: ``4 GiB``, ``15 min``, ``1024``."""
+    if value == UNLIMITED:
+        return UNLIMITED
+    assert isinstance(value, int)
+    if resource.kind is Kind.SIZE:
+        for suffix, factor in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if value >= factor:
+                figure = value / factor
+                text = f"{figure:.0f}" if value % factor == 0 else f"{figure:.1f}"
+                return f"{text} {suffix}"
+        return f"{value} B"
+    if resource.kind is Kind.DURATION:
+        text = human(resource, value)
+        unit = {"d": " d", "h": " h", "m": " min", "s": " s"}.get(text[-1], " s")
+        return text.rstrip("dhms") + unit
+    return str(value)
+
+
+def exceeds(value: Value, ceiling: Value) -> bool:
+    """Whether ``value`` is above ``ceiling`` (``unlimited`` is above every number)."""
+    if ceiling == UNLIMITED:
+        return False
+    if value == UNLIMITED:
+        return True
+    return int(value) > int(ceiling)
+
+
+def from_kernel(raw: int) -> Value:
+    """Convert a number from ``resource.getrlimit`` to a value."""
+    import resource as _resource
+
+    return UNLIMITED if raw == _resource.RLIM_INFINITY or raw < 0 else raw
+
+
+def to_kernel(value: Value) -> int:
+    """Convert a value to what ``resource.setrlimit`` takes."""
+    import resource as _resource
+
+    return _resource.RLIM_INFINITY if value == UNLIMITED else int(value)
