@@ -33,10 +33,10 @@ def execute(args: Namespace) -> int:
     from .options import given_switches
 
     keys = given_switches(args)
-    if not keys and not args.all:
+    if not keys and not args.limit_all:
         raise NothingToDoError("Name the limits to remove (e.g. `--vmem`), or give `--all`.")
     prefix = target_prefix(args)
-    if args.all:
+    if args.limit_all:
         # A broken record is no obstacle to removing everything.
         limits, removed = LimitSet(), []
     else:
@@ -48,7 +48,7 @@ def execute(args: Namespace) -> int:
         print_json(to_json(prefix, limits, dry_run=context.dry_run))
         return 0
     verb = "Would remove" if context.dry_run else "Removed"
-    if args.all:
+    if args.limit_all:
         print(f"{verb} all limits of the environment at {prefix}.")
     elif removed:
         print(f"{verb} {', '.join(removed)} from the environment at {prefix}.")

@@ -11,6 +11,11 @@ from ..values import ACCEPTED, InvalidValue, Value, parse
 METAVARS = {Kind.SIZE: "SIZE", Kind.COUNT: "N", Kind.DURATION: "TIME"}
 
 
+def dest(resource: Resource) -> str:
+    """The argparse destination of a limit's flag (prefixed: conda's context reads args)."""
+    return f"limit_{resource.key}"
+
+
 def value_type(resource: Resource) -> Callable[[str], Value]:
     """An argparse ``type=`` that validates a value of ``resource``."""
 
@@ -29,7 +34,7 @@ def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
     group = parser.add_argument_group(title, "Sizes take K/M/G/T (1024-based); "
                                       "any value may be 'unlimited'.")
     for resource in RESOURCES:
-        group.add_argument(resource.flag, metavar=METAVARS[resource.kind], dest=resource.key,
+        group.add_argument(resource.flag, metavar=METAVARS[resource.kind], dest=dest(resource),
                            type=value_type(resource), default=None,
                            help=f"{resource.summary}: {ACCEPTED[resource.kind]}"
                            if resource.key == "vmem" else resource.summary)
@@ -39,33 +44,41 @@ def add_limit_switches(parser: ArgumentParser) -> None:
     """``--vmem``, ``--nofile``, ... as switches, and ``--all``."""
     group = parser.add_argument_group("limits")
     for resource in RESOURCES:
-        group.add_argument(resource.flag, dest=resource.key, action="store_true",
+        group.add_argument(resource.flag, dest=dest(resource), action="store_true",
                            help=resource.summary)
-    group.add_argument("--all", action="store_true", help="all limits of the environment")
+    group.add_argument("--all", dest="limit_all", action="store_true", help="all limits of the environment")
+
+
+# The options below are spelled as conda's own (conda.cli.helpers) but defined here, so that
+# the parsers build without conda: the docs are generated from them where conda is absent.
+# Their defaults are None so that conda's context keeps .condarc values (json, dry_run).
 
 
 def add_environment(parser: ArgumentParser) -> None:
-    from conda.cli.helpers import add_parser_prefix
-
-    add_parser_prefix(parser)
+    """``-n/--name`` and ``-p/--prefix``, as in every conda command."""
+    group = parser.add_argument_group("Target Environment Specification")
+    exclusive = group.add_mutually_exclusive_group()
+    exclusive.add_argument("-n", "--name", metavar="ENVIRONMENT", help="Name of environment.")
+    exclusive.add_argument("-p", "--prefix", metavar="PATH",
+                           help="Full path to environment location (i.e. prefix).")
 
 
 def add_json(parser: ArgumentParser) -> None:
-    from conda.cli.helpers import add_parser_json
-
-    add_parser_json(parser)
+    parser.add_argument("--json", action="store_true", default=None,
+                        help="Report all output as json. Suitable for using conda "
+                        "programmatically.")
 
 
 def add_dry_run(parser: ArgumentParser) -> None:
-    parser.add_argument("-d", "--dry-run", action="store_true",
+    parser.add_argument("-d", "--dry-run", action="store_true", default=None,
                         help="Only say what would change; write nothing.")
 
 
 def given_values(args: Namespace) -> dict[str, Value]:
     """The limit values given on the command line, by resource key."""
-    return {r.key: getattr(args, r.key) for r in RESOURCES
-            if getattr(args, r.key, None) is not None}
+    return {r.key: getattr(args, dest(r)) for r in RESOURCES
+            if getattr(args, dest(r), None) is not None}
 
 
 def given_switches(args: Namespace) -> list[str]:
-    return [r.key for r in RESOURCES if getattr(args, r.key, False)]
+    return [r.key for r in RESOURCES if getattr(args, dest(r), False)]
