@@ -1,0 +1,24 @@
+"""Shared test configuration.
+
+Tests that need conda use the ``requires_conda`` mark: they run whenever conda is importable
+in the interpreter that runs pytest, with conda's own fixtures (``conda_cli``, ``tmp_env``), and
+are skipped with the reason otherwise. conda is never faked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+HAS_CONDA = importlib.util.find_spec("conda") is not None and importlib.util.find_spec(
+    "conda.testing") is not None
+
+requires_conda = pytest.mark.skipif(
+    not HAS_CONDA,
+    reason="conda is not importable here: run pytest from a conda base environment "
+    "(with conda-limits installed) to exercise the conda commands",
+)
+
+if HAS_CONDA:
+    pytest_plugins = ("conda.testing.fixtures",)
