@@ -58,6 +58,11 @@ RESOURCES: tuple[Resource, ...] = (
              "CPU time in seconds (ulimit -t)"),
 )
 
+#: Not a kernel rlimit: the resident-memory cap that ``--mem`` enforces through a cgroup.
+#: It shares the size syntax, so it is described like the others.
+MEM = Resource("mem", "", Kind.SIZE, "", "", "",
+               "resident memory, enforced by a cgroup (memory.max)", block=1024)
+
 BY_KEY: dict[str, Resource] = {r.key: r for r in RESOURCES}
 KEYS: tuple[str, ...] = tuple(BY_KEY)
 

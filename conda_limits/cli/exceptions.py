@@ -34,3 +34,8 @@ class LimitsRecordError(LimitsError):
 class NothingToDoError(LimitsError):
     def __init__(self, what: str) -> None:
         super().__init__(what)
+
+
+class KernelInstallError(LimitsError):
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"Jupyter kernel: {problem}. Nothing was changed.")
