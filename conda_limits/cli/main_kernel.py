@@ -1,0 +1,146 @@
+"""``conda limits kernel install/list/remove``: Jupyter kernels under an environment's limits."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+
+HELP = "Install, list and remove Jupyter kernels that run under an environment's limits."
+DESCRIPTION = HELP + (
+    " Jupyter starts kernels without `conda activate`, so activation scripts never run for "
+    "them: these kernelspecs start the environment's ipykernel through a launcher that "
+    "applies the limits recorded for the environment (read at every kernel start) and what "
+    "`conda activate` would set."
+)
+EPILOG = """Examples:
+
+    conda limits kernel install -n ai_env
+    conda limits kernel install -n ai_env --kernel-name ai-4g --display-name "AI env (4 GiB)"
+    conda limits kernel install -n ai_env --mem 8G --sys-prefix
+    conda limits kernel list
+    conda limits kernel remove ai_env-limited
+"""
+
+
+def configure_parser(parser: ArgumentParser) -> None:
+    from argparse import RawDescriptionHelpFormatter
+
+    from .options import METAVARS, add_environment, add_json, value_type
+    from ..resources import MEM, Kind
+
+    sub = parser.add_subparsers(dest="kernel_verb", metavar="COMMAND", required=True)
+
+    install = sub.add_parser("install", help="Install a limit-aware kernelspec for an "
+                             "environment.", formatter_class=RawDescriptionHelpFormatter,
+                             description="Install a Jupyter kernelspec that runs the "
+                             "environment's ipykernel under the environment's limits.")
+    add_environment(install)
+    install.add_argument("--kernel-name", metavar="NAME",
+                         help="Name of the kernelspec (default: ENV-limited).")
+    install.add_argument("--display-name", metavar="TEXT",
+                         help="Name shown in Jupyter (default: 'Python (ENV, limited)').")
+    where = install.add_argument_group("Where to install").add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true",
+                       help="Jupyter's user data dir (the default; honours JUPYTER_DATA_DIR).")
+    where.add_argument("--sys-prefix", action="store_true",
+                       help="The share/jupyter of the Python running conda.")
+    where.add_argument("--jupyter-prefix", metavar="DIR",
+                       help="DIR/share/jupyter, e.g. the environment JupyterLab runs from.")
+    install.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=value_type(MEM),
+                         help="Cap the kernel's resident memory with a cgroup (as "
+                         "`conda run-limited --mem`).")
+    install.add_argument("--force", action="store_true",
+                         help="Replace a kernelspec of the same name.")
+    add_json(install)
+    install.set_defaults(kernel_execute=execute_install)
+
+    listing = sub.add_parser("list", help="List the kernelspecs conda-limits installed.")
+    add_json(listing)
+    listing.set_defaults(kernel_execute=execute_list)
+
+    remove = sub.add_parser("remove", help="Remove a kernelspec conda-limits installed.")
+    remove.add_argument("kernel_name", metavar="NAME", help="Name of the kernelspec.")
+    add_json(remove)
+    remove.set_defaults(kernel_execute=execute_remove)
+
+
+def execute(args: Namespace) -> int:
+    return args.kernel_execute(args)
+
+
+def execute_install(args: Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from conda.base.context import context
+
+    from .. import kernelspec
+    from ..values import human
+    from .common import env_label, print_json, target_prefix
+    from .exceptions import KernelInstallError
+
+    prefix = target_prefix(args)
+    label = env_label(prefix)
+    overrides = None
+    if args.mem is not None:
+        from ..resources import MEM
+
+        overrides = f"mem: {human(MEM, args.mem)}\n"
+    kernels = kernelspec.kernels_dir(sys_prefix=args.sys_prefix,
+                                     jupyter_prefix=args.jupyter_prefix)
+    try:
+        name = kernelspec.check_name(args.kernel_name or kernelspec.default_name(
+            Path(label) if label != str(prefix) else prefix))
+        target = kernelspec.install(
+            prefix, name=name, kernels=kernels, force=args.force,
+            display_name=args.display_name or f"Python ({label}, limited)",
+            launcher_python=sys.executable, overrides_yaml=overrides)
+    except kernelspec.KernelSpecError as error:
+        raise KernelInstallError(str(error)) from None
+    if context.json:
+        print_json({"name": name, "path": str(target), "prefix": str(prefix)})
+    else:
+        print(f"Installed kernelspec {name} in {target}")
+        print(f"Its kernels run in {prefix} under the limits recorded there "
+              "(read at every kernel start).")
+    return 0
+
+
+def execute_list(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from .. import kernelspec
+    from .common import print_json
+
+    kernels = kernelspec.installed()
+    if context.json:
+        print_json({"kernels": [{"name": k.name, "path": str(k.directory),
+                                 "prefix": str(k.prefix), "display_name": k.display_name}
+                                for k in kernels]})
+        return 0
+    if not kernels:
+        print("No kernelspecs installed by conda-limits (see `conda limits kernel install`).")
+        return 0
+    rows = [("# Name", "Environment", "Location")]
+    rows += [(k.name, str(k.prefix), str(k.directory)) for k in kernels]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for row in rows:
+        print(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}")
+    return 0
+
+
+def execute_remove(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from .. import kernelspec
+    from .common import print_json
+    from .exceptions import KernelInstallError
+
+    try:
+        kernel = kernelspec.remove(args.kernel_name)
+    except kernelspec.KernelSpecError as error:
+        raise KernelInstallError(str(error)) from None
+    if context.json:
+        print_json({"removed": kernel.name, "path": str(kernel.directory)})
+    else:
+        print(f"Removed kernelspec {kernel.name} from {kernel.directory}")
+    return 0
