@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .resources import Resource
-from .values import Value, from_kernel
+from .values import Value, exceeds, from_kernel
+
+if TYPE_CHECKING:
+    from .model import LimitSet
 
 
 def current(resource: Resource) -> tuple[Value, Value]:
@@ -17,3 +22,15 @@ def current(resource: Resource) -> tuple[Value, Value]:
 def hard_ceiling(resource: Resource) -> Value:
     """This process's hard limit of ``resource``: the highest soft value it may set."""
     return current(resource)[1]
+
+
+def above_ceiling(limits: LimitSet) -> list[tuple[Resource, str, Value, Value]]:
+    """``(resource, "soft" or "hard", value, ceiling)`` for each value of ``limits`` above
+    this process's hard limit: activation applies the ceiling instead."""
+    out = []
+    for resource, limit in limits.items_with_resource():
+        ceiling = hard_ceiling(resource)
+        out += [(resource, which, value, ceiling)
+                for which, value in (("soft", limit.soft), ("hard", limit.hard))
+                if value is not None and exceeds(value, ceiling)]
+    return out

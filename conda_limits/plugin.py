@@ -21,3 +21,11 @@ def conda_subcommands():
         action=limits.execute,
         configure_parser=limits.configure_parser,
     )
+
+
+@hookimpl
+def conda_health_checks():
+    """`conda doctor`'s ``limits`` check (conda >= 23.11; with ``--fix`` from conda 26.1)."""
+    from .cli.health_checks import health_checks
+
+    yield from health_checks()

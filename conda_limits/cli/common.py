@@ -51,16 +51,12 @@ def write_limits(prefix: Path, limits: LimitSet) -> list[Path]:
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
     """Warnings for values above this machine's hard limits, and for lowered hard limits."""
-    from ..kernel import hard_ceiling
+    from ..kernel import above_ceiling
 
-    out = []
+    out = [f"{resource.key} {which} value {human(resource, value)} is above the current hard "
+           f"limit ({pretty(resource, ceiling)}); activation will use {pretty(resource, ceiling)} "
+           "on this machine" for resource, which, value, ceiling in above_ceiling(limits)]
     for resource, limit in limits.items_with_resource():
-        ceiling = hard_ceiling(resource)
-        for which, value in (("soft", limit.soft), ("hard", limit.hard)):
-            if value is not None and exceeds(value, ceiling):
-                out.append(f"{resource.key} {which} value {human(resource, value)} is above the "
-                           f"current hard limit ({pretty(resource, ceiling)}); activation will "
-                           f"use {pretty(resource, ceiling)} on this machine")
         if limit.hard is not None:
             out.append(f"{resource.key} sets a hard limit: a shell that activates this "
                        "environment cannot raise it again, not even after `conda deactivate`")

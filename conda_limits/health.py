@@ -1,0 +1,169 @@
+"""Health of an environment's limits, for ``conda doctor``: what is wrong and how to fix it.
+
+Conda-free: :func:`diagnose` returns findings, :func:`fix_scripts` rewrites the scripts from
+the record; ``conda_limits.cli.health_checks`` prints them the way ``conda doctor`` does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from . import prefix as env_files
+from . import record
+from .kernel import above_ceiling
+from .model import LimitSet
+from .resources import get
+from .values import UNLIMITED, human, pretty
+
+#: Packages that reserve large amounts of address space (CUDA maps about twice the GPU's
+#: memory up front), so that an address-space limit (vmem) breaks them.
+GPU_PACKAGES = frozenset({
+    "pytorch", "torch", "libtorch", "pytorch-gpu", "torchvision", "torchaudio",
+    "jax", "jaxlib", "tensorflow", "tensorflow-base", "tensorflow-gpu", "tf-nightly",
+    "cudatoolkit", "cudnn", "nccl", "cupy", "cuda",
+})
+GPU_PREFIXES = ("cuda-", "nvidia-", "pytorch-", "tensorflow-", "jax-cuda", "libcublas",
+                "libcudnn", "libnccl")
+
+
+class Kind(str, Enum):
+    """What a finding is about."""
+
+    RECORD = "record"  # the record cannot be read
+    STALE = "stale"  # a script is missing or differs from what the record calls for
+    ORPHAN = "orphan"  # a script exists without a record
+    CEILING = "ceiling"  # a value is above this machine's hard limit
+    VMEM_GPU = "vmem-gpu"  # vmem set in an environment with CUDA/ML packages
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with an environment's limits."""
+
+    kind: Kind
+    message: str  # one line: what is wrong
+    hint: str = ""  # what to do about it
+    paths: tuple[Path, ...] = field(default=())
+
+    @property
+    def fixable(self) -> bool:
+        """Whether :func:`fix_scripts` repairs it."""
+        return self.kind in (Kind.STALE, Kind.ORPHAN)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The limits of an environment and what is wrong with them."""
+
+    prefix: Path
+    limits: LimitSet
+    findings: tuple[Finding, ...]
+
+    @property
+    def fixable(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.fixable)
+
+
+def diagnose(prefix: str | os.PathLike[str]) -> Report:
+    """Check the record, the scripts, the hard ceilings and vmem against GPU packages."""
+    prefix = Path(prefix)
+    try:
+        limits = record.read(prefix)
+    except record.RecordError as error:
+        finding = Finding(Kind.RECORD, f"the limits record is broken: {error.problem}",
+                          f"fix or remove {error.path}, or run `conda limits unset --all`",
+                          (error.path,))
+        return Report(prefix, LimitSet(), (finding,))
+    findings = [*script_findings(prefix), *ceiling_findings(limits)]
+    findings += vmem_gpu_findings(limits, gpu_packages(prefix))
+    return Report(prefix, limits, tuple(findings))
+
+
+def script_findings(prefix: Path) -> list[Finding]:
+    """Scripts missing or out of date for the record, and scripts left without a record."""
+    out_of_date, orphans = env_files.stale_files(prefix)
+    findings = []
+    missing = tuple(p for p in out_of_date if not p.exists())
+    stale = tuple(p for p in out_of_date if p.exists())
+    if missing:
+        findings.append(Finding(Kind.STALE, f"{_count(missing, 'activation script')} missing "
+                                "for the recorded limits: they are not applied on activation",
+                                "", missing))
+    if stale:
+        findings.append(Finding(Kind.STALE, f"{_count(stale, 'activation script')} out of "
+                                "date with the recorded limits", "", stale))
+    if orphans:
+        findings.append(Finding(Kind.ORPHAN, f"{_count(orphans, 'activation script')} of "
+                                "conda-limits present, but no limits are recorded", "",
+                                tuple(orphans)))
+    return findings
+
+
+def _count(paths: tuple[Path, ...] | list[Path], noun: str) -> str:
+    return f"1 {noun} is" if len(paths) == 1 else f"{len(paths)} {noun}s are"
+
+
+def ceiling_findings(limits: LimitSet) -> list[Finding]:
+    """Values above this process's hard limit: activation applies the ceiling instead."""
+    return [Finding(Kind.CEILING,
+                    f"{resource.key} {which} value {pretty(resource, value)} is above the "
+                    f"current hard limit ({pretty(resource, ceiling)}); activation uses "
+                    f"{pretty(resource, ceiling)} here",
+                    f"lower it with `conda limits set --{resource.key} VALUE`, or ask the "
+                    "administrator to raise the hard limit")
+            for resource, which, value, ceiling in above_ceiling(limits)]
+
+
+def vmem_gpu_findings(limits: LimitSet, packages: list[str]) -> list[Finding]:
+    """An address-space limit in an environment with CUDA, PyTorch, JAX or TensorFlow."""
+    vmem = limits.get("vmem")
+    if vmem is None or vmem.effective == UNLIMITED or not packages:
+        return []
+    size, figure = pretty(get("vmem"), vmem.effective), human(get("vmem"), vmem.effective)
+    shown = ", ".join(packages[:4]) + (", ..." if len(packages) > 4 else "")
+    return [Finding(
+        Kind.VMEM_GPU,
+        f"vmem ({size}) limits address space, and this environment has CUDA/ML packages "
+        f"({shown}): CUDA reserves address space of about twice the GPU's memory, so "
+        "`import torch` can fail with 'failed to map segment'",
+        f"cap memory with `data` instead (`conda limits set --data {figure}` "
+        "and `conda limits unset --vmem`), or cap resident memory with "
+        f"`conda run-limited --mem {figure}`")]
+
+
+def gpu_packages(prefix: str | os.PathLike[str]) -> list[str]:
+    """Names of the CUDA/ML packages installed in ``prefix`` (conda and pip), sorted."""
+    return sorted(name for name in installed_names(prefix) if is_gpu_package(name))
+
+
+def is_gpu_package(name: str) -> bool:
+    return name in GPU_PACKAGES or name.startswith(GPU_PREFIXES)
+
+
+def installed_names(prefix: str | os.PathLike[str]) -> set[str]:
+    """Package names from ``conda-meta/*.json`` and ``site-packages/*.dist-info``.
+
+    Read from the file names (``NAME-VERSION-BUILD.json``, ``NAME-VERSION.dist-info``), which
+    neither conda nor pip lets contain a dash in the version or build: no file is parsed.
+    """
+    prefix = Path(prefix)
+    names = set()
+    for path in (prefix / "conda-meta").glob("*.json"):
+        parts = path.stem.rsplit("-", 2)
+        if len(parts) == 3:
+            names.add(parts[0].lower())
+    for path in prefix.glob("lib/python3*/site-packages/*.dist-info"):
+        names.add(path.name.split("-", 1)[0].lower().replace("_", "-"))
+    return names
+
+
+def fix_scripts(prefix: str | os.PathLike[str]) -> list[Path]:
+    """Rewrite the activation scripts from the record (remove them if nothing is recorded).
+
+    Raises :class:`conda_limits.record.RecordError` for a broken record and
+    :class:`conda_limits.prefix.PrefixNotWritable` when nothing could be written.
+    """
+    return env_files.write(prefix, record.read(prefix))
