@@ -203,7 +203,7 @@ def _with_one_blank_line_less(lines: list[str], start: int, end: int) -> tuple[i
 def _append_at(lines: list[str]) -> int:
     """Where a new top-level entry goes: before a document end marker, else at the end."""
     for index, line in enumerate(lines):
-        if line.rstrip() == "..." or (index and line.startswith("---")):
+        if line.rstrip() == "...":
             return index
     return len(lines)
 
