@@ -29,3 +29,27 @@ def conda_health_checks():
     from .cli.health_checks import health_checks
 
     yield from health_checks()
+
+
+@hookimpl
+def conda_pre_commands():
+    """Validate environment.yml's `limits:` before `conda (env) create/update -f` act."""
+    from conda.plugins.types import CondaPreCommand
+
+    from .cli import hooks_env
+
+    yield CondaPreCommand(name="conda-limits-read-environment-file",
+                          action=hooks_env.before_apply, run_for=set(hooks_env.APPLY_COMMANDS))
+
+
+@hookimpl
+def conda_post_commands():
+    """Apply environment.yml's `limits:` after create/update; add them to exports."""
+    from conda.plugins.types import CondaPostCommand
+
+    from .cli import hooks_env
+
+    yield CondaPostCommand(name="conda-limits-apply-environment-file",
+                           action=hooks_env.after_apply, run_for=set(hooks_env.APPLY_COMMANDS))
+    yield CondaPostCommand(name="conda-limits-export", action=hooks_env.after_export,
+                           run_for=set(hooks_env.EXPORT_COMMANDS))

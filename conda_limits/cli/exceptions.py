@@ -31,6 +31,16 @@ class LimitsRecordError(LimitsError):
                          "Fix or remove the file, or run `conda limits unset --all`.")
 
 
+class LimitsFileError(LimitsError):
+    """An environment.yml whose ``limits:`` cannot be read, validated or written."""
+
+    def __init__(self, problem: str, consequence: str = "Nothing was changed.") -> None:
+        # Passed as an argument: conda before 25.x %-formats every message, and the
+        # problem quotes what the file holds.
+        super().__init__("%(problem)s\n%(consequence)s" if consequence else "%(problem)s",
+                         problem=problem, consequence=consequence)
+
+
 class NothingToDoError(LimitsError):
     def __init__(self, what: str) -> None:
         super().__init__(what)

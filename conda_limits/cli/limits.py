@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentParser, Namespace
 from importlib import import_module
 
-VERBS = ("set", "show", "unset", "kernel")
+VERBS = ("set", "show", "unset", "kernel", "export", "apply")
 
 
 def configure_parser(parser: ArgumentParser) -> None:

@@ -15,13 +15,15 @@ EPILOG = """Examples:
     conda limits set -n ai_env --vmem 4G --nofile 1024 --stack 8M
     conda limits set --data 16G --cpu 2h
     conda limits set -n ci --nofile 4096 --hard
+    conda limits set -f environment.yml --vmem 4G
 """
 
 
 def configure_parser(parser: ArgumentParser) -> None:
     from .options import add_dry_run, add_environment, add_json, add_limit_values
 
-    add_environment(parser)
+    add_environment(parser, file_help="Set the limits in this environment.yml instead of "
+                    "an environment (its `limits:` section; the rest of the file is kept).")
     add_limit_values(parser)
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit to the same value. A lowered hard limit "
@@ -44,9 +46,13 @@ def execute(args: Namespace) -> int:
     if not values:
         raise NothingToDoError("No limit given: name at least one, e.g. `--vmem 4G` "
                                "(see `conda limits set --help`).")
-    prefix = target_prefix(args)
     given = LimitSet({key: Limit(value, value if args.hard else None)
                       for key, value in values.items()})
+    if args.limits_file:
+        from .files import set_in_file
+
+        return set_in_file(args, given)
+    prefix = target_prefix(args)
     limits = read_limits(prefix).merged(given)
     warnings = ceiling_warnings(given)
     if not context.dry_run:

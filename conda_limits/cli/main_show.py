@@ -13,13 +13,15 @@ EPILOG = """Examples:
 
     conda limits show -n ai_env
     conda limits show --json
+    conda limits show -f environment.yml
 """
 
 
 def configure_parser(parser: ArgumentParser) -> None:
     from .options import add_environment, add_json
 
-    add_environment(parser)
+    add_environment(parser, file_help="Show the limits an environment.yml sets instead of "
+                    "an environment's.")
     add_json(parser)
 
 
@@ -28,6 +30,10 @@ def execute(args: Namespace) -> int:
 
     from .common import print_json, read_limits, table, target_prefix, to_json
 
+    if args.limits_file:
+        from .files import show_file
+
+        return show_file(args)
     prefix = target_prefix(args)
     limits = read_limits(prefix)
     if context.json:

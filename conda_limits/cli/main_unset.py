@@ -12,13 +12,15 @@ EPILOG = """Examples:
 
     conda limits unset -n ai_env --vmem
     conda limits unset -n ai_env --all
+    conda limits unset -f environment.yml --vmem
 """
 
 
 def configure_parser(parser: ArgumentParser) -> None:
     from .options import add_dry_run, add_environment, add_json, add_limit_switches
 
-    add_environment(parser)
+    add_environment(parser, file_help="Remove the limits from this environment.yml instead "
+                    "of an environment (the rest of the file is kept).")
     add_limit_switches(parser)
     add_dry_run(parser)
     add_json(parser)
@@ -35,6 +37,10 @@ def execute(args: Namespace) -> int:
     keys = given_switches(args)
     if not keys and not args.limit_all:
         raise NothingToDoError("Name the limits to remove (e.g. `--vmem`), or give `--all`.")
+    if args.limits_file:
+        from .files import unset_in_file
+
+        return unset_in_file(args, keys)
     prefix = target_prefix(args)
     if args.limit_all:
         # A broken record is no obstacle to removing everything.

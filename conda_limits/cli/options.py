@@ -54,13 +54,20 @@ def add_limit_switches(parser: ArgumentParser) -> None:
 # Their defaults are None so that conda's context keeps .condarc values (json, dry_run).
 
 
-def add_environment(parser: ArgumentParser) -> None:
-    """``-n/--name`` and ``-p/--prefix``, as in every conda command."""
+def add_environment(parser: ArgumentParser, file_help: str | None = None) -> None:
+    """``-n/--name`` and ``-p/--prefix``, as in every conda command.
+
+    With ``file_help``, also ``-f/--file FILE`` (dest ``limits_file``) as the alternative
+    target: an environment.yml instead of an environment.
+    """
     group = parser.add_argument_group("Target Environment Specification")
     exclusive = group.add_mutually_exclusive_group()
     exclusive.add_argument("-n", "--name", metavar="ENVIRONMENT", help="Name of environment.")
     exclusive.add_argument("-p", "--prefix", metavar="PATH",
                            help="Full path to environment location (i.e. prefix).")
+    if file_help:
+        exclusive.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
+                               help=file_help)
 
 
 def add_json(parser: ArgumentParser) -> None:

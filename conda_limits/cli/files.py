@@ -1,0 +1,152 @@
+"""environment.yml files as the target of ``conda limits``: ``set/unset/show -f FILE``.
+
+Also the helpers that ``apply``, ``export`` and the conda command hooks share: loading a
+file with conda-style errors, the environment a file names, and the report of what was
+applied.
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..envfile import EnvFile
+    from ..model import LimitSet
+
+
+def load(path: str | Path, consequence: str = "Nothing was changed.") -> EnvFile:
+    """The file and its validated limits; a conda error naming file, line and column."""
+    from .. import envfile
+    from .exceptions import LimitsFileError
+
+    try:
+        return envfile.load(path)
+    except envfile.EnvFileError as error:
+        raise LimitsFileError(str(error), consequence) from None
+
+
+def file_prefix(name: str | None, prefix: str | None, files: Sequence[EnvFile]) -> Path:
+    """The environment meant: -n/-p, else the first file's ``name:``/``prefix:``, else the
+    active one (as ``conda env update -f`` decides). It may not exist yet."""
+    from types import SimpleNamespace
+
+    from conda.base.context import context, determine_target_prefix
+
+    if not name and not prefix:
+        for env in files:
+            if env.name or env.prefix:
+                name, prefix = env.name, None if env.name else env.prefix
+                break
+    return Path(determine_target_prefix(context, SimpleNamespace(name=name, prefix=prefix)))
+
+
+def applied_report(prefix: Path, limits: LimitSet, heading: str, *,
+                   hint: bool = True) -> list[str]:
+    """Lines saying which limits an environment now has (after ``heading``)."""
+    from .common import ceiling_warnings, env_label, table
+
+    if not limits:
+        return [f"{heading}: it has no limits now."]
+    lines = [f"{heading}:"] + ["  " + row for row in table(limits)]
+    lines += [f"warning: {warning}" for warning in ceiling_warnings(limits)]
+    if hint:
+        lines.append(f"They apply from the next `conda activate {env_label(prefix)}`.")
+    return lines
+
+
+def _edited(env: EnvFile, limits: LimitSet, warnings: list[str]) -> int:
+    from conda.base.context import context
+
+    from .common import print_json, table
+
+    if context.json:
+        print_json({"file": str(env.path), "limits": limits.to_json(),
+                    "warnings": warnings, "dry_run": bool(context.dry_run)})
+        return 0
+    if not limits:
+        print(f"{'Would leave' if context.dry_run else 'Left'} {env.path} without limits.")
+        return 0
+    print(f"{'Dry run: ' if context.dry_run else ''}Limits in {env.path}"
+          f"{' would be' if context.dry_run else ''}:")
+    for row in table(limits):
+        print("  " + row)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if not context.dry_run:
+        print(f"\n`conda env create -f {env.path}` applies them to the new environment; "
+              f"`conda limits apply -f {env.path} -n ENV` to an existing one.")
+    return 0
+
+
+def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
+    """Make the file's ``limits:`` block hold ``limits`` (unless ``dry_run``)."""
+    from .. import envfile
+    from .exceptions import LimitsFileError
+
+    try:
+        text = envfile.edit(env, limits)
+        if not dry_run:
+            envfile.save(env, text)
+    except envfile.EnvFileError as error:
+        raise LimitsFileError(str(error)) from None
+
+
+def set_in_file(args: Namespace, given: LimitSet) -> int:
+    """``conda limits set -f FILE ...``."""
+    from conda.base.context import context
+
+    from .common import ceiling_warnings
+
+    env = load(args.limits_file)
+    limits = env.limits.merged(given)
+    rewrite(env, limits, bool(context.dry_run))
+    return _edited(env, limits, ceiling_warnings(given))
+
+
+def unset_in_file(args: Namespace, keys: list[str]) -> int:
+    """``conda limits unset -f FILE ...``."""
+    from conda.base.context import context
+
+    from ..model import LimitSet
+    from .common import print_json
+
+    env = load(args.limits_file)
+    limits = LimitSet() if args.limit_all else env.limits.without(keys)
+    rewrite(env, limits, bool(context.dry_run))
+    if context.json:
+        print_json({"file": str(env.path), "limits": limits.to_json(),
+                    "dry_run": bool(context.dry_run)})
+        return 0
+    verb = "Would remove" if context.dry_run else "Removed"
+    removed = list(env.limits) if args.limit_all else [k for k in keys if k in env.limits]
+    if removed:
+        what = "all limits" if args.limit_all else ", ".join(removed)
+        print(f"{verb} {what} from {env.path}.")
+    elif args.limit_all:
+        print(f"{env.path} sets no limits.")
+    else:
+        print(f"{env.path} had none of these limits: {', '.join(keys)}.")
+    return 0
+
+
+def show_file(args: Namespace) -> int:
+    """``conda limits show -f FILE``."""
+    from conda.base.context import context
+
+    from .common import print_json, table
+
+    env = load(args.limits_file, consequence="")
+    if context.json:
+        print_json({"file": str(env.path), "limits": env.limits.to_json()})
+        return 0
+    if not env.limits:
+        print(f"{env.path} sets no limits.")
+        return 0
+    print(f"# limits in {env.path}:")
+    print("#")
+    for row in table(env.limits):
+        print(row)
+    return 0

@@ -1,0 +1,57 @@
+"""``conda limits apply``: give an existing environment the limits of an environment.yml."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+
+HELP = "Apply the limits of an environment.yml to an existing environment."
+DESCRIPTION = HELP + (
+    " The environment's limits become exactly the file's `limits:` section. Without -n/-p "
+    "the environment is the one the file names, as for `conda env update -f`. "
+    "`conda env create -f` and `conda env update -f` do this by themselves."
+)
+EPILOG = """Examples:
+
+    conda limits apply -f environment.yml -n ai_env
+    conda limits apply -f environment.yml
+"""
+
+
+def configure_parser(parser: ArgumentParser) -> None:
+    from .options import add_dry_run, add_environment, add_json
+
+    add_environment(parser)
+    parser.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
+                        default="environment.yml",
+                        help="The environment.yml to read (default: environment.yml).")
+    add_dry_run(parser)
+    add_json(parser)
+
+
+def execute(args: Namespace) -> int:
+    from conda.base.context import context
+    from conda.exceptions import EnvironmentLocationNotFound
+
+    from .common import ceiling_warnings, print_json, refuse_windows, to_json, write_limits
+    from .exceptions import NothingToDoError
+    from .files import applied_report, file_prefix, load
+
+    refuse_windows()
+    env = load(args.limits_file)
+    if not env.has_limits:
+        raise NothingToDoError(f"{env.path} has no `limits:` section: nothing to apply.")
+    prefix = file_prefix(args.name, args.prefix, [env])
+    if not (prefix / "conda-meta").is_dir():
+        raise EnvironmentLocationNotFound(str(prefix))
+    if not context.dry_run:
+        write_limits(prefix, env.limits)
+    if context.json:
+        print_json(to_json(prefix, env.limits, file=str(env.path),
+                           warnings=ceiling_warnings(env.limits), dry_run=bool(context.dry_run)))
+        return 0
+    verb = "Would apply" if context.dry_run else "Applied"
+    for line in applied_report(prefix, env.limits,
+                               f"{verb} the limits of {env.path} to the environment at {prefix}",
+                               hint=not context.dry_run):
+        print(line)
+    return 0
