@@ -128,7 +128,7 @@ def vmem_gpu_findings(limits: LimitSet, packages: list[str]) -> list[Finding]:
         Kind.VMEM_GPU,
         f"vmem ({size}) limits address space, and this environment has CUDA/ML packages "
         f"({shown}): CUDA reserves address space of about twice the GPU's memory, so "
-        "`import torch` can fail with 'failed to map segment'",
+        "importing them can fail with 'failed to map segment'",
         f"cap memory with `data` instead (`conda limits set --data {figure}` "
         "and `conda limits unset --vmem`), or cap resident memory with "
         f"`conda run-limited --mem {figure}`")]
