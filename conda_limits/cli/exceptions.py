@@ -49,3 +49,12 @@ class NothingToDoError(LimitsError):
 class KernelInstallError(LimitsError):
     def __init__(self, problem: str) -> None:
         super().__init__(f"Jupyter kernel: {problem}. Nothing was changed.")
+
+
+class RunLimitedError(LimitsError):
+    """``conda run-limited`` could not start the command; nothing was run."""
+
+    def __init__(self, problem: str, return_code: int = 1) -> None:
+        self.return_code = return_code
+        # Passed as an argument: the problem may quote the command (see LimitsFileError).
+        super().__init__("%(problem)s\nNothing was run.", problem=problem)
