@@ -125,5 +125,5 @@ def test_value_above_the_hard_ceiling(conda_cli, tmp_env, doctor):
 def test_listed_with_its_fix(conda_cli, needs_fixer):
     out, _, code = conda_cli("doctor", "--list")
     assert code == 0
-    assert "  limits: Check conda-limits' activation scripts" in out
+    assert "  limits: Detect stale conda-limits scripts" in out
     assert "(fix: Rewrite conda-limits' activation scripts" in out

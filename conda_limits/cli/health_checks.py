@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterator
 from inspect import signature
 
 NAME = "limits"
-SUMMARY = ("Check conda-limits' activation scripts against the environment's limits record, "
-           "values above the hard limits, and vmem with CUDA/ML packages")
+SUMMARY = "Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA"
 FIX = "Rewrite conda-limits' activation scripts from the environment's limits record"
 OK_MARK = "\N{WHITE HEAVY CHECK MARK}"  # as conda doctor's own checks print them
 X_MARK = "\N{CROSS MARK}"
