@@ -1,0 +1,375 @@
+"""Run one command under an environment's limits: the core of ``conda run-limited``.
+
+How the command starts (Linux): this process spawns one shell with ``posix_spawn`` (so the
+caller's large process is never copied), which waits at a gate. Meanwhile the runner moves it
+into the ``--mem`` cgroup, sets its limits with prlimit(2) and reads them back; then it opens
+the gate, and the shell sources the activation scripts and execs the command, which inherits
+all of it (see :mod:`conda_limits.envactivation`). stdin, stdout and stderr are the caller's.
+
+While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
+process are passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
+reach the command directly and are not sent twice. The exit status is the command's, or
+128+N when signal N killed it.
+
+Entry points, none of which imports conda:
+
+* :func:`run` -- limits from the prefix's record plus overrides, optional ``--mem`` cap,
+  diagnosis line and ``--report``; returns the exit status.
+* :func:`plan_limits` and :func:`run_command` -- the same in two steps, returning the
+  :class:`Outcome` (used by :func:`run`, and by launchers such as the Jupyter kernel's).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from . import envactivation, kernel, record, resources
+from .cgroups import MemoryCap, MemoryStats
+from .envactivation import Activation
+from .model import LimitSet
+from .values import UNLIMITED, Value, exceeds, from_kernel, human, pretty, to_kernel
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+_HELD = {signal.SIGCHLD, *FORWARDED}
+_SI_KERNEL = 0x80  # si_code of a signal the kernel sent, e.g. the terminal's Ctrl-C
+#: Seconds between looks at the command's memory, when a vmem/data limit needs watching.
+SAMPLE_INTERVAL = 0.02
+REPORT_INTERVAL = 0.1
+
+
+class RunnerError(RuntimeError):
+    """The command could not be started; it did not run."""
+
+
+class CommandNotFound(RunnerError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"command not found: {name} (not on the environment's PATH)")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resource's limits for the command, and where its value comes from."""
+
+    key: str
+    soft: Value
+    hard: Value
+    before: Value  # the soft value the command would have had without conda-limits
+    source: str  # "flag", "environment", or "inherited"
+
+
+@dataclass(frozen=True)
+class LimitPlan:
+    """The limits to put on the command (every resource), and warnings about ceilings."""
+
+    settings: tuple[Setting, ...]
+    warnings: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> Setting:
+        for setting in self.settings:
+            if setting.key == key:
+                return setting
+        raise KeyError(key)
+
+    def saved(self) -> dict[str, Value]:
+        """The previous soft values of the limits conda-limits sets (for deactivation)."""
+        return {s.key: s.before for s in self.settings if s.source != "inherited"}
+
+
+def plan_limits(recorded: LimitSet, overrides: LimitSet | None = None, *,
+                restored: Mapping[str, Value] | None = None) -> LimitPlan:
+    """The limits for a command: ``recorded`` with ``overrides`` winning, on top of this
+    process's limits (or the ``restored`` soft values of an environment being left).
+
+    Values above the hard limit in force are lowered to it, with a warning, as activation does.
+    """
+    overrides = overrides or LimitSet()
+    restored = restored or {}
+    merged = recorded.merged(overrides)
+    settings, warnings = [], []
+    for resource in resources.RESOURCES:
+        key = resource.key
+        soft_now, hard_now = kernel.current(resource)
+        before = restored.get(key, soft_now)
+        if exceeds(before, hard_now):
+            before = hard_now
+        source = "flag" if key in overrides else "environment" if key in recorded else "inherited"
+        limit = merged.get(key)
+        hard = hard_now
+        if limit is not None and limit.hard is not None:
+            if exceeds(limit.hard, hard_now):
+                warnings.append(f"{key} hard limit {human(resource, limit.hard)} is above the "
+                                f"hard limit in force ({pretty(resource, hard_now)}); keeping it")
+            else:
+                hard = limit.hard
+        if limit is not None and limit.soft is not None:
+            soft = limit.soft
+            if exceeds(soft, hard):
+                warnings.append(f"{key} {human(resource, soft)} is above the hard limit "
+                                f"({pretty(resource, hard)}); using the hard limit")
+                soft = hard
+        else:
+            soft = hard if exceeds(before, hard) else before
+        settings.append(Setting(key, soft, hard, before, source))
+    return LimitPlan(tuple(settings), tuple(warnings))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the command ended, what it used, and the limits it ran under."""
+
+    status: int  # as a shell reports it: the exit code, or 128+N for signal N
+    signal: int | None  # the signal that killed the command
+    wall: float  # seconds
+    user: float  # CPU seconds of the command and the children it waited for
+    system: float
+    peak_rss: int | None  # bytes: the largest process's peak, None when not measurable
+    rss_floor: int  # peaks up to this are indistinguishable from this process's own size
+    sampled: Mapping[str, int]  # highest VmPeak/VmHWM/VmData seen in the command's process
+    written: int | None  # bytes written (all writes) by the command and its waited-for children
+    limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
+    sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
+    memory: MemoryStats | None = None  # the --mem cgroup's view
+
+
+def _status(wait_status: int) -> tuple[int, int | None]:
+    code = os.waitstatus_to_exitcode(wait_status)
+    return (128 - code, -code) if code < 0 else (code, None)
+
+
+def _vm_status(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith((b"VmPeak:", b"VmHWM:", b"VmData:")):
+                    name, _, value = line.partition(b":")
+                    out[name.decode()] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _written(pid: int) -> int | None:
+    """``wchar`` of an exited, not yet reaped process (includes its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"wchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _Signals:
+    """Hold the signals to forward (and SIGCHLD) for :func:`sigwaitinfo` while a child runs."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.handlers: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            # Other threads do not block these: a handler there passes them on.
+            for signum in FORWARDED:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self.handlers[signum] = signal.signal(signum, self._forward)
+            self.handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        except ValueError:  # not the main thread: only this thread's mask applies
+            pass
+        return self
+
+    def _forward(self, signum: int, frame: object) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None) -> signal.struct_siginfo | None:
+        if timeout is None:
+            return signal.sigwaitinfo(_HELD)
+        return signal.sigtimedwait(_HELD, timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        while signal.sigtimedwait(_HELD, 0) is not None:
+            pass  # drop what arrived for the child after it ended
+        for signum, handler in self.handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+
+
+def _own_peak_rss() -> int:
+    return _vm_status(os.getpid()).get("VmHWM", 0)
+
+
+def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
+    """Set the plan's limits on ``pid``; return the limits it has afterwards."""
+    import resource as _resource
+
+    in_force = {}
+    for setting in plan.settings:
+        which = getattr(_resource, resources.get(setting.key).rlimit)
+        wanted = (to_kernel(setting.soft), to_kernel(setting.hard))
+        try:
+            if _resource.prlimit(pid, which) != wanted:
+                _resource.prlimit(pid, which, wanted)
+            soft, hard = _resource.prlimit(pid, which)
+        except (OSError, ValueError) as error:
+            raise RunnerError(f"cannot set the {setting.key} limit of the command to "
+                              f"{human(resources.get(setting.key), setting.soft)}: "
+                              f"{getattr(error, 'strerror', None) or error}") from None
+        in_force[setting.key] = (from_kernel(soft), from_kernel(hard))
+    return in_force
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+
+
+def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
+                memory: MemoryCap | None = None, sample: bool = False) -> Outcome:
+    """Run ``command`` under ``plan`` (and in ``memory``'s cgroup) and wait for it.
+
+    ``activation`` gives the environment and the scripts to source first (conda-limits' own
+    scripts already removed, see :func:`envactivation.without_own_scripts`). ``sample``
+    watches the command's memory for a report even without vmem/data limits.
+    The memory cap is closed (its cgroup removed) before this returns.
+    Raises :class:`RunnerError` when the command could not be started.
+    """
+    import resource as _resource
+
+    if not hasattr(_resource, "prlimit"):
+        raise RunnerError("running a command under limits needs Linux (prlimit)")
+    watch = any(plan[key].soft != UNLIMITED for key in ("vmem", "data"))
+    interval = SAMPLE_INTERVAL if watch else REPORT_INTERVAL if sample else None
+    gate_read, gate_write = os.pipe()
+    try:
+        os.set_inheritable(gate_read, True)
+        launch = envactivation.launch(activation, command, gate_read)
+        argv = memory.wrap(launch.argv) if memory else launch.argv
+        executable = argv[0] if memory else launch.executable
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        with _Signals() as signals:
+            pid = os.posix_spawn(executable, argv, launch.environ,
+                                 setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+            os.close(gate_read)
+            gate_read = -1
+            started = time.monotonic()
+            floor = _own_peak_rss()
+            try:
+                if memory:
+                    memory.attach(pid)
+                in_force = _apply(pid, plan)
+            except BaseException:
+                _kill(pid)
+                raise
+            signals.pid = pid
+            try:
+                os.write(gate_write, b"go\n")
+            except OSError:
+                pass  # the launcher is gone already; its status says how
+            os.close(gate_write)
+            gate_write = -1
+            sampled: dict[str, int] = {}
+            while True:
+                info = signals.wait(interval)
+                if info is not None and info.si_signo != signal.SIGCHLD:
+                    if info.si_code != _SI_KERNEL:
+                        signals._forward(info.si_signo, None)
+                    continue
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                    break
+                for name, value in _vm_status(pid).items():
+                    sampled[name] = max(value, sampled.get(name, 0))
+            written = _written(pid)
+            _, wait_status, usage = os.wait4(pid, 0)
+            wall = time.monotonic() - started
+            signals.pid = None
+        stats = memory.stats() if memory else None
+    finally:
+        for fd in (gate_read, gate_write):
+            if fd >= 0:
+                os.close(fd)
+        if memory:
+            memory.close()
+    status, killed_by = _status(wait_status)
+    maxrss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return Outcome(
+        status=status, signal=killed_by, wall=wall, user=usage.ru_utime,
+        system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
+        sampled=sampled, written=written, limits=in_force,
+        sources={s.key: s.source for s in plan.settings}, memory=stats,
+    )
+
+
+def find_command(command: Sequence[str], activation: Activation) -> None:
+    """Raise :class:`CommandNotFound` when ``command`` cannot be run.
+
+    Only checked here when no activation script runs first (one could extend PATH); the
+    launcher checks again just before running it.
+    """
+    if not command:
+        raise RunnerError("no command given")
+    if activation.sources_scripts:
+        return
+    if shutil.which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
+        raise CommandNotFound(command[0])
+
+
+def run(prefix: str | os.PathLike[str], command: Sequence[str],
+        overrides: LimitSet | None = None, *, mem: int | None = None,
+        env: Mapping[str, str] | None = None, activation: Activation | None = None,
+        report: bool = False, stderr: TextIO | None = None) -> int:
+    """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
+
+    ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
+    memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
+    it). ``activation`` is the environment computed by conda; without it, a conda-free
+    activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
+    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary.
+    Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
+    """
+    from . import cgroups, diagnosis
+
+    stderr = stderr or sys.stderr
+    recorded = record.read(prefix)
+    if activation is None:
+        activation = envactivation.from_prefix(Path(prefix), env)
+    stripped = envactivation.without_own_scripts(activation)
+    plan = plan_limits(recorded, overrides, restored=stripped.restored)
+    activation = envactivation.with_saved_limits(stripped.activation, plan.saved())
+    find_command(command, activation)
+    memory = cgroups.memory_cap(mem) if mem else None
+    for warning in plan.warnings:
+        print(f"conda-limits: {warning}", file=stderr)
+    outcome = run_command(command, activation, plan, memory=memory, sample=report)
+    for line in diagnosis.explain(outcome):
+        print(line, file=stderr)
+    if memory is not None and memory.removed_leftovers:
+        print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "
+              "running in its --mem cgroup", file=stderr)
+    if report:
+        print(diagnosis.report(outcome, command), file=stderr)
+    stderr.flush()
+    return outcome.status
+
+
+__all__ = ["run", "run_command", "plan_limits", "find_command", "LimitPlan", "Setting",
+           "Outcome", "RunnerError", "CommandNotFound", "FORWARDED"]
