@@ -13,13 +13,19 @@ from conda.plugins.types import CondaSubcommand
 
 @hookimpl
 def conda_subcommands():
-    from .cli import limits
+    from .cli import limits, run_limited
 
     yield CondaSubcommand(
         name="limits",
         summary="Set, show and remove an environment's resource limits (ulimit).",
         action=limits.execute,
         configure_parser=limits.configure_parser,
+    )
+    yield CondaSubcommand(
+        name="run-limited",
+        summary="Run a command in an environment under its resource limits.",
+        action=run_limited.execute,
+        configure_parser=run_limited.configure_parser,
     )
 
 
