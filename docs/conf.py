@@ -25,10 +25,12 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+smartquotes = False  # command lines: "--vmem" must not become an en dash
 
 #: conda subcommand -> the module whose ``configure_parser`` builds its parser.
 conda_commands = {
     "limits": "conda_limits.cli.limits",
+    "run-limited": "conda_limits.cli.run_limited",
 }
 
 html_theme = "conda_sphinx_theme"

@@ -26,7 +26,7 @@ from docutils.parsers.rst import Parser as RSTParser
 from docutils.utils import new_document
 from sphinx.util.docutils import SphinxDirective
 
-WIDTH = "88"  # columns of the usage lines
+WIDTH = "72"  # columns of the usage lines: they fit the theme's code block
 
 
 def build_parser(modules: dict[str, str], command: str) -> argparse.ArgumentParser:
@@ -63,12 +63,14 @@ def _columns():
 
 
 def rst_text(text: str) -> str:
-    """Help text as reStructuredText: `code` becomes a literal, markup is escaped."""
-    parts = re.split(r"(`[^`]+`)", text)
+    """Help text as reStructuredText: `code` and --options become literals, markup is escaped."""
+    parts = re.split(r"(`[^`]+`|(?<![\w`-])--?[A-Za-z][\w-]*)", text)
     out = []
     for part in parts:
         if part.startswith("`") and part.endswith("`") and len(part) > 1:
             out.append(f"``{part[1:-1]}``")
+        elif part.startswith("-"):
+            out.append(f"``{part}``")
         else:
             out.append(re.sub(r"([\\*|_\[\]])", r"\\\1", part))
     return "".join(out)
