@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,23 @@ from conda_limits.model import LimitSet, parse_limits
 from .conftest import requires_conda
 
 pytestmark = requires_conda
+
+
+def conda_at_least(version: str) -> pytest.MarkDecorator:
+    """Skip where the conda under test lacks a feature (the plugin supports conda >= 24.11)."""
+    try:
+        from conda import __version__
+    except ImportError:
+        return pytest.mark.skip(reason="conda is not importable")
+    have = tuple(int(part) for part in re.findall(r"\d+", __version__)[:2])
+    want = tuple(int(part) for part in version.split("."))
+    return pytest.mark.skipif(have < want, reason=f"needs conda >= {version} (this is "
+                              f"{__version__})")
+
+
+CREATE_FROM_FILE = conda_at_least("25.9")  # `conda create --file environment.yml`
+EXPORT_FORMATS = conda_at_least("25.7")  # `conda export --format`, environment.json
+CREATE_COMMANDS = [("env", "create"), pytest.param(("create", "--yes"), marks=CREATE_FROM_FILE)]
 
 LIMITS = parse_limits({"vmem": "4G", "nofile": 1024, "stack": "8M"})
 TEAM_FILE = """\
@@ -61,7 +79,7 @@ def has_limits(prefix: Path, limits: LimitSet) -> bool:
 def test_set_unset_show_on_a_file(conda_cli, tmp_path):
     path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="x"))
     out, err, code = conda_cli("limits", "set", "-f", path, "--cpu", "2h", "--vmem", "8G")
-    assert code == 0, err
+    assert not code, err
     assert "Limits in" in out and "8 GiB" in out
     assert path.read_text() == TEAM_FILE.format(name="x").replace(
         "vmem: 4G        #", "vmem: 8G        #") + "  cpu: 2h\n"
@@ -72,7 +90,7 @@ def test_set_unset_show_on_a_file(conda_cli, tmp_path):
         "nofile": {"soft": 1024, "hard": None}, "cpu": {"soft": 7200, "hard": None}}}
 
     out, _, code = conda_cli("limits", "unset", "-f", path, "--cpu", "--nofile")
-    assert code == 0 and "Removed nofile, cpu" in out
+    assert not code and "Removed nofile, cpu" in out
     assert envfile.load(path).limits == parse_limits({"vmem": "8G", "stack": "8M"})
     conda_cli("limits", "unset", "-f", path, "--all")
     assert "limits" not in path.read_text()
@@ -84,7 +102,7 @@ def test_set_on_a_file_dry_run_and_hard(conda_cli, tmp_path):
     path = write(tmp_path / "environment.yml", "name: x\ndependencies: []\n")
     out, _, code = conda_cli("limits", "set", "-f", path, "--nofile", "512", "--hard",
                              "--dry-run")
-    assert code == 0 and "would be" in out
+    assert not code and "would be" in out
     assert path.read_text() == "name: x\ndependencies: []\n"
     conda_cli("limits", "set", "-f", path, "--nofile", "512", "--hard")
     assert path.read_text() == ("name: x\ndependencies: []\n"
@@ -124,17 +142,18 @@ def test_missing_file_and_file_with_name_are_errors(conda_cli, tmp_path):
 # ------------------------------------------------------------------ create / env create
 
 
-@pytest.mark.parametrize("command", [("env", "create"), ("create", "--yes")])
+@pytest.mark.parametrize("command", CREATE_COMMANDS)
 def test_create_from_a_file_applies_its_limits(conda_cli, tmp_path, command):
     path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="unused"))
     prefix = tmp_path / "env"
     out, err, code = conda_cli(*command, "-f", path, "-p", prefix)
-    assert code == 0, err
+    assert not code, err
     assert has_limits(prefix, LIMITS)
     assert f"Applied the limits of {path} to the environment at {prefix}" in out
     assert "4 GiB" in out and "notice does not apply" in out
 
 
+@CREATE_FROM_FILE
 def test_create_takes_the_name_from_the_file_and_n_overrides_it(conda_cli, tmp_path,
                                                                  envs_dir):
     path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="team_env"))
@@ -144,7 +163,7 @@ def test_create_takes_the_name_from_the_file_and_n_overrides_it(conda_cli, tmp_p
     assert has_limits(envs_dir / "other_env", LIMITS)
 
 
-@pytest.mark.parametrize("command", [("env", "create"), ("create", "--yes")])
+@pytest.mark.parametrize("command", CREATE_COMMANDS)
 @pytest.mark.parametrize("value", ['"1G; touch /tmp/x"', '"$(id)"', "4Q", "-1", "[1, 2]"])
 def test_create_from_a_bad_file_fails_before_creating_anything(conda_cli, tmp_path, command,
                                                                value):
@@ -163,7 +182,7 @@ def test_a_file_without_limits_is_left_to_conda(conda_cli, tmp_path):
     path = write(tmp_path / "environment.yml", "name: x\ndependencies: []\n")
     prefix = tmp_path / "env"
     out, err, code = conda_cli("env", "create", "-f", path, "-p", prefix)
-    assert code == 0, err
+    assert not code, err
     assert (prefix / "conda-meta").is_dir()
     assert not record.record_path(prefix).exists()
     assert not any(p.exists() for p in env_files.script_paths(prefix))
@@ -175,17 +194,20 @@ def test_create_without_a_file_is_untouched(conda_cli, tmp_path, monkeypatch):
     prefix = tmp_path / "env"
     monkeypatch.chdir(tmp_path)  # `conda create` never reads the cwd's environment.yml
     out, err, code = conda_cli("create", "-p", prefix, "--yes")
-    assert code == 0, err
+    assert not code, err
     assert not record.record_path(prefix).exists()
     assert "the limits" not in out
 
 
 def test_dry_run_create_writes_no_limits(conda_cli, tmp_path):
-    path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="x"))
-    prefix = tmp_path / "env"
     from conda.exceptions import DryRunExit
 
-    conda_cli("create", "-f", path, "-p", prefix, "--dry-run", raises=DryRunExit)
+    path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="x"))
+    prefix = tmp_path / "env"
+    try:
+        conda_cli("env", "create", "-f", path, "-p", prefix, "--dry-run")
+    except DryRunExit:  # conda >= 26.7; before, the solved environment is printed
+        pass
     assert not prefix.exists()
 
 
@@ -197,7 +219,7 @@ def test_env_update_replaces_the_limits(conda_cli, tmp_env, tmp_path):
         conda_cli("limits", "set", "-p", prefix, "--cpu", "1h", "--vmem", "1G")
         path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="x"))
         out, err, code = conda_cli("env", "update", "-f", path, "-p", prefix)
-        assert code == 0, err
+        assert not code, err
         assert has_limits(prefix, LIMITS)  # exactly the file's: cpu is gone
         assert f"Updated the limits of the environment at {prefix}" in out
 
@@ -246,7 +268,7 @@ def limited_env(conda_cli, tmp_env):
 @pytest.mark.parametrize("command", [("env", "export"), ("export",)])
 def test_export_to_stdout_carries_the_limits(conda_cli, limited_env, command):
     out, err, code = conda_cli(*command, "-p", limited_env)
-    assert code == 0, err
+    assert not code, err
     assert envfile.loads(out).limits == LIMITS
     assert out.endswith("limits:\n  vmem: 4G\n  stack: 8M\n  nofile: 1024\n")
 
@@ -254,17 +276,19 @@ def test_export_to_stdout_carries_the_limits(conda_cli, limited_env, command):
 @pytest.mark.parametrize("args", [
     ("env", "export", "-f", "environment.yml"),
     ("export", "-f", "environment.yml"),
-    ("export", "--format", "environment-yaml", "-f", "out.yml"),
-    ("export", "--format", "yaml", "-f", "env.yaml"),
+    pytest.param(("export", "--format", "environment-yaml", "-f", "out.yml"),
+                 marks=EXPORT_FORMATS),
+    pytest.param(("export", "--format", "yaml", "-f", "env.yaml"), marks=EXPORT_FORMATS),
 ])
 def test_export_to_a_file_carries_the_limits(conda_cli, limited_env, tmp_path, args):
     path = tmp_path / args[-1]
     out, err, code = conda_cli(*args[:-1], str(path), "-p", limited_env)
-    assert code == 0, err
+    assert not code, err
     assert envfile.load(path).limits == LIMITS
-    assert "dependencies" in path.read_text()
+    assert str(limited_env) in path.read_text()  # conda's export is there too
 
 
+@EXPORT_FORMATS
 def test_export_to_json_file_and_to_json_stdout(conda_cli, limited_env, tmp_path):
     path = tmp_path / "environment.json"
     conda_cli("export", "-p", limited_env, "-f", path)
@@ -297,14 +321,14 @@ def test_an_exported_file_recreates_the_limits(conda_cli, limited_env, tmp_path)
 def test_limits_export_prints_the_block_and_merges_into_a_file(conda_cli, limited_env,
                                                                tmp_path):
     out, _, code = conda_cli("limits", "export", "-p", limited_env)
-    assert code == 0 and out == envfile.block_text(LIMITS)
+    assert not code and out == envfile.block_text(LIMITS)
     out, _, _ = conda_cli("limits", "export", "-p", limited_env, "--json")
     assert json.loads(out)["limits"]["vmem"] == {"soft": 4 * 2**30, "hard": None}
 
     text = "# keep me\nname: x  # and me\ndependencies: [python]\nlimits:\n  cpu: 1h\n"
     path = write(tmp_path / "environment.yml", text)
     out, _, code = conda_cli("limits", "export", "-p", limited_env, "-f", path)
-    assert code == 0 and "Wrote the limits" in out
+    assert not code and "Wrote the limits" in out
     assert path.read_text() == ("# keep me\nname: x  # and me\ndependencies: [python]\n"
                                 "limits:\n  vmem: 4G\n  stack: 8M\n  nofile: 1024\n")
 
@@ -312,17 +336,17 @@ def test_limits_export_prints_the_block_and_merges_into_a_file(conda_cli, limite
 def test_limits_export_of_an_environment_without_limits(conda_cli, tmp_env):
     with tmp_env() as prefix:
         out, err, code = conda_cli("limits", "export", "-p", prefix)
-        assert code == 0 and out == "" and "has no limits" in err
+        assert not code and out == "" and "has no limits" in err
 
 
 def test_limits_apply(conda_cli, tmp_env, tmp_path):
     path = write(tmp_path / "environment.yml", TEAM_FILE.format(name="x"))
     with tmp_env() as prefix:
         out, _, code = conda_cli("limits", "apply", "-f", path, "-p", prefix, "--dry-run")
-        assert code == 0 and "Would apply" in out
+        assert not code and "Would apply" in out
         assert not record.record_path(prefix).exists()
         out, _, code = conda_cli("limits", "apply", "-f", path, "-p", prefix)
-        assert code == 0 and "Applied the limits" in out
+        assert not code and "Applied the limits" in out
         assert has_limits(prefix, LIMITS)
 
 
