@@ -333,10 +333,14 @@ def test_limits_export_prints_the_block_and_merges_into_a_file(conda_cli, limite
                                 "limits:\n  vmem: 4G\n  stack: 8M\n  nofile: 1024\n")
 
 
-def test_limits_export_of_an_environment_without_limits(conda_cli, tmp_env):
+def test_limits_export_of_an_environment_without_limits(conda_cli, tmp_env, tmp_path):
     with tmp_env() as prefix:
         out, err, code = conda_cli("limits", "export", "-p", prefix)
         assert not code and out == "" and "has no limits" in err
+        path = write(tmp_path / "environment.yml", "name: x\nlimits:\n  cpu: 1h\n")
+        out, _, _ = conda_cli("limits", "export", "-p", prefix, "-f", path)
+        assert "has no limits" in out
+        assert path.read_text() == "name: x\n"
 
 
 def test_limits_apply(conda_cli, tmp_env, tmp_path):

@@ -84,6 +84,8 @@ def before_apply(command: str) -> None:
 
 def after_apply(command: str) -> None:
     """Post-command: give the environment the files' limits, and say so."""
+    import sys
+
     from conda.base.context import context
 
     from ..model import LimitSet
@@ -92,6 +94,10 @@ def after_apply(command: str) -> None:
 
     files = _pending.pop(command, None)
     if not files or context.dry_run:
+        return
+    if sys.platform == "win32":
+        _say([f"conda-limits: Windows has no resource limits; the `limits:` section of "
+              f"{files[0].path} was not applied."])
         return
     args = _args()
     prefix = file_prefix(args.get("name"), args.get("prefix"), files)

@@ -48,8 +48,12 @@ def execute(args: Namespace) -> int:
             print(f"Dry run: {env.path} would get this `limits:` section:\n"
                   + (block_text(limits) or "(none)"))
         else:
-            what = "the limits" if limits else "no limits (its `limits:` section is removed)"
-            print(f"Wrote {what} of the environment {env_label(prefix)} into {env.path}.")
+            if limits:
+                print(f"Wrote the limits of the environment {env_label(prefix)} into "
+                      f"{env.path}.")
+            else:
+                print(f"The environment {env_label(prefix)} has no limits: {env.path} has "
+                      "no `limits:` section now.")
         return 0
     if context.json:
         print_json(to_json(prefix, limits))
