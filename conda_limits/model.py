@@ -176,7 +176,7 @@ def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
     if not isinstance(data, Mapping):
         line, column = (_position(where, "limits", value=True) if where is not None
                         else _node_position(data))
-        raise SchemaError(f"'limits' must be {SCHEMA_HELP}; got {type(data).__name__}",
+        raise SchemaError(f"'limits' must be {SCHEMA_HELP}; got {_kind(data)}",
                           "limits", line, column)
     out: dict[str, Limit] = {}
     for key, raw in data.items():
@@ -197,6 +197,19 @@ def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
             raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(error.raw)})",
                               key, line, column) from None
     return LimitSet(out)
+
+
+def _kind(data: Any) -> str:
+    """How a YAML value reads to a person: 'a list', 'a string', ..."""
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return f"the string {_brief(data)}"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, (int, float)):
+        return f"the number {data}"
+    return type(data).__name__
 
 
 def _fails(resource: Resource, raw: Any) -> bool:
