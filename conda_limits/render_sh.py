@@ -1,9 +1,29 @@
-"""Render the POSIX ``.sh`` activate/deactivate scripts (bash, zsh, dash, ksh, mksh).
+"""Render the POSIX ``.sh`` activate/deactivate scripts (bash, zsh, dash, ksh).
 
-The scripts are fixed shell text plus integers from a validated :class:`LimitSet`.
-They use builtins only (no forks on Linux), never ``exit`` or fail under ``set -eu``, and
-keep the shell's previous soft limits in ``_CONDA_LIMITS_<SHLVL>_<KEY>`` (bytes, counts or
-seconds, or ``unlimited``) so that deactivation restores them exactly.
+The scripts are fixed shell text plus integers from a validated :class:`LimitSet`. Activation
+keeps the shell's previous soft limit of each resource it changes in
+``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` (bytes, counts or seconds as ``/proc/self/limits``
+shows them, or ``unlimited``), and lists in ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` the keys
+whose hard limit it lowered. The ``.fish`` and ``.csh`` scripts use the same names and units,
+so that a nested shell of another family can still deactivate.
+
+How the text keeps its promises:
+
+- No forks on Linux: the shell reads ``/proc/self/limits`` itself (``mapfile`` in bash,
+  ``$(<file)`` in zsh, ``read`` elsewhere) and takes a limit's row by its position, checked
+  against its label (else it searches the rows). ``ulimit`` output is captured in subshells
+  only where there is no ``/proc`` (macOS, BSD).
+- Deactivation reads nothing in the common case: it sets the saved value back and looks at
+  the hard limit only when that fails or when activation lowered the hard limit.
+- Never exit or abort the shell: all work happens in ``__cl_main`` called as
+  ``__cl_main || :``, where ``set -e`` does not apply in any POSIX shell, and every
+  possibly unset variable is read as ``${X-}`` for ``set -u``.
+- No names left behind: every function and variable the scripts use starts with
+  ``__cl_`` and is removed at the end, at top level.
+- Short: shells parse the whole text on every activation, and parsing is most of the cost,
+  so comments are few and the work per limit is a handful of builtins.
+- mksh computes (and sets limits) in 32-bit integers, which turns 4 GiB into 0: the scripts
+  refuse to work there, with a warning.
 """
 
 from __future__ import annotations
@@ -12,215 +32,254 @@ from .model import LimitSet
 from .resources import RESOURCES, Kind, Resource
 from .values import UNLIMITED, Value, human
 
+PREFIX = "__cl_"  # every function and variable the scripts use starts with this (short: parsing costs)
+HARD_KEY = "HARD"  # _CONDA_LIMITS_<level>_HARD: keys whose hard limit activation lowered
+
+#: Row of each limit in /proc/self/limits where the kernel numbers limits the generic way
+#: (x86, arm, riscv...: RLIMIT_* + 1 for the header line). Elsewhere the label check fails
+#: and the scripts search the rows.
+ROW = {"cpu": 1, "fsize": 2, "data": 3, "stack": 4, "core": 5, "nproc": 7, "nofile": 8,
+       "memlock": 9, "vmem": 10}
+
 HEADER = """\
 # Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
 # {purpose}
-# POSIX sh (bash, zsh, dash, ksh, mksh): shell builtins only; never exits the shell.
+# POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell.
 """
 
-# Shared by both scripts: the level, the shell's units, and the kernel's view of the limits.
-PRELUDE = r"""__conda_limits_lvl=${CONDA_SHLVL:-0}
-case $__conda_limits_lvl in ''|*[!0-9]*) __conda_limits_lvl=0 ;; esac
-# ulimit -f/-c count 1024-byte blocks in bash and 512-byte ones in POSIX mode and other shells;
-# dash, mksh and busybox call the process limit -p.
-__conda_limits_blk=512
-__conda_limits_nproc=p
-if [ -n "${BASH_VERSION-}" ]; then
-  __conda_limits_nproc=u
-  case ":${SHELLOPTS-}:" in *:posix:*) ;; *) __conda_limits_blk=1024 ;; esac
-elif [ -n "${ZSH_VERSION-}" ]; then
-  __conda_limits_nproc=u
-else
-  case "${KSH_VERSION-}" in ''|*MIRBSD*|*PD\ KSH*) ;; *) __conda_limits_nproc=u ;; esac
-fi
-__conda_limits_warn() {
-  printf 'conda-limits: %s\n' "$1" >&2
-  return 0
-}
-# Sets __conda_limits_soft/_hard from one /proc/self/limits row (bytes, count or seconds).
-__conda_limits_row() {
-  __conda_limits_soft=${1#"$2"}
-  __conda_limits_soft=${__conda_limits_soft#"${__conda_limits_soft%%[! ]*}"}
-  __conda_limits_hard=${__conda_limits_soft#*[ ]}
-  __conda_limits_hard=${__conda_limits_hard#"${__conda_limits_hard%%[! ]*}"}
-  __conda_limits_soft=${__conda_limits_soft%%[ ]*}
-  __conda_limits_hard=${__conda_limits_hard%%[ ]*}
-  case $__conda_limits_soft in unlimited) ;; ''|*[!0-9]*) __conda_limits_soft= ;; esac
-  case $__conda_limits_hard in unlimited) ;; ''|*[!0-9]*) __conda_limits_hard= ;; esac
-  return 0
-}
-# __conda_limits_read KEY LABEL LETTER BLOCK: the current soft and hard value of one limit.
-__conda_limits_read() {
-  __conda_limits_soft= __conda_limits_hard=
-  if [ -r /proc/self/limits ]; then
-    while IFS= read -r __conda_limits_line; do
-      case $__conda_limits_line in
-        "$2 "*) __conda_limits_row "$__conda_limits_line" "$2"; break ;;
-      esac
-    done < /proc/self/limits
-  else
-    # No /proc (macOS and the BSDs): ask ulimit, in a subshell.
-    __conda_limits_soft=$(ulimit -S -"$3" 2>/dev/null) || __conda_limits_soft=
-    __conda_limits_hard=$(ulimit -H -"$3" 2>/dev/null) || __conda_limits_hard=
-    case $__conda_limits_soft in
-      unlimited) ;; ''|*[!0-9]*) __conda_limits_soft= ;;
-      *) __conda_limits_soft=$((__conda_limits_soft * $4)) ;;
-    esac
-    case $__conda_limits_hard in
-      unlimited) ;; ''|*[!0-9]*) __conda_limits_hard= ;;
-      *) __conda_limits_hard=$((__conda_limits_hard * $4)) ;;
-    esac
+# l: level; b: bytes per -f/-c unit; p: nproc letter (-p in dash, busybox); a: offset of the
+# rows array (bash 0, zsh 1; '' for no array).
+SETUP = r"""  __cl_l=${{CONDA_SHLVL:-0}}
+  case $__cl_l in ''|*[!0-9]*) __cl_l=0 ;; esac
+  __cl_b=512 __cl_p=p __cl_a=
+  if [ -n "${{BASH_VERSION-}}" ]; then
+    __cl_p=u
+    case :${{SHELLOPTS-}}: in *:posix:*) ;; *) __cl_b=1024 ;; esac
+{bash}  elif [ -n "${{ZSH_VERSION-}}" ]; then
+    __cl_p=u
+{zsh}  else
+    case ${{KSH_VERSION-}} in ''|*MIRBSD*|*PD\ KSH*) ;; *) __cl_p=u ;; esac
+    if [ "$((2147483647 + 1))" -lt 0 ]; then
+{w32}      return 0
+    fi
   fi
-  return 0
+"""
+
+W32_WARNING = """\
+      __cl_w "this shell computes in 32 bits: limits left as they are"
+"""
+LOAD_ROWS_BASH = r"""    if [ "${BASH_VERSINFO-0}" -ge 4 ] && [ -r /proc/self/limits ]; then
+      mapfile -t __cl_rows < /proc/self/limits && __cl_a=0
+    fi
+"""
+LOAD_ROWS_ZSH = r"""    if [ -r /proc/self/limits ]; then
+      eval '__cl_rows=("${(@f)$(</proc/self/limits)}")' && __cl_a=1
+    fi
+"""
+
+FUNCTIONS = r"""__cl_w() {
+  printf 'conda-limits: %s\n' "$1" >&2
 }
-# __conda_limits_above A B: whether value A is above value B (unlimited is above all numbers).
-__conda_limits_above() {
-  case $2 in unlimited|'') return 1 ;; esac
+# A B: whether value A is above value B (unlimited is above every number).
+__cl_above() {
+  case $2 in unlimited) return 1 ;; esac
   case $1 in unlimited) return 0 ;; esac
   [ "$1" -gt "$2" ]
 }
-# __conda_limits_ulimit -S|-H LETTER BLOCK VALUE: set one limit; VALUE in bytes/count/seconds.
-__conda_limits_ulimit() {
+# -S|-H LETTER BLOCK VALUE: set one limit to VALUE (bytes, count, seconds or unlimited).
+__cl_set() {
   case $4 in
-    unlimited) ulimit "$1" -"$2" unlimited 2>/dev/null ;;
-    *) ulimit "$1" -"$2" $(($4 / $3)) 2>/dev/null ;;
+    unlimited) ulimit "$1" -"$2" unlimited ;;
+    *) ulimit "$1" -"$2" "$(($4 / $3))" ;;
+  esac 2>/dev/null
+}
+# ROW LABEL LETTER BLOCK: __cl_s/_h = the current soft/hard limit (s='' if unknown).
+__cl_get() {
+  __cl_s=
+  [ -z "$__cl_a" ] || __cl_s=${__cl_rows[$1+__cl_a]-}
+  case $__cl_s in "$2 "*) ;; *)
+    if [ -r /proc/self/limits ]; then
+      while IFS= read -r __cl_s; do
+        case $__cl_s in "$2 "*) break ;; esac
+      done < /proc/self/limits
+    fi ;;
   esac
+  case $__cl_s in
+    "$2 "*) # Columns are fixed: "%-25s %-20s %-20s %-10s".
+      __cl_s=${__cl_s#??????????????????????????}
+      __cl_h=${__cl_s#?????????????????????}
+      __cl_s=${__cl_s%% *} __cl_h=${__cl_h%% *} ;;
+    *) # No /proc (macOS, BSD): ask ulimit, in subshells.
+      __cl_s=$(ulimit -S -"$3" 2>/dev/null) || __cl_s=
+      __cl_h=$(ulimit -H -"$3" 2>/dev/null) || __cl_h=
+      case $__cl_s in ''|*[!0-9]*) ;; *)
+        __cl_s=$((__cl_s * $4)) ;; esac
+      case $__cl_h in ''|*[!0-9]*) ;; *)
+        __cl_h=$((__cl_h * $4)) ;; esac ;;
+  esac
+  case $__cl_s in unlimited) ;; ''|*[!0-9]*) __cl_s= ;; esac
+  case $__cl_h in unlimited) ;; ''|*[!0-9]*) __cl_s= ;; esac
 }
 """
 
-ACTIVATE = r"""# __conda_limits_apply KEY LABEL LETTER BLOCK NAME SOFT HARD SOFT_TEXT HARD_TEXT
-# SOFT/HARD: the configured value in bytes/count/seconds, unlimited, or - (not configured).
-__conda_limits_apply() {
-  __conda_limits_read "$1" "$2" "$3" "$4"
-  if [ -z "$__conda_limits_soft" ] || [ -z "$__conda_limits_hard" ]; then
-    __conda_limits_warn "cannot read the current $5 limit; $5 left as it is"
+# ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED: apply one limit.
+# SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). SAVED: the value this
+# level saved already, if any: conda re-runs activate.d at the same level when a stacked
+# environment is deactivated, and the first saved value must stay.
+APPLY = r"""__cl_apply() {
+  __cl_get "$1" "$2" "$4" "$5"
+  if [ -z "$__cl_s" ]; then
+    __cl_w "cannot read the current $6 limit; $6 left as it is"
     return 0
   fi
-  # Remember the shell's soft value for deactivation, unless this level already has one
-  # (conda re-runs activate.d at the same level on `conda deactivate` of a stacked env).
-  eval "__conda_limits_saved=\${_CONDA_LIMITS_${__conda_limits_lvl}_$1-}"
-  if [ -z "$__conda_limits_saved" ]; then
-    eval "_CONDA_LIMITS_${__conda_limits_lvl}_$1=\$__conda_limits_soft"
-    eval "export _CONDA_LIMITS_${__conda_limits_lvl}_$1"
-  fi
-  __conda_limits_ceiling=$__conda_limits_hard
-  if [ "$7" != - ]; then
-    if __conda_limits_above "$7" "$__conda_limits_hard"; then
-      __conda_limits_warn "$5 hard limit $9 is above this shell's hard limit; keeping $__conda_limits_hard"
-    else
-      __conda_limits_ceiling=$7
-    fi
-  fi
-  if [ "$6" != - ]; then
-    __conda_limits_target=$6
-    if __conda_limits_above "$6" "$__conda_limits_ceiling"; then
-      __conda_limits_warn "$5 $8 is above the hard limit ($__conda_limits_ceiling); using the hard limit"
-      __conda_limits_target=$__conda_limits_ceiling
-    fi
-  elif __conda_limits_above "$__conda_limits_soft" "$__conda_limits_ceiling"; then
-    __conda_limits_target=$__conda_limits_ceiling
+  [ -n "${12}" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
+  __cl_c=$__cl_h __cl_t=$8
+  if [ "$9" = - ]; then :
+  elif __cl_above "$9" "$__cl_h"; then
+    __cl_w "$6 hard limit ${11} is above this shell's hard limit ($__cl_h$7); keeping that"
   else
-    __conda_limits_target=
+    __cl_c=$9
   fi
-  if [ -n "$__conda_limits_target" ]; then
-    if ! __conda_limits_ulimit -S "$3" "$4" "$__conda_limits_target"; then
-      __conda_limits_warn "could not set the $5 limit to $__conda_limits_target; $5 left as it is"
-      return 0
-    fi
+  [ "$8" != - ] || __cl_t=$__cl_s
+  if __cl_above "$__cl_t" "$__cl_c"; then
+    [ "$8" = - ] ||
+      __cl_w "$6 ${10} is above the hard limit ($__cl_c$7); using the hard limit"
+    __cl_t=$__cl_c
   fi
-  if [ "$7" != - ] && [ "$__conda_limits_ceiling" != "$__conda_limits_hard" ]; then
-    if ! __conda_limits_ulimit -H "$3" "$4" "$__conda_limits_ceiling"; then
-      __conda_limits_warn "could not set the $5 hard limit to $__conda_limits_ceiling"
-    fi
+  if [ "$__cl_t" != "$__cl_s" ] &&
+      ! __cl_set -S "$4" "$5" "$__cl_t"; then
+    __cl_w "could not set the $6 limit to $__cl_t$7; $6 left as it is"
+    return 0
   fi
-  return 0
+  [ "$__cl_c" != "$__cl_h" ] || return 0
+  if __cl_set -H "$4" "$5" "$__cl_c"; then
+    # zsh gives itself (not its children) a new hard limit with its next change: make one.
+    __cl_set -S "$4" "$5" "$__cl_t"
+    __cl_k="$__cl_k $3"
+    export "_CONDA_LIMITS_${__cl_l}_HARD=$__cl_k"
+  else
+    __cl_w "could not set the $6 hard limit to $__cl_c$7"
+  fi
 }
 """
 
-DEACTIVATE = r"""# __conda_limits_restore KEY LABEL LETTER BLOCK NAME: put back the soft value saved at this level.
-__conda_limits_restore() {
-  eval "__conda_limits_saved=\${_CONDA_LIMITS_${__conda_limits_lvl}_$1-}"
-  [ -n "$__conda_limits_saved" ] || return 0
-  unset "_CONDA_LIMITS_${__conda_limits_lvl}_$1"
-  case $__conda_limits_saved in unlimited) ;; ''|*[!0-9]*) return 0 ;; esac
-  __conda_limits_read "$1" "$2" "$3" "$4"
-  if __conda_limits_above "$__conda_limits_saved" "$__conda_limits_hard"; then
-    __conda_limits_warn "the $5 hard limit was lowered to $__conda_limits_hard during activation and cannot be raised back; the soft limit stays at it"
-    __conda_limits_saved=$__conda_limits_hard
+# ROW LABEL KEY LETTER BLOCK NAME UNIT SAVED: put back the soft value saved at this level.
+RESTORE = r"""__cl_restore() {
+  unset "_CONDA_LIMITS_${__cl_l}_$3"
+  case $8 in unlimited) ;; ''|*[!0-9]*) return 0 ;; esac
+  case " $__cl_k " in *" $3 "*) ;; *)
+    ! __cl_set -S "$4" "$5" "$8" || return 0 ;;
+  esac
+  __cl_get "$1" "$2" "$4" "$5"
+  if [ -n "$__cl_s" ] && __cl_above "$8" "$__cl_h"; then
+    __cl_w "$6 cannot go back up to $8$7: its hard limit was lowered to $__cl_h$7"
+    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$__cl_h"
   fi
-  if ! __conda_limits_ulimit -S "$3" "$4" "$__conda_limits_saved"; then
-    __conda_limits_warn "could not restore the $5 limit to $__conda_limits_saved"
-  fi
-  return 0
+  __cl_set -S "$4" "$5" "$8" ||
+    __cl_w "could not restore the $6 limit to $8$7"
 }
 """
 
-CLEANUP = r"""unset -f __conda_limits_warn __conda_limits_row __conda_limits_read __conda_limits_above \
-  __conda_limits_ulimit {functions} 2>/dev/null || :
-unset __conda_limits_lvl __conda_limits_blk __conda_limits_nproc __conda_limits_soft \
-  __conda_limits_hard __conda_limits_line __conda_limits_saved __conda_limits_ceiling \
-  __conda_limits_target 2>/dev/null || :
+CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set \
+  __cl_get __cl_{verb}
+unset __cl_l __cl_b __cl_p __cl_a __cl_rows \
+  __cl_s __cl_h __cl_c __cl_t __cl_k{saved}
 """
 
-XONSH_GUARD = r"""if [ -n "${XONSH_VERSION-}" ]; then
-  # xonsh runs .sh activation scripts in a bash subprocess: limits set here would be lost.
-  printf '%s\n' "conda-limits: xonsh cannot apply this environment's limits on activation; use 'conda run-limited' or another shell" >&2
-else
+# conda's xonsh activation runs .sh scripts through `source-bash`: a bash subprocess whose
+# environment is copied back, so limits set there never reach xonsh. Its command string
+# carries xonsh's marker (a bash merely started from xonsh does not). source-bash discards
+# the subprocess's output, so the hint goes to xonsh's own stderr, its parent's fd 2.
+XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
+  *__XONSH_ENV_BEG__*)
+    __cl_t="xonsh cannot apply this environment's limits on activation; use bash, zsh, fish or tcsh, or run commands with 'conda run-limited'"
+    if [ -w "/proc/$PPID/fd/2" ]; then __cl_w "$__cl_t" 2>>"/proc/$PPID/fd/2"
+    else __cl_w "$__cl_t"; fi ;;
+  *) __cl_main || : ;;
+esac
 """
 
-
-def _block(resource: Resource) -> str:
-    """The ``ulimit`` unit argument: a fixed integer, or the runtime choice for -f/-c."""
-    if resource.posix_block is not None:
-        return "$__conda_limits_blk"
-    return str(resource.block)
+_UNIT = {Kind.SIZE: " bytes", Kind.COUNT: "", Kind.DURATION: " s"}
 
 
-def _letter(resource: Resource) -> str:
-    return "$__conda_limits_nproc" if resource.key == "nproc" else resource.ulimit
+def letter(resource: Resource) -> str:
+    """The ``ulimit`` option as script text: fixed, but chosen at run time for nproc."""
+    return "$__cl_p" if resource.key == "nproc" else resource.ulimit
 
 
-def _arg(value: Value | None) -> str:
+def block(resource: Resource) -> str:
+    """Bytes per ``ulimit`` unit as script text: fixed, but chosen at run time for -f/-c."""
+    return "$__cl_b" if resource.posix_block is not None else str(resource.block)
+
+
+def _figure(value: Value | None) -> str:
     if value is None:
         return "-"
-    if value == UNLIMITED:
-        return UNLIMITED
-    return str(int(value))
+    return UNLIMITED if value == UNLIMITED else str(int(value))
 
 
-def _text(resource: Resource, value: Value | None) -> str:
-    return "-" if value is None else human(resource, value)
+def _key(resource: Resource) -> str:
+    return resource.key.upper()
 
 
-def _call(function: str, resource: Resource, *extra: str) -> str:
-    # Every argument is a fixed name from the resource table or a rendered integer.
-    words = [function, resource.key.upper(), f'"{resource.label}"', f'"{_letter(resource)}"',
-             f'"{_block(resource)}"', f'"{_name(resource)}"', *extra]
-    return " ".join(words)
+def _saved(key: str) -> str:
+    """The variable holding, during the script, what this level saved under ``key``."""
+    return f"{PREFIX}{key}" if key != HARD_KEY else f"{PREFIX}k"
 
 
-def _name(resource: Resource) -> str:
-    return resource.key
+def _load_saved(keys: list[str]) -> str:
+    # The level is known only at run time, hence one eval (of digits and fixed names).
+    names = " ".join(f"{_saved(key)}=\\${{_CONDA_LIMITS_${{__cl_l}}_{key}-}}"
+                     for key in [*keys, HARD_KEY])
+    return f'  eval "{names}"\n'
+
+
+def _words(resource: Resource) -> list[str]:
+    # ROW LABEL KEY LETTER BLOCK NAME UNIT: every word comes from the resource table.
+    return [str(ROW[resource.key]), f'"{resource.label}"', _key(resource),
+            f'"{letter(resource)}"', f'"{block(resource)}"', resource.key,
+            f'"{_UNIT[resource.kind]}"']
+
+
+def _main(setup: str, body: str) -> str:
+    return "__cl_main() {\n" + setup + body + "}\n"
+
+
+def _setup(activate: bool) -> str:
+    # Deactivation needs no rows (and has nothing to say in a 32-bit shell: nothing was saved).
+    return SETUP.format(bash=LOAD_ROWS_BASH if activate else "",
+                        zsh=LOAD_ROWS_ZSH if activate else "",
+                        w32=W32_WARNING if activate else "")
 
 
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits``."""
-    calls = []
+    keys, calls = [], []
     for resource, limit in limits.items_with_resource():
-        calls.append(_call("__conda_limits_apply", resource, _arg(limit.soft), _arg(limit.hard),
-                           _text(resource, limit.soft), _text(resource, limit.hard)))
-    body = "".join(line + "\n" for line in calls)
+        keys.append(_key(resource))
+        texts = ["-" if v is None else human(resource, v) for v in (limit.soft, limit.hard)]
+        words = [*_words(resource), _figure(limit.soft), _figure(limit.hard), *texts,
+                 f'"${_saved(_key(resource))}"']
+        calls.append("  __cl_apply " + " ".join(words) + "\n")
+    saved = "".join(f" {_saved(key)}" for key in keys)
     return (HEADER.format(purpose="Applies this environment's resource limits on activation.")
-            + XONSH_GUARD + PRELUDE + ACTIVATE + body
-            + CLEANUP.format(functions="__conda_limits_apply") + "fi\n")
+            + FUNCTIONS + APPLY + _main(_setup(True), _load_saved(keys) + "".join(calls))
+            + XONSH + CLEANUP.format(verb="apply", saved=saved))
 
 
 def render_deactivate() -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
-    calls = "".join(_call("__conda_limits_restore", r) + "\n" for r in RESOURCES)
+    keys = [_key(r) for r in RESOURCES]
+    calls = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_restore '
+                    + " ".join([*_words(r), f'"${_saved(_key(r))}"']) + "\n"
+                    for r in RESOURCES)
+    body = (_load_saved(keys) + calls
+            + '  unset "_CONDA_LIMITS_${__cl_l}_HARD"\n')
+    saved = "".join(f" {_saved(key)}" for key in keys)
     return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
-            + "if [ -z \"${XONSH_VERSION-}\" ]; then\n" + PRELUDE + DEACTIVATE + calls
-            + CLEANUP.format(functions="__conda_limits_restore") + "fi\n")
+            + FUNCTIONS + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
+            + CLEANUP.format(verb="restore", saved=saved))
 
 
-__all__ = ["render_activate", "render_deactivate", "Kind"]
+__all__ = ["render_activate", "render_deactivate", "letter", "block", "PREFIX", "ROW",
+           "HARD_KEY"]
