@@ -10,6 +10,7 @@ SIGXFSZ and fails with EFBIG instead).
 
 from __future__ import annotations
 
+import shlex
 import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -131,7 +132,10 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
         if stats.oom_kills is not None:
             text += f", OOM kills {stats.oom_kills}"
         rows.append(("--mem", text))
-    title = "conda-limits report" + (f" for: {' '.join(command)}" if command else "")
+    shown_command = shlex.join(command)
+    if len(shown_command) > 100:
+        shown_command = shown_command[:97] + "..."
+    title = "conda-limits report" + (f" for: {shown_command}" if command else "")
     width = max(len(name) for name, _ in rows) + 1
     lines = [title] + [f"  {(name + ':').ljust(width)} {value}" for name, value in rows]
     lines.append("  limits in force (soft / hard):")
