@@ -180,14 +180,17 @@ def with_saved_limits(activation: Activation, saved: Mapping[str, Value]) -> Act
 
 
 # The launcher: fixed text; everything variable arrives as arguments or environment values.
-# $1: the gate's file descriptor; then the deactivate scripts, "--", the activate scripts,
-# "--", the command. The sourcing function gives each script its own positional parameters.
-# Status 125: the gate closed without the go-ahead (the runner failed; nothing ran).
-LAUNCHER = r"""__conda_limits_fd=$1
-shift
-read -r __conda_limits_go <&"$__conda_limits_fd" || exit 125
-eval "exec $__conda_limits_fd<&-"
-unset __conda_limits_fd __conda_limits_go
+# $1, $2: the gate's and the ready pipe's file descriptors; then the deactivate scripts, "--",
+# the activate scripts, "--", the command. The launcher says it is ready (its own exec is
+# complete, so limits set now stay), waits for the go-ahead (status 125 if the runner failed
+# and nothing ran). The sourcing function gives each script its own positional parameters.
+LAUNCHER = r"""__conda_limits_gate=$1 __conda_limits_ready=$2
+shift 2
+printf r >&"$__conda_limits_ready" || exit 125
+eval "exec $__conda_limits_ready>&-"
+read -r __conda_limits_go <&"$__conda_limits_gate" || exit 125
+eval "exec $__conda_limits_gate<&-"
+unset __conda_limits_gate __conda_limits_ready __conda_limits_go
 __conda_limits_source() { . "$1"; }
 while [ "$1" != -- ]; do __conda_limits_source "$1"; shift; done
 shift
@@ -240,13 +243,15 @@ def shell(activation: Activation) -> str:
     return found
 
 
-def launch(activation: Activation, command: Sequence[str], gate_fd: int) -> Launch:
-    """The launcher for ``command`` under ``activation``, waiting for a line on ``gate_fd``."""
+def launch(activation: Activation, command: Sequence[str], gate_fd: int,
+           ready_fd: int) -> Launch:
+    """The launcher for ``command`` under ``activation``: it writes a byte to ``ready_fd``,
+    then waits for a line on ``gate_fd`` before it goes on."""
     if not command:
         raise ActivationError("no command to run")
     executable = shell(activation)
     argv = [executable, "-c", LAUNCHER, "conda-run-limited", str(int(gate_fd)),
-            *activation.deactivate_scripts, "--", *activation.activate_scripts, "--", *command]
+            str(int(ready_fd)), *activation.deactivate_scripts, "--", *activation.activate_scripts, "--", *command]
     if not activation.deactivate_scripts:
         return Launch(executable, argv, dict(activation.environ))
     # The deactivate scripts run in the previous environment; the launcher then switches.

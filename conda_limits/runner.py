@@ -234,12 +234,38 @@ def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
     return in_force
 
 
+def _high_pipe() -> tuple[int, int]:
+    """A pipe whose descriptors are above 9 (so that 3-9 stay free for the launcher)."""
+    import fcntl
+
+    ends = []
+    for fd in os.pipe():
+        ends.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10))
+        os.close(fd)
+    return ends[0], ends[1]
+
+
+def _free_descriptors() -> tuple[int, int]:
+    """Two descriptor numbers in 3-9 that the command would not inherit anyway."""
+    free = []
+    for fd in range(3, 10):
+        try:
+            if os.get_inheritable(fd):
+                continue  # one the caller passes down to the command: left alone
+        except OSError:
+            pass  # not open
+        free.append(fd)
+        if len(free) == 2:
+            return free[0], free[1]
+    raise RunnerError("descriptors 3 to 9 are all taken; the launcher needs two of them")
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
         pass
-    os.waitpid(pid, 0)
 
 
 def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
@@ -258,22 +284,34 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
         raise RunnerError("running a command under limits needs Linux (prlimit)")
     watch = any(plan[key].soft != UNLIMITED for key in ("vmem", "data"))
     interval = SAMPLE_INTERVAL if watch else REPORT_INTERVAL if sample else None
-    gate_read, gate_write = os.pipe()
+    gate_read, gate_write = _high_pipe()
+    ready_read, ready_write = _high_pipe()
+    fds = [gate_read, gate_write, ready_read, ready_write]
     try:
-        os.set_inheritable(gate_read, True)
-        launch = envactivation.launch(activation, command, gate_read)
+        # The launcher gets them as low descriptors: dash redirects only 0-9.
+        gate_fd, ready_fd = _free_descriptors()
+        actions = [(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
+                   (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)]
+        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
         argv = memory.wrap(launch.argv) if memory else launch.argv
         executable = argv[0] if memory else launch.executable
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         with _Signals() as signals:
-            pid = os.posix_spawn(executable, argv, launch.environ,
+            pid = os.posix_spawn(executable, argv, launch.environ, file_actions=actions,
                                  setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
-            os.close(gate_read)
-            gate_read = -1
             started = time.monotonic()
+            for fd in (gate_read, ready_write):
+                os.close(fd)
+                fds.remove(fd)
+            # Until the launcher runs, its exec may still reset the stack limit set now.
+            ready = os.read(ready_read, 1)
             floor = _own_peak_rss()
             try:
+                if not ready:
+                    code = _status(os.waitpid(pid, 0)[1])[0]
+                    raise RunnerError(f"{os.path.basename(executable)} ended before it could "
+                                      f"start the command (exit status {code})")
                 if memory:
                     memory.attach(pid)
                 in_force = _apply(pid, plan)
@@ -285,8 +323,6 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
                 os.write(gate_write, b"go\n")
             except OSError:
                 pass  # the launcher is gone already; its status says how
-            os.close(gate_write)
-            gate_write = -1
             sampled: dict[str, int] = {}
             while True:
                 info = signals.wait(interval)
@@ -304,9 +340,8 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
             signals.pid = None
         stats = memory.stats() if memory else None
     finally:
-        for fd in (gate_read, gate_write):
-            if fd >= 0:
-                os.close(fd)
+        for fd in fds:
+            os.close(fd)
         if memory:
             memory.close()
     status, killed_by = _status(wait_status)

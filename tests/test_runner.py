@@ -101,6 +101,17 @@ def test_the_command_is_the_runners_direct_child(env):
     assert int(out) == proc.pid
 
 
+def test_descriptors_the_caller_passes_down_reach_the_command(env, tmp_path):
+    """The launcher's own pipes take free numbers below 10 and leave the caller's alone."""
+    args = json.dumps({"prefix": str(env), "command": ["sh", "-c", "echo three >&3; echo four >&4"]})
+    out = subprocess.run(["sh", "-c", 'exec 3>"$1" 4>"$2"; shift 2; exec "$@"', "sh",
+                          str(tmp_path / "3"), str(tmp_path / "4"), sys.executable, "-c", RUN,
+                          args], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stderr) == (0, "")
+    assert (tmp_path / "3").read_text() == "three\n"
+    assert (tmp_path / "4").read_text() == "four\n"
+
+
 def test_a_missing_command_is_refused_before_anything_runs(env):
     activation = envactivation.from_prefix(env, {"PATH": "/usr/bin:/bin"})
     with pytest.raises(runner.CommandNotFound, match="no-such-command-here"):
@@ -142,6 +153,17 @@ def test_hard_limits_are_applied(env):
                        {"nofile": {"soft": 100, "hard": 150}})
     assert out.split()[:2] == ["100", "150"]
     assert code != 0  # the command cannot raise its soft limit above the hard one
+
+
+def test_the_stack_limit_survives_the_launchers_own_exec(env, capfd):
+    """exec pins RLIMIT_STACK until it completes: a limit set during it would be lost."""
+    activation = envactivation.from_prefix(env)
+    plan = runner.plan_limits(parse_limits({"stack": "4M"}))
+    for _ in range(20):
+        outcome = runner.run_command(["grep", "^Max stack size", "/proc/self/limits"],
+                                     activation, plan)
+        assert outcome.status == 0
+        assert capfd.readouterr().out.split()[3] == str(4 << 20)
 
 
 def test_limits_are_in_force_before_activation_scripts_run(env):

@@ -1,0 +1,143 @@
+"""How fast ``conda run-limited`` starts a command: figures, not a test.
+
+1. ``conda run-limited -n ENV -- true`` against ``conda run -n ENV true`` (target: at most
+   half its wall time), run alternately so that both see the same machine load.
+2. The runner alone against util-linux ``prlimit --nofile=... true``: a fresh Python process
+   running :func:`conda_limits.runner.run`, and, inside one Python process, one
+   :func:`runner.run_command` against one ``subprocess.run(["prlimit", ...])``.
+
+Usage: python benchmarks/bench_run_limited.py [-n ENV | -p PREFIX] [--runs N] [--conda PATH]
+Without -n/-p, a temporary empty environment is created (and removed) with the conda given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def alternate(runs: int, **commands: Callable[[], float]) -> dict[str, list[float]]:
+    """Run each callable ``runs`` times, in turn, after one warm-up round."""
+    for measure in commands.values():
+        measure()
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, measure in commands.items():
+            times[name].append(measure())
+    return times
+
+
+def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
+    print(title)
+    base = statistics.median(times[baseline])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<34} median {median * 1000:8.1f} ms   min {min(values) * 1000:8.1f} ms"
+              f"   {median / base:5.2f}x {baseline}")
+    ratios = [a / b for a, b in zip(*times.values())] if len(times) == 2 else []
+    if ratios:
+        first, second = times
+        print(f"  paired ratio {first}/{second}: median {statistics.median(ratios):.2f}, "
+              f"max {max(ratios):.2f}")
+
+
+def in_process(prefix: Path, runs: int) -> dict[str, list[float]]:
+    from conda_limits import envactivation, runner
+    from conda_limits.model import parse_limits
+
+    activation = envactivation.without_own_scripts(envactivation.from_prefix(prefix)).activation
+    plan = runner.plan_limits(parse_limits({"nofile": 1024}))
+    prlimit = shutil.which("prlimit")
+
+    def runner_once() -> float:
+        start = time.perf_counter()
+        runner.run_command(["true"], activation, plan)
+        return time.perf_counter() - start
+
+    def prlimit_once() -> float:
+        return timed([prlimit, "--nofile=1024", "true"])
+
+    return alternate(runs, **{"runner.run_command(['true'])": runner_once,
+                              "subprocess.run(prlimit ... true)": prlimit_once})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("-n", "--name")
+    where.add_argument("-p", "--prefix")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--conda", default=shutil.which("conda") or
+                        str(Path(sys.prefix, "bin", "conda")))
+    args = parser.parse_args()
+
+    prlimit = shutil.which("prlimit")
+    conda = args.conda if Path(args.conda).exists() else None
+    with tempfile.TemporaryDirectory(prefix="bench-run-limited-") as scratch:
+        if args.name:
+            target = ["-n", args.name]
+            prefix = Path(subprocess.run([conda, "run", "-n", args.name, "sh", "-c",
+                                          'echo "$CONDA_PREFIX"'], capture_output=True,
+                                         text=True, check=True).stdout.strip())
+        elif args.prefix:
+            target, prefix = ["-p", args.prefix], Path(args.prefix)
+        elif conda:
+            prefix = Path(scratch, "env")
+            subprocess.run([conda, "create", "-q", "-y", "-p", str(prefix)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            target = ["-p", str(prefix)]
+        else:
+            prefix = Path(scratch, "env")
+            (prefix / "conda-meta").mkdir(parents=True)
+            target = []
+        print(f"environment: {prefix}; {args.runs} alternating runs each\n")
+
+        if conda:
+            show("1. conda run-limited against conda run (target: ratio <= 0.50)",
+                 alternate(args.runs,
+                           **{"conda run-limited ENV -- true": lambda: timed(
+                               [conda, "run-limited", *target, "--", "true"]),
+                              "conda run ENV true": lambda: timed(
+                                  [conda, "run", *target, "true"])}),
+                 "conda run ENV true")
+        else:
+            print("1. skipped: no conda found (give --conda PATH)")
+        print()
+        if not prlimit:
+            print("2. skipped: util-linux prlimit is not installed")
+            return
+        code = ("import sys; from conda_limits import runner; from conda_limits.model import "
+                "parse_limits; sys.exit(runner.run(sys.argv[1], ['true'], "
+                "parse_limits({'nofile': 1024})))")
+        show("2a. the runner in a fresh Python process against prlimit",
+             alternate(args.runs, **{
+                 "python -c runner.run(['true'])": lambda: timed(
+                     [sys.executable, "-c", code, str(prefix)]),
+                 "prlimit --nofile=1024 true": lambda: timed([prlimit, "--nofile=1024", "true"]),
+             }), "prlimit --nofile=1024 true")
+        print()
+        show("2b. inside one Python process", in_process(prefix, args.runs * 5),
+             "subprocess.run(prlimit ... true)")
+        startup = alternate(args.runs, **{"python -c pass": lambda: timed(
+            [sys.executable, "-c", "pass"])})
+        print(f"\n(for scale: Python's own start-up, median "
+              f"{statistics.median(startup['python -c pass']) * 1000:.1f} ms; "
+              f"{os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()
