@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
-import shutil
 import signal
 import time
 from collections.abc import Sequence
@@ -222,7 +220,7 @@ def _make_child(parent: Path) -> Path:
         owner = stale.name[len(PREFIX):].split("-")[0]
         if owner.isdigit() and not _pid_alive(int(owner)) and not _procs(stale):
             _rmdir(stale)
-    child = parent / f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+    child = parent / f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     child.mkdir(mode=0o755)
     return child
 
@@ -322,7 +320,7 @@ class SystemdScope(MemoryCap):
         self.executable = executable
         self.mount = mount
         self.user = user
-        self.unit = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}.scope"
+        self.unit = f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
         self._last: MemoryStats | None = None
 
     def wrap(self, argv: list[str]) -> list[str]:
@@ -387,7 +385,9 @@ def _v2_parent(mount: Mount, own: str | None) -> tuple[Path | None, str]:
 
 
 def _systemd(limit: int, mount: Mount | None) -> tuple[SystemdScope | None, str]:
-    executable = shutil.which("systemd-run")
+    from shutil import which
+
+    executable = which("systemd-run")
     if executable is None:
         return None, "systemd-run is not installed"
     if not Path("/run/systemd/system").is_dir():

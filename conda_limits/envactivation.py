@@ -18,16 +18,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import resources
-from .prefix import ACTIVATE_D, SCRIPT_NAME
 from .values import UNLIMITED, Value
 
-OWN_SCRIPT = f"{SCRIPT_NAME}.sh"
+# conda-limits' own scripts (prefix.SCRIPT_NAME + ".sh"; not imported: prefix loads renderers)
+OWN_SCRIPT = "zz-conda-limits.sh"
+ACTIVATE_D = os.path.join("etc", "conda", "activate.d")
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: The marker conda stores for a variable that ``conda env config vars unset`` removed.
 UNSET_MARKER = "***unset***"
@@ -234,10 +234,12 @@ class Launch:
 def shell(activation: Activation) -> str:
     """The shell for the launcher: bash when scripts are sourced (``conda run`` sources them
     with bash, and packages' scripts may rely on it), else ``/bin/sh``."""
+    from shutil import which
+
     if activation.sources_scripts:
-        found = shutil.which("bash") or shutil.which("sh")
+        found = which("bash") or which("sh")
     else:
-        found = "/bin/sh" if os.access("/bin/sh", os.X_OK) else shutil.which("sh")
+        found = "/bin/sh" if os.access("/bin/sh", os.X_OK) else which("sh")
     if not found:
         raise ActivationError("no POSIX shell (bash or sh) was found to start the command")
     return found

@@ -22,20 +22,21 @@ Entry points, none of which imports conda:
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import envactivation, kernel, record, resources
-from .cgroups import MemoryCap, MemoryStats
 from .envactivation import Activation
 from .model import LimitSet
 from .values import UNLIMITED, Value, exceeds, from_kernel, human, pretty, to_kernel
+
+if TYPE_CHECKING:
+    from .cgroups import MemoryCap, MemoryStats
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
@@ -364,7 +365,9 @@ def find_command(command: Sequence[str], activation: Activation) -> None:
         raise RunnerError("no command given")
     if activation.sources_scripts:
         return
-    if shutil.which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
+    from shutil import which
+
+    if which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
         raise CommandNotFound(command[0])
 
 
