@@ -136,19 +136,19 @@ APPLY = r"""__cl_apply() {
   __cl_c=$__cl_h __cl_t=$8
   if [ "$9" = - ]; then :
   elif __cl_above "$9" "$__cl_h"; then
-    __cl_w "$6 hard limit ${11} is above this shell's hard limit ($__cl_h$7); keeping that"
+    __cl_w "$6 hard limit ${11} is above this shell's hard limit, $__cl_h$7; keeping that"
   else
     __cl_c=$9
   fi
   [ "$8" != - ] || __cl_t=$__cl_s
   if __cl_above "$__cl_t" "$__cl_c"; then
     [ "$8" = - ] ||
-      __cl_w "$6 ${10} is above the hard limit ($__cl_c$7); using the hard limit"
+      __cl_w "$6 ${10} is above the hard limit, $__cl_c$7; using the hard limit"
     __cl_t=$__cl_c
   fi
   if [ "$__cl_t" != "$__cl_s" ] &&
       ! __cl_set -S "$4" "$5" "$__cl_t"; then
-    __cl_w "could not set the $6 limit to $__cl_t$7; $6 left as it is"
+    __cl_w "could not set the $6 limit$7 to $__cl_t; $6 left as it is"
     return 0
   fi
   [ "$__cl_c" != "$__cl_h" ] || return 0
@@ -158,7 +158,7 @@ APPLY = r"""__cl_apply() {
     __cl_k="$__cl_k $3"
     export "_CONDA_LIMITS_${__cl_l}_HARD=$__cl_k"
   else
-    __cl_w "could not set the $6 hard limit to $__cl_c$7"
+    __cl_w "could not set the $6 hard limit$7 to $__cl_c"
   fi
 }
 """
@@ -172,11 +172,11 @@ RESTORE = r"""__cl_restore() {
   esac
   __cl_get "$1" "$2" "$4" "$5"
   if [ -n "$__cl_s" ] && __cl_above "$8" "$__cl_h"; then
-    __cl_w "$6 cannot go back up to $8$7: its hard limit was lowered to $__cl_h$7"
+    __cl_w "$6$7 cannot go back up to $8: its hard limit was lowered to $__cl_h"
     set -- "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$__cl_h"
   fi
   __cl_set -S "$4" "$5" "$8" ||
-    __cl_w "could not restore the $6 limit to $8$7"
+    __cl_w "could not restore the $6 limit$7 to $8"
 }
 """
 
@@ -199,7 +199,7 @@ XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
 esac
 """
 
-_UNIT = {Kind.SIZE: " bytes", Kind.COUNT: "", Kind.DURATION: " s"}
+_UNIT = {Kind.SIZE: " (in bytes)", Kind.COUNT: "", Kind.DURATION: " (in seconds)"}
 
 
 def letter(resource: Resource) -> str:
@@ -212,10 +212,21 @@ def block(resource: Resource) -> str:
     return "$__cl_b" if resource.posix_block is not None else str(resource.block)
 
 
-def _figure(value: Value | None) -> str:
+def figure(value: Value | None) -> str:
+    """A value as script text: digits, ``unlimited``, or ``-`` for "not configured"."""
     if value is None:
         return "-"
     return UNLIMITED if value == UNLIMITED else str(int(value))
+
+
+def text(resource: Resource, value: Value | None) -> str:
+    """A value for people in warnings (``4G``), or ``-``; from a validated value only."""
+    return "-" if value is None else human(resource, value)
+
+
+def unit(resource: Resource) -> str:
+    """What follows a limit's name, or a figure that is not ``unlimited``, in a warning."""
+    return _UNIT[resource.kind]
 
 
 def _key(resource: Resource) -> str:
@@ -238,7 +249,7 @@ def _words(resource: Resource) -> list[str]:
     # ROW LABEL KEY LETTER BLOCK NAME UNIT: every word comes from the resource table.
     return [str(ROW[resource.key]), f'"{resource.label}"', _key(resource),
             f'"{letter(resource)}"', f'"{block(resource)}"', resource.key,
-            f'"{_UNIT[resource.kind]}"']
+            f'"{unit(resource)}"']
 
 
 def _main(setup: str, body: str) -> str:
@@ -257,8 +268,8 @@ def render_activate(limits: LimitSet) -> str:
     keys, calls = [], []
     for resource, limit in limits.items_with_resource():
         keys.append(_key(resource))
-        texts = ["-" if v is None else human(resource, v) for v in (limit.soft, limit.hard)]
-        words = [*_words(resource), _figure(limit.soft), _figure(limit.hard), *texts,
+        texts = [text(resource, limit.soft), text(resource, limit.hard)]
+        words = [*_words(resource), figure(limit.soft), figure(limit.hard), *texts,
                  f'"${_saved(_key(resource))}"']
         calls.append("  __cl_apply " + " ".join(words) + "\n")
     saved = "".join(f" {_saved(key)}" for key in keys)
@@ -281,5 +292,5 @@ def render_deactivate() -> str:
             + CLEANUP.format(verb="restore", saved=saved))
 
 
-__all__ = ["render_activate", "render_deactivate", "letter", "block", "PREFIX", "ROW",
-           "HARD_KEY"]
+__all__ = ["render_activate", "render_deactivate", "letter", "block", "figure", "text", "unit",
+           "PREFIX", "ROW", "HARD_KEY"]

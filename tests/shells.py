@@ -10,12 +10,15 @@ any leftover name with conda-limits' internal prefix.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from conda_limits import resources
 from conda_limits.values import UNLIMITED, Value
@@ -46,6 +49,13 @@ class Shell:
         if self.binary is None:
             return f"{self.argv[0]} is not installed (CI installs it from Debian's packages)"
         return None
+
+    def required(self) -> Shell:
+        """This shell, or a skip of the test that needs it."""
+        reason = self.skip_reason()
+        if reason:
+            pytest.skip(reason)
+        return self
 
 
 BASH = Shell("bash", "sh", ("bash", "--noprofile", "--norc"))
@@ -151,6 +161,30 @@ class Session:
         """conda's part of a deactivation: deactivate scripts at the old level."""
         return self.level(level).source(script(prefix, "deactivate", self.family))
 
+    def refuse_limits(self) -> Session:
+        """Make every limit change fail from here on, as a kernel refusal would."""
+        if self.family == "fish":
+            return self.raw("function ulimit; return 1; end")
+        if self.family == "csh":
+            return self.raw("alias limit 'sh -c \"exit 1\"'")
+        return self.raw("ulimit() { return 1; }")
+
+    def allow_limits(self) -> Session:
+        if self.family == "fish":
+            return self.raw("functions -e ulimit")
+        if self.family == "csh":
+            return self.raw("unalias limit")
+        return self.raw("unset -f ulimit")
+
+    def setenv_quoted(self, name: str, value: str) -> Session:
+        """Set ``name`` to ``value`` literally (no ' or ! in it)."""
+        assert "'" not in value and "!" not in value
+        if self.family == "fish":
+            return self.raw(f"set -gx {name} '{value}'")
+        if self.family == "csh":
+            return self.raw(f"setenv {name} '{value}'")
+        return self.raw(f"{name}='{value}'; export {name}")
+
     def echo(self, text: str) -> Session:
         return self.raw(f"echo {text}")
 
@@ -242,6 +276,24 @@ def _snapshot(parts: dict[str, list[str]]) -> Snapshot:
 def _name(line: str) -> str:
     word = line.strip().split("=", 1)[0].split()[0] if line.strip() else ""
     return word.split("\t")[0]
+
+
+FORK = re.compile(r"^\d+\s+(?:clone3?|v?fork)\((.*)$", re.M)
+
+
+def forks(shell: Shell, body: str, workdir: Path, env: Mapping[str, str]) -> list[str]:
+    """The processes (not threads) ``shell -c body`` starts, as strace sees them."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (CI installs it)")
+    trace = workdir / "trace"
+    proc = subprocess.run(["strace", "-f", "-o", str(trace), "-e",
+                           "trace=clone,clone3,fork,vfork", *shell.argv, "-c", body],
+                          env=clean_environ(env), capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0 and "ptrace" in proc.stderr:
+        pytest.skip(f"strace cannot trace here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    return [call for call in FORK.findall(trace.read_text()) if "CLONE_THREAD" not in call]
 
 
 def rlimit(key: str) -> int:
@@ -461,3 +513,56 @@ class ActivationScenarios:
         assert result["on"].soft("vmem") == UNLIMITED
         assert result["off"].soft("cpu") == 60
         assert result["off"].soft("vmem") == 2**32
+
+    def test_refused_limit_is_a_warning_and_the_shell_goes_on(
+            self, shell: Shell, tmp_path: Path) -> None:
+        env = make_env(tmp_path, "refuse", {"nofile": 1500, "vmem": "4G"})
+        s = Session(shell).refuse_limits().activate(env, 2).echo("alive")
+        s.allow_limits().snapshot("on").refuse_limits().deactivate(env, 2).echo("still alive")
+        s.allow_limits().snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert "alive" in result.lines and "still alive" in result.lines
+        warnings = result.warnings()
+        assert len(warnings) == 4, result.stderr
+        assert [w.split()[3] for w in warnings] == ["set", "set", "restore", "restore"]
+        assert result["on"].soft("nofile") == 1000
+        assert result["off"].limits == result["on"].limits
+        assert_clean(result["off"])
+
+    def test_a_level_that_is_not_a_number_counts_as_zero(
+            self, shell: Shell, tmp_path: Path) -> None:
+        env = make_env(tmp_path, "lvl", {"nofile": 1500})
+        value = "1 `echo injected` $(echo injected) (echo injected); echo injected"
+        s = Session(shell).setenv_quoted("CONDA_SHLVL", value)
+        s.source(script(env, "activate", shell.family)).snapshot("on")
+        s.source(script(env, "deactivate", shell.family)).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert "injected" not in result.lines
+        assert result["on"].saved == {"_CONDA_LIMITS_0_NOFILE": "1000"}
+        assert result["off"].soft("nofile") == 1000
+        assert_clean(result["off"])
+
+    def test_deactivates_what_an_outer_bash_activated(self, shell: Shell, tmp_path: Path) -> None:
+        # Same variables and units in every family: a shell started inside an activated
+        # bash can run `conda deactivate` (units differ: -f in 512-byte blocks in dash).
+        BASH.required()
+        env = make_env(tmp_path, "nested", {"nofile": 1500, "vmem": "4G", "fsize": "1M",
+                                            "core": {"soft": "1M", "hard": "1M"}})
+        inner = Session(shell).deactivate(env, 2).snapshot("inner after")
+        inner_file = tmp_path / "inner"
+        inner_file.write_text("\n".join(inner.lines) + "\n")
+        s = Session(BASH).snapshot("before").activate(env, 2).snapshot("on")
+        s.raw(f'{" ".join(shell.argv)} "{inner_file}"')
+        start = baseline(nofile=(1000, 2000), core=(fitting("core", 2 * 2**20), current_hard("core")))
+        result = s.run(tmp_path, limits=start)
+        assert result.returncode == 0, result.stderr
+        on, after = result["on"], result["inner after"]
+        assert on.soft("nofile") == 1500 and on.soft("fsize") == 2**20
+        assert after.softs() == {**result["before"].softs(), "core": 2**20}
+        assert after.hard("core") == 2**20
+        [warning] = result.warnings()  # core cannot go back up under its lowered hard limit
+        assert "core" in warning
+        assert_clean(after)
+
