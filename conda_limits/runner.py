@@ -45,6 +45,7 @@ _SI_KERNEL = 0x80  # si_code of a signal the kernel sent, e.g. the terminal's Ct
 #: Seconds between looks at the command's memory, when a vmem/data limit needs watching.
 SAMPLE_INTERVAL = 0.02
 REPORT_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
 
 
 class RunnerError(RuntimeError):
@@ -211,6 +212,13 @@ class _Signals:
         signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
 
 
+def _other_threads() -> bool:
+    import threading
+
+    return (threading.active_count() > 1
+            or threading.current_thread() is not threading.main_thread())
+
+
 def _own_peak_rss() -> int:
     return _vm_status(os.getpid()).get("VmHWM", 0)
 
@@ -285,6 +293,9 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
         raise RunnerError("running a command under limits needs Linux (prlimit)")
     watch = any(plan[key].soft != UNLIMITED for key in ("vmem", "data"))
     interval = SAMPLE_INTERVAL if watch else REPORT_INTERVAL if sample else None
+    if _other_threads():
+        # Another thread may take (and drop) SIGCHLD: look at the child regularly too.
+        interval = min(interval or POLL_INTERVAL, POLL_INTERVAL)
     gate_read, gate_write = _high_pipe()
     ready_read, ready_write = _high_pipe()
     fds = [gate_read, gate_write, ready_read, ready_write]

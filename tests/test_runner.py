@@ -166,6 +166,28 @@ def test_the_stack_limit_survives_the_launchers_own_exec(env, capfd):
         assert capfd.readouterr().out.split()[3] == str(4 << 20)
 
 
+def test_the_runner_works_from_another_thread(env, capfd):
+    """There it cannot install signal handlers, and SIGCHLD may reach (and be dropped by)
+    another thread while the runner is busy: it must still see every command end."""
+    import threading
+
+    activation = envactivation.from_prefix(env)
+    plan = runner.plan_limits(parse_limits({"nofile": 99}))
+    results = []
+
+    def work():
+        for _ in range(50):
+            results.append(runner.run_command(["sh", "-c", "ulimit -n; exit 3"], activation,
+                                              plan))
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert [r.status for r in results] == [3] * 50
+    assert capfd.readouterr().out == "99\n" * 50
+
+
 def test_limits_are_in_force_before_activation_scripts_run(env):
     add_script(env, "seen.sh", 'export SEEN_NOFILE="$(ulimit -n)"\n')
     code, out, _ = run(env, ["sh", "-c", 'echo "$SEEN_NOFILE"'], {"nofile": 123})
