@@ -48,7 +48,7 @@ def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
         median = statistics.median(values)
         print(f"  {name:<34} median {median * 1000:8.1f} ms   min {min(values) * 1000:8.1f} ms"
               f"   {median / base:5.2f}x {baseline}")
-    ratios = [a / b for a, b in zip(*times.values())] if len(times) == 2 else []
+    ratios = [a / b for a, b in zip(*times.values(), strict=True)] if len(times) == 2 else []
     if ratios:
         first, second = times
         print(f"  paired ratio {first}/{second}: median {statistics.median(ratios):.2f}, "

@@ -145,7 +145,8 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
         lines.append("    none")
     for resource, soft, hard in shown:
         source = outcome.sources.get(resource.key, "inherited")
-        note = "" if source == "inherited" else f"  ({'--' + resource.key if source == 'flag' else source})"
+        origin = f"--{resource.key}" if source == "flag" else source
+        note = "" if source == "inherited" else f"  ({origin})"
         lines.append(f"    {resource.key:<8} {pretty(resource, soft)} / "
                      f"{pretty(resource, hard)}{note}")
     return "\n".join(lines)

@@ -253,7 +253,8 @@ def launch(activation: Activation, command: Sequence[str], gate_fd: int,
         raise ActivationError("no command to run")
     executable = shell(activation)
     argv = [executable, "-c", LAUNCHER, "conda-run-limited", str(int(gate_fd)),
-            str(int(ready_fd)), *activation.deactivate_scripts, "--", *activation.activate_scripts, "--", *command]
+            str(int(ready_fd)), *activation.deactivate_scripts, "--",
+            *activation.activate_scripts, "--", *command]
     if not activation.deactivate_scripts:
         return Launch(executable, argv, dict(activation.environ))
     # The deactivate scripts run in the previous environment; the launcher then switches.

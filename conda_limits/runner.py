@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -186,13 +186,13 @@ class _Signals:
             # Other threads do not block these: a handler there passes them on.
             for signum in FORWARDED:
                 if signal.getsignal(signum) is not signal.SIG_IGN:
-                    self.handlers[signum] = signal.signal(signum, self._forward)
+                    self.handlers[signum] = signal.signal(signum, self.forward)
             self.handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         except ValueError:  # not the main thread: only this thread's mask applies
             pass
         return self
 
-    def _forward(self, signum: int, frame: object) -> None:
+    def forward(self, signum: int, frame: object) -> None:
         if self.pid is not None:
             try:
                 os.kill(self.pid, signum)
@@ -296,74 +296,101 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
     if _other_threads():
         # Another thread may take (and drop) SIGCHLD: look at the child regularly too.
         interval = min(interval or POLL_INTERVAL, POLL_INTERVAL)
-    gate_read, gate_write = _high_pipe()
-    ready_read, ready_write = _high_pipe()
-    fds = [gate_read, gate_write, ready_read, ready_write]
     try:
-        # The launcher gets them as low descriptors: dash redirects only 0-9.
-        gate_fd, ready_fd = _free_descriptors()
-        actions = [(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
-                   (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)]
-        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
-        argv = memory.wrap(launch.argv) if memory else launch.argv
-        executable = argv[0] if memory else launch.executable
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         with _Signals() as signals:
-            pid = os.posix_spawn(executable, argv, launch.environ, file_actions=actions,
-                                 setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
             started = time.monotonic()
-            for fd in (gate_read, ready_write):
-                os.close(fd)
-                fds.remove(fd)
-            # Until the launcher runs, its exec may still reset the stack limit set now.
-            ready = os.read(ready_read, 1)
-            floor = _own_peak_rss()
-            try:
-                if not ready:
-                    code = _status(os.waitpid(pid, 0)[1])[0]
-                    raise RunnerError(f"{os.path.basename(executable)} ended before it could "
-                                      f"start the command (exit status {code})")
-                if memory:
-                    memory.attach(pid)
-                in_force = _apply(pid, plan)
-            except BaseException:
-                _kill(pid)
-                raise
+            pid, in_force, floor = _start(command, activation, plan, memory)
             signals.pid = pid
-            try:
-                os.write(gate_write, b"go\n")
-            except OSError:
-                pass  # the launcher is gone already; its status says how
-            sampled: dict[str, int] = {}
-            while True:
-                info = signals.wait(interval)
-                if info is not None and info.si_signo != signal.SIGCHLD:
-                    if info.si_code != _SI_KERNEL:
-                        signals._forward(info.si_signo, None)
-                    continue
-                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
-                    break
-                for name, value in _vm_status(pid).items():
-                    sampled[name] = max(value, sampled.get(name, 0))
-            written = _written(pid)
-            _, wait_status, usage = os.wait4(pid, 0)
+            ended = _wait(pid, signals, interval)
             wall = time.monotonic() - started
             signals.pid = None
         stats = memory.stats() if memory else None
     finally:
-        for fd in fds:
-            os.close(fd)
         if memory:
             memory.close()
-    status, killed_by = _status(wait_status)
+    status, killed_by = _status(ended.wait_status)
+    usage = ended.usage
     maxrss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     return Outcome(
         status=status, signal=killed_by, wall=wall, user=usage.ru_utime,
         system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
-        sampled=sampled, written=written, limits=in_force,
+        sampled=ended.sampled, written=ended.written, limits=in_force,
         sources={s.key: s.source for s in plan.settings}, memory=stats,
     )
+
+
+def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
+           memory: MemoryCap | None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
+    """Spawn the launcher, put it in the cgroup and under the limits, let it go on.
+
+    Returns its pid, the limits in force on it, and this process's peak RSS at that point
+    (which the launcher's own peak includes: see :attr:`Outcome.rss_floor`).
+    """
+    gate_read, gate_write = _high_pipe()
+    ready_read, ready_write = _high_pipe()
+    try:
+        # The launcher gets them as low descriptors: dash redirects only 0-9.
+        gate_fd, ready_fd = _free_descriptors()
+        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+        argv = memory.wrap(launch.argv) if memory else launch.argv
+        executable = argv[0] if memory else launch.executable
+        pid = os.posix_spawn(executable, argv, launch.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
+                                           (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)],
+                             setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        os.close(ready_write)
+        ready_write = -1
+        # Until the launcher runs, its exec may still reset the stack limit set now.
+        ready = os.read(ready_read, 1)
+        floor = _own_peak_rss()
+        try:
+            if not ready:
+                code = _status(os.waitpid(pid, 0)[1])[0]
+                raise RunnerError(f"{os.path.basename(executable)} ended before it could "
+                                  f"start the command (exit status {code})")
+            if memory:
+                memory.attach(pid)
+            in_force = _apply(pid, plan)
+        except BaseException:
+            _kill(pid)
+            raise
+        try:
+            os.write(gate_write, b"go\n")
+        except OSError:
+            pass  # the launcher is gone already; its status says how
+        return pid, in_force, floor
+    finally:
+        for fd in (gate_read, gate_write, ready_read, ready_write):
+            if fd >= 0:
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    wait_status: int
+    usage: object  # resource.struct_rusage
+    sampled: dict[str, int]
+    written: int | None
+
+
+def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
+    """Wait for ``pid`` to end, passing signals on and sampling its memory meanwhile."""
+    sampled: dict[str, int] = {}
+    while True:
+        info = signals.wait(interval)
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            if info.si_code != _SI_KERNEL:  # the terminal's signals reach it directly
+                signals.forward(info.si_signo, None)
+            continue
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            break
+        for name, value in _vm_status(pid).items():
+            sampled[name] = max(value, sampled.get(name, 0))
+    written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
+    _, wait_status, usage = os.wait4(pid, 0)
+    return _Ended(wait_status, usage, sampled, written)
 
 
 def find_command(command: Sequence[str], activation: Activation) -> None:

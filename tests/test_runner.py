@@ -17,7 +17,7 @@ import pytest
 
 from conda_limits import envactivation, prefix as env_files, runner
 from conda_limits.envactivation import Activation
-from conda_limits.model import Limit, LimitSet, parse_limits
+from conda_limits.model import LimitSet, parse_limits
 
 # Runs the runner as a program would: its own process, the terminal's (here: pipes') stdio.
 RUN = """\
@@ -30,7 +30,8 @@ sys.exit(runner.run(a["prefix"], a["command"], parse_limits(a.get("limits")),
 """
 
 
-def spawn(prefix: Path, command: list[str], limits: dict | None = None, **kwargs) -> subprocess.Popen:
+def spawn(prefix: Path, command: list[str], limits: dict | None = None,
+          **kwargs) -> subprocess.Popen:
     args = json.dumps({"prefix": str(prefix), "command": command, "limits": limits,
                        "mem": kwargs.pop("mem", None), "report": kwargs.pop("report", False)})
     return subprocess.Popen([sys.executable, "-c", RUN, args], stdout=subprocess.PIPE,
@@ -103,7 +104,8 @@ def test_the_command_is_the_runners_direct_child(env):
 
 def test_descriptors_the_caller_passes_down_reach_the_command(env, tmp_path):
     """The launcher's own pipes take free numbers below 10 and leave the caller's alone."""
-    args = json.dumps({"prefix": str(env), "command": ["sh", "-c", "echo three >&3; echo four >&4"]})
+    args = json.dumps({"prefix": str(env),
+                       "command": ["sh", "-c", "echo three >&3; echo four >&4"]})
     out = subprocess.run(["sh", "-c", 'exec 3>"$1" 4>"$2"; shift 2; exec "$@"', "sh",
                           str(tmp_path / "3"), str(tmp_path / "4"), sys.executable, "-c", RUN,
                           args], capture_output=True, text=True, timeout=60)
