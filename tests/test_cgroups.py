@@ -52,6 +52,28 @@ def test_a_mount_of_part_of_the_hierarchy_maps_paths_inside_it_only():
     assert v1.directory("/elsewhere") is None
 
 
+def cgroup_dir(path: Path, subtree: str) -> Path:
+    """A directory laid out like a cgroup v2 one (the files the backend reads)."""
+    path.mkdir(parents=True)
+    (path / "cgroup.subtree_control").write_text(subtree + "\n")
+    (path / "cgroup.procs").write_text("")
+    return path
+
+
+def test_a_v2_child_goes_under_the_nearest_ancestor_that_enables_memory(tmp_path):
+    root = cgroup_dir(tmp_path / "root", "cpu memory pids")
+    cgroup_dir(root / "user.slice", "cpu")
+    cgroup_dir(root / "user.slice" / "app.scope", "")
+    mount = Mount(root, "/")
+    assert cgroups._v2_parent(mount, "/user.slice/app.scope") == (root, "")
+    # The root cgroup itself may hold processes and have children with controllers.
+    assert cgroups._v2_parent(mount, "/")[0] == root
+    (root / "cgroup.subtree_control").write_text("cpu\n")
+    assert cgroups._v2_parent(mount, "/user.slice/app.scope") == (
+        None, f"no memory controller is enabled in cgroup v2 at {root}")
+    assert cgroups._v2_parent(mount, None)[0] is None
+
+
 def test_an_unknown_backend_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown memory cap backend"):
         cgroups.memory_cap(MiB, backends=("cgroup v3",))
