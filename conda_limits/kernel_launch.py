@@ -1,0 +1,186 @@
+"""Start a Jupyter kernel in an environment, under the environment's limits.
+
+Run by the kernelspecs that ``conda limits kernel install`` writes::
+
+    python -m conda_limits.kernel_launch --prefix ENV --spec-dir DIR -- CONNECTION_FILE
+
+At every start it reads the environment's recorded limits (and the kernelspec's own
+``--mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
+conda is importable, else :func:`envactivation.from_prefix`), sets the limits on itself and
+``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
+``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
+interrupt, restart and kill reach it directly. A ``--mem`` cgroup is removed by a small
+detached watcher when the kernel ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import envactivation, record, resources, runner
+from .envactivation import Activation
+from .kernelspec import OVERRIDES
+from .values import UNLIMITED, Value, parse, to_kernel
+
+PREFIX = "conda-limits kernel"
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m conda_limits.kernel_launch")
+    parser.add_argument("--prefix", required=True, help="the environment the kernel runs in")
+    parser.add_argument("--spec-dir", help="the kernelspec's folder (for its --mem)")
+    parser.add_argument("connection_file", help="Jupyter's connection file")
+    return parser.parse_args(argv)
+
+
+def kernel_mem(spec_dir: str | None) -> int | None:
+    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json), in bytes."""
+    if not spec_dir:
+        return None
+    path = Path(spec_dir) / OVERRIDES
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(text) or {}
+    value = parse(resources.MEM, data.get("mem")) if isinstance(data, dict) else None
+    return None if value in (None, UNLIMITED) else int(value)  # type: ignore[arg-type]
+
+
+def mem_limit(plan: runner.LimitPlan, mem: int | None) -> int | None:
+    """``MEM_LIMIT`` for jupyter-resource-usage: the cgroup cap, else min(vmem, data)."""
+    if mem is not None:
+        return mem
+    values: list[Value] = [plan[key].soft for key in ("vmem", "data")
+                           if plan[key].source != "inherited"]
+    numbers = [int(v) for v in values if v != UNLIMITED]
+    return min(numbers) if numbers else None
+
+
+def activation_for(prefix: Path) -> Activation:
+    """What ``conda activate PREFIX`` would give the kernel (conda's own code if present)."""
+    try:
+        from conda.base.context import reset_context
+    except ImportError:
+        return envactivation.from_prefix(prefix)
+    from .cli.run_limited import conda_activation
+
+    reset_context()
+    return conda_activation(prefix)
+
+
+def _gate() -> tuple[int, int]:
+    """Descriptors for the launcher's handshake: a gate already open, a sink for 'ready'."""
+    read_end, write_end = runner._high_pipe()  # above 9: never one of the numbers chosen
+    os.write(write_end, b"go\n")
+    os.close(write_end)
+    sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    sink_high = fcntl.fcntl(sink, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(sink)
+    gate_fd, ready_fd = runner._free_descriptors()
+    os.dup2(read_end, gate_fd)
+    os.dup2(sink_high, ready_fd)
+    os.close(read_end)
+    os.close(sink_high)
+    return gate_fd, ready_fd
+
+
+def _watch(memory: object, kernel_pid: int) -> None:
+    """Fork a detached watcher that removes the cgroup once the kernel has ended."""
+    if os.fork():
+        os.wait()  # the intermediate child exits at once
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 1 << 16)
+        try:
+            pidfd = os.pidfd_open(kernel_pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        if pidfd is not None:
+            import select
+
+            select.select([pidfd], [], [])
+        else:
+            import time
+
+            while os.path.exists(f"/proc/{kernel_pid}"):
+                time.sleep(1)
+        memory.close()  # type: ignore[attr-defined]
+    finally:
+        os._exit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import resource as _resource
+
+    args = _parse_args(argv)
+    prefix = Path(args.prefix)
+    python = prefix / "bin" / "python"
+    if not python.exists():
+        print(f"{PREFIX}: {prefix} has no bin/python (was the environment removed?)",
+              file=sys.stderr)
+        return 1
+    try:
+        recorded = record.read(prefix)
+        mem = kernel_mem(args.spec_dir)
+    except (record.RecordError, ValueError, OSError) as error:
+        print(f"{PREFIX}: cannot read the limits: {error}", file=sys.stderr)
+        return 1
+    stripped = envactivation.without_own_scripts(activation_for(prefix))
+    plan = runner.plan_limits(recorded, restored=stripped.restored)
+    activation = envactivation.with_saved_limits(stripped.activation, plan.saved())
+    environ = dict(activation.environ)
+    limit = mem_limit(plan, mem)
+    if limit is not None:
+        environ["MEM_LIMIT"] = str(limit)
+    activation = Activation(environ, activation.activate_scripts,
+                            activation.deactivate_scripts, activation.previous)
+    for warning in plan.warnings:
+        print(f"{PREFIX}: {warning}", file=sys.stderr)
+
+    memory = None
+    if mem is not None:
+        from . import cgroups
+
+        try:
+            memory = cgroups.memory_cap(mem)
+        except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
+            print(f"{PREFIX}: {error}", file=sys.stderr)
+            return 1
+        if memory.directory is not None:
+            _watch(memory, os.getpid())
+            memory.attach(os.getpid())
+
+    command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
+    gate_fd, ready_fd = _gate()
+    launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+    argv_ = memory.wrap(launch.argv) if memory is not None else launch.argv
+    for setting in plan.settings:
+        if setting.source == "inherited":
+            continue
+        which = getattr(_resource, resources.get(setting.key).rlimit)
+        try:
+            _resource.setrlimit(which, (to_kernel(setting.soft), to_kernel(setting.hard)))
+        except (OSError, ValueError) as error:
+            print(f"{PREFIX}: cannot set the {setting.key} limit: {error}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv_[0], argv_, launch.environ)
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
