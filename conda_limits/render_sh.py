@@ -47,9 +47,11 @@ HEADER = """\
 # POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell.
 """
 
-# l: level; b: bytes per -f/-c unit; p: nproc letter (-p in dash, busybox); a: offset of the
-# rows array (bash 0, zsh 1; '' for no array).
-SETUP = r"""  __cl_l=${{CONDA_SHLVL:-0}}
+# zsh: options back on return; no warnings for globals, arrays from 1. l: level; b: bytes per
+# -f/-c unit; p: nproc letter (-p in dash, busybox); a: offset of the rows array (bash 0, zsh 1;
+# '' for no array).
+SETUP = r"""  [ -z "${{ZSH_VERSION-}}" ] || setopt localoptions no_warn_create_global no_ksh_arrays
+  __cl_l=${{CONDA_SHLVL:-0}}
   case $__cl_l in ''|*[!0-9]*) __cl_l=0 ;; esac
   __cl_b=512 __cl_p=p __cl_a=
   if [ -n "${{BASH_VERSION-}}" ]; then

@@ -87,16 +87,23 @@ def test_survives_set_eu(shell, tmp_path, case):
     assert_clean(result["off"])
 
 
-def test_zsh_nounset_without_conda_variables(tmp_path):
+@pytest.mark.parametrize("option", ["nounset errexit", "warn_create_global", "ksh_arrays",
+                                    "sh_word_split", "err_return", "no_glob"])
+def test_zsh_options(tmp_path, option):
+    # Options users set in their .zshrc change neither the result nor the options, and print
+    # nothing.
     ZSH.required()
-    env = make_env(tmp_path, "zsh", {"nofile": 1500})
-    s = Session(ZSH).raw("setopt nounset errexit")
+    env = make_env(tmp_path, "zsh", {"nofile": 1500, "vmem": "4G"})
+    s = Session(ZSH).raw(f"setopt {option}").raw("setopt > before.txt")
     s.source(script(env, "activate", "sh")).echo("alive").snapshot("on")
-    s.source(script(env, "deactivate", "sh")).snapshot("off")
+    s.source(script(env, "deactivate", "sh")).snapshot("off").raw("setopt > after.txt")
     result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
     assert "alive" in result.lines
-    assert result["on"].saved == {"_CONDA_LIMITS_0_NOFILE": "1000"}
+    assert result["on"].soft("nofile") == 1500 and result["on"].soft("vmem") == 4 * 2**30
+    assert result["off"].soft("nofile") == 1000
+    assert (tmp_path / "before.txt").read_text() == (tmp_path / "after.txt").read_text()
     assert_clean(result["off"])
 
 
