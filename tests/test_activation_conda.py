@@ -19,7 +19,6 @@ from .shells import BASH, FISH, TCSH, ZSH, Session, Shell, assert_clean, baselin
 pytestmark = [requires_conda, pytest.mark.shell, pytest.mark.conda]
 
 CONDA = Path(sys.prefix, "bin", "conda")
-START = baseline(nofile=(2000, 4000))
 A = {"nofile": ("1000",), "vmem": ("4G",)}
 B = {"nofile": ("500",), "stack": ("16M",)}
 
@@ -74,7 +73,7 @@ def test_activate_and_deactivate(shell, envs, tmp_path):
     s = hooked(shell, tmp_path).snapshot("base")
     conda(s, "activate", a).snapshot("A")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=START)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result.warnings() == []
     base = result["base"].softs()
@@ -91,7 +90,7 @@ def test_stack_and_deactivate(shell, envs, tmp_path):
     conda(s, "activate", "--stack", b).snapshot("B on A")
     conda(s, "deactivate").snapshot("A again")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=START)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result.warnings() == []
     base = result["base"].softs()
@@ -110,7 +109,7 @@ def test_switch_between_two_limited_environments(envs, tmp_path):
     conda(s, "activate", b).snapshot("B")
     conda(s, "deactivate").snapshot("back to A")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=START)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result.warnings() == []
     base = result["base"].softs()
@@ -129,7 +128,7 @@ def test_reactivation(envs, tmp_path):
     s.raw("__conda_reactivate").snapshot("reactivated")
     conda(s, "activate", a).snapshot("activated again")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=START)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result.warnings() == []
     for tag in ("reactivated", "activated again"):
@@ -146,7 +145,7 @@ def test_limit_unset_while_active_is_still_undone(envs, tmp_path):
     conda(s, "activate", a).snapshot("A")
     s.raw(f'"{CONDA}" limits unset -p "{a}" --vmem >/dev/null')
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=START)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result["A"].soft("vmem") == 4 * 2**30
     assert result["after"].limits == result["base"].limits
