@@ -82,8 +82,8 @@ def execute(args: Namespace) -> int:
 
     from .. import cgroups, envactivation, record, runner
     from ..model import Limit, LimitSet
-    from ..values import UNLIMITED, human
     from ..resources import MEM
+    from ..values import UNLIMITED, human
     from .common import refuse_windows, target_prefix
     from .exceptions import LimitsRecordError, RunLimitedError
     from .options import given_values
