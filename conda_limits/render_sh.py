@@ -128,7 +128,8 @@ __cl_get() {
 # SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). SAVED: the value this
 # level saved already, if any: conda re-runs activate.d at the same level when a stacked
 # environment is deactivated, and the first saved value must stay.
-APPLY = r"""__cl_apply() {
+APPLY = r"""# ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED (- unset)
+__cl_apply() {
   __cl_get "$1" "$2" "$4" "$5"
   if [ -z "$__cl_s" ]; then
     __cl_w "cannot read the current $6 limit; $6 left as it is"
@@ -166,7 +167,8 @@ APPLY = r"""__cl_apply() {
 """
 
 # ROW LABEL KEY LETTER BLOCK NAME UNIT SAVED: put back the soft value saved at this level.
-RESTORE = r"""__cl_restore() {
+RESTORE = r"""# ROW LABEL KEY LETTER BLOCK NAME UNIT SAVED
+__cl_restore() {
   unset "_CONDA_LIMITS_${__cl_l}_$3"
   case $8 in unlimited) ;; ''|*[!0-9]*) return 0 ;; esac
   case " $__cl_k " in *" $3 "*) ;; *)
@@ -182,10 +184,8 @@ RESTORE = r"""__cl_restore() {
 }
 """
 
-CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set \
-  __cl_get __cl_{verb}
-unset __cl_l __cl_b __cl_p __cl_a __cl_rows \
-  __cl_s __cl_h __cl_c __cl_t __cl_k{saved}
+CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb} || :
+unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k{saved} || :
 """
 
 # conda's xonsh activation runs .sh scripts through `source-bash`: a bash subprocess whose
@@ -195,8 +195,7 @@ unset __cl_l __cl_b __cl_p __cl_a __cl_rows \
 XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
   *__XONSH_ENV_BEG__*)
     __cl_t="xonsh cannot apply this environment's limits on activation; use bash, zsh, fish or tcsh, or run commands with 'conda run-limited'"
-    if [ -w "/proc/$PPID/fd/2" ]; then __cl_w "$__cl_t" 2>>"/proc/$PPID/fd/2"
-    else __cl_w "$__cl_t"; fi ;;
+    { __cl_w "$__cl_t" 2>>"/proc/$PPID/fd/2"; } 2>/dev/null || __cl_w "$__cl_t" || : ;;
   *) __cl_main || : ;;
 esac
 """
