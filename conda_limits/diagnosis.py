@@ -61,11 +61,14 @@ def _explain(outcome: Outcome) -> str | None:
     fsize = _limit(outcome, "fsize")[0]
     memory = outcome.memory
     if sig == signal.SIGXCPU:
-        return (f"the cpu limit stopped the command: it used {_cpu(outcome)} of CPU time, "
-                f"the limit is {pretty(resources.get('cpu'), cpu_soft)} (SIGXCPU)")
+        figure = ("" if cpu_soft == UNLIMITED  # the command lowered its own limit
+                  else f", the limit is {pretty(resources.get('cpu'), cpu_soft)}")
+        return (f"the cpu limit stopped the command: it used {_cpu(outcome)} of CPU time"
+                f"{figure} (SIGXCPU)")
     if sig == signal.SIGXFSZ:
+        figure = "the limit" if fsize == UNLIMITED else f"fsize {_size(fsize)}"
         return (f"the file size limit stopped the command: it tried to write a file past "
-                f"fsize {_size(fsize)} (SIGXFSZ)")
+                f"{figure} (SIGXFSZ)")
     if memory is not None and memory.oom_kills:
         mem = pretty(MEM, memory.limit)
         if sig == signal.SIGKILL:

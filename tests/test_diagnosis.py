@@ -43,6 +43,12 @@ def test_sigxcpu_names_the_cpu_limit():
                     "time, the limit is 1 s (SIGXCPU)")
 
 
+def test_a_limit_signal_is_named_even_when_the_command_set_the_limit_itself():
+    assert line(outcome(152, signal.SIGXCPU)) == (
+        "conda-limits: the cpu limit stopped the command: it used 1.25 s of CPU time (SIGXCPU)")
+    assert line(outcome(153, signal.SIGXFSZ)).endswith("write a file past the limit (SIGXFSZ)")
+
+
 def test_sigkill_at_the_cpu_hard_limit_names_it():
     text = line(outcome(137, signal.SIGKILL, {"cpu": (1, 1)}))
     assert text.startswith("conda-limits: the cpu hard limit stopped the command")
