@@ -150,6 +150,8 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
     When the environment being left has conda-limits' deactivate script, the soft values it
     saved at that level are returned (the runner restores them) and its variables are unset.
     """
+    from .render_sh import HARD_KEY
+
     leaving = [s for s in activation.deactivate_scripts if _is_own(s)]
     restored: dict[str, Value] = {}
     environ = dict(activation.environ)
@@ -160,6 +162,7 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
             if value is not None:
                 restored[key] = value
             environ.pop(_saved_name(old_level, key), None)
+        environ.pop(_saved_name(old_level, HARD_KEY), None)
     stripped = replace(
         activation,
         environ=environ,
@@ -169,13 +172,21 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
     return LimitScripts(stripped, restored)
 
 
-def with_saved_limits(activation: Activation, saved: Mapping[str, Value]) -> Activation:
-    """Record ``saved`` (soft values before the limits) as conda-limits' activate script does,
-    unless the level already has a value: ``conda deactivate`` in a shell started as the
-    command then restores them."""
+def with_saved_limits(activation: Activation, saved: Mapping[str, Value],
+                      lowered_hard: Sequence[str] = ()) -> Activation:
+    """Record ``saved`` (soft values before the limits) and the limits whose hard value was
+    lowered, as conda-limits' activate script does (a value this level has already stays):
+    ``conda deactivate`` in a shell started as the command then restores them."""
+    from .render_sh import HARD_KEY
+
     environ = dict(activation.environ)
     for key, value in saved.items():
         environ.setdefault(_saved_name(activation.level, key), str(value))
+    if lowered_hard:
+        name = _saved_name(activation.level, HARD_KEY)
+        keys = environ.get(name, "").split()
+        keys += [k.upper() for k in lowered_hard if k.upper() not in keys]
+        environ[name] = " ".join(keys)
     return replace(activation, environ=environ)
 
 

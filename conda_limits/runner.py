@@ -67,6 +67,7 @@ class Setting:
     hard: Value
     before: Value  # the soft value the command would have had without conda-limits
     source: str  # "flag", "environment", or "inherited"
+    hard_before: Value = UNLIMITED  # the hard limit it would have had
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,10 @@ class LimitPlan:
     def saved(self) -> dict[str, Value]:
         """The previous soft values of the limits conda-limits sets (for deactivation)."""
         return {s.key: s.before for s in self.settings if s.source != "inherited"}
+
+    def lowered_hard(self) -> list[str]:
+        """The limits whose hard value the plan lowers."""
+        return [s.key for s in self.settings if exceeds(s.hard_before, s.hard)]
 
 
 def plan_limits(recorded: LimitSet, overrides: LimitSet | None = None, *,
@@ -121,7 +126,7 @@ def plan_limits(recorded: LimitSet, overrides: LimitSet | None = None, *,
                 soft = hard
         else:
             soft = hard if exceeds(before, hard) else before
-        settings.append(Setting(key, soft, hard, before, source))
+        settings.append(Setting(key, soft, hard, before, source, hard_now))
     return LimitPlan(tuple(settings), tuple(warnings))
 
 
@@ -430,7 +435,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         activation = envactivation.from_prefix(Path(prefix), env)
     stripped = envactivation.without_own_scripts(activation)
     plan = plan_limits(recorded, overrides, restored=stripped.restored)
-    activation = envactivation.with_saved_limits(stripped.activation, plan.saved())
+    activation = envactivation.with_saved_limits(stripped.activation, plan.saved(),
+                                                 plan.lowered_hard())
     find_command(command, activation)
     memory = cgroups.memory_cap(mem) if mem else None
     for warning in plan.warnings:

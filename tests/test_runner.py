@@ -271,6 +271,29 @@ def test_deactivate_scripts_see_the_environment_being_left(tmp_path, env):
                                              ("KEPT", "k"), ("NEW", "it's $new")]))
 
 
+@pytest.mark.parametrize("limits,after", [
+    ({"nofile": 100}, None),
+    ({"nofile": {"soft": 100, "hard": 150}}, 150),
+])
+def test_a_shell_started_as_the_command_deactivates_back_with_the_real_script(env, limits,
+                                                                              after):
+    """The variables the runner leaves are the ones conda-limits' own deactivate script
+    reads: sourcing it in the command restores the limits the command started from."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 200 or hard == resource.RLIM_INFINITY:
+        pytest.skip("needs a finite open files limit of at least 200")
+    env_files.write(env, parse_limits(limits))
+    script = env / env_files.DEACTIVATE_D / envactivation.OWN_SCRIPT
+    code, out, err = run(env, ["sh", "-c", 'ulimit -n; . "$0"; ulimit -n; env | '
+                               "grep -c '^_CONDA_LIMITS_' || :", str(script)])
+    assert code == 0
+    assert out.split() == ["100", str(after or soft), "0"]
+    if after:
+        assert f"cannot go back up to {soft}" in err
+    else:
+        assert err == ""
+
+
 def test_leaving_an_environment_restores_the_limits_it_saved(tmp_path, env):
     old = tmp_path / "old"
     env_files.write(old, parse_limits({"nofile": 100}))
