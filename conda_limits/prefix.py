@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import atomicfile, record, render_csh, render_fish, render_sh
 from .model import LimitSet
+from .provenance import Sources
 
 SCRIPT_NAME = "zz-conda-limits"  # sorts last: applied after, restored before, other scripts
 ACTIVATE_D = Path("etc", "conda", "activate.d")
@@ -62,11 +63,11 @@ def render(limits: LimitSet) -> dict[Path, str]:
     return out
 
 
-def expected_files(limits: LimitSet) -> dict[Path, str]:
+def expected_files(limits: LimitSet, sources: Sources | None = None) -> dict[Path, str]:
     """Relative path -> content of the record and scripts that ``limits`` call for."""
     files = render(limits)
     if limits:
-        files[record.RECORD] = record.dumps(limits)
+        files[record.RECORD] = record.dumps(limits, sources)
     return files
 
 
@@ -75,14 +76,18 @@ def read(prefix: str | os.PathLike[str]) -> LimitSet:
     return record.read(prefix)
 
 
-def write(prefix: str | os.PathLike[str], limits: LimitSet) -> list[Path]:
+def write(prefix: str | os.PathLike[str], limits: LimitSet,
+          sources: Sources | None = None) -> list[Path]:
     """Make record and scripts in ``prefix`` match ``limits``; an empty set removes them.
 
-    All or nothing: if any file cannot be written, the files already changed are put back
-    and :class:`PrefixNotWritable` is raised. Returns the paths written or removed.
+    ``sources`` says where the limits came from; None keeps what the record says for the
+    limits that stay. All or nothing: if any file cannot be written, the files already changed
+    are put back and :class:`PrefixNotWritable` is raised. Returns the paths written or removed.
     """
     prefix = Path(prefix)
-    wanted = {prefix / rel: text for rel, text in expected_files(limits).items()}
+    if sources is None:
+        sources = record.read_sources(prefix)
+    wanted = {prefix / rel: text for rel, text in expected_files(limits, sources).items()}
     stale = [p for p in [*script_paths(prefix), record.record_path(prefix)] if p not in wanted]
     backup: dict[Path, str | None] = {}
     changed: list[Path] = []

@@ -2,7 +2,8 @@
 
 The record lives in the prefix (not in ``conda-meta``) so that ``conda create --clone``,
 ``conda rename`` and conda-pack copy it with the environment. It uses the ``limits:`` schema
-of ``environment.yml``.
+of ``environment.yml``, and a ``sources:`` mapping beside it says where each value came from
+(see :mod:`conda_limits.provenance`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
+from . import provenance
 from .model import LimitSet, SchemaError, parse_limits
+from .provenance import Sources
 
 RECORD = Path("etc", "conda", "limits.yml")
 HEADER = (
@@ -45,14 +49,28 @@ def read(prefix: str | os.PathLike[str]) -> LimitSet:
     return loads(text, path)
 
 
-def loads(text: str, path: Path) -> LimitSet:
+def read_sources(prefix: str | os.PathLike[str]) -> Sources:
+    """Where each recorded limit came from, as far as the record says (else empty)."""
+    path = record_path(prefix)
+    try:
+        data = _load(path.read_text(encoding="utf-8"), path)
+    except (OSError, UnicodeDecodeError, RecordError):
+        return {}
+    return provenance.from_record(data.get("sources")) if isinstance(data, dict) else {}
+
+
+def _load(text: str, path: Path) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
     try:
-        data = YAML(typ="rt").load(text)
+        return YAML(typ="rt").load(text)
     except YAMLError as error:
         raise RecordError(path, f"not valid YAML: {error}") from None
+
+
+def loads(text: str, path: Path) -> LimitSet:
+    data = _load(text, path)
     if data is None:
         return LimitSet()
     if not isinstance(data, dict):
@@ -63,19 +81,24 @@ def loads(text: str, path: Path) -> LimitSet:
         raise RecordError(path, error.describe()) from None
 
 
-def dumps(limits: LimitSet) -> str:
+def dumps(limits: LimitSet, sources: Sources | None = None) -> str:
+    """The record's text; ``sources`` entries of limits not in ``limits`` are left out."""
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
     yaml.default_flow_style = False
     out = io.StringIO()
     out.write(HEADER)
-    yaml.dump({"limits": _flow_pairs(limits.to_yaml())}, out)
+    data = {"limits": _flow_pairs(limits.to_yaml())}
+    known = provenance.to_record(sources or {}, limits)
+    if known:
+        data["sources"] = _flow_pairs(known)
+    yaml.dump(data, out)
     return out.getvalue()
 
 
 def _flow_pairs(data: dict) -> dict:
-    """Write ``{soft, hard}`` pairs in flow style, as the docs show them."""
+    """Write nested mappings ({soft, hard} pairs, sources) in flow style, as the docs do."""
     from ruamel.yaml.comments import CommentedMap
 
     out = CommentedMap()
