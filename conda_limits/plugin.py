@@ -38,6 +38,14 @@ def conda_health_checks():
 
 
 @hookimpl
+def conda_settings():
+    """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3)."""
+    from .cli.site_defaults import settings
+
+    yield from settings()
+
+
+@hookimpl
 def conda_pre_commands():
     """Validate environment.yml's `limits:` before `conda (env) create/update -f` act."""
     from conda.plugins.types import CondaPreCommand

@@ -14,6 +14,8 @@ from .conftest import requires_conda
 
 pytestmark = requires_conda
 
+SET = {"kind": "conda-limits-set"}  # the source of values given to `conda limits set`
+
 
 def test_set_show_unset(conda_cli, tmp_env):
     with tmp_env() as prefix:
@@ -28,12 +30,13 @@ def test_set_show_unset(conda_cli, tmp_env):
         out, _, code = conda_cli("limits", "show", "-p", prefix, "--json")
         assert code == 0
         assert json.loads(out) == {"prefix": str(prefix), "limits": {
-            "vmem": {"soft": 4 * 2**30, "hard": None},
-            "stack": {"soft": 8 * 2**20, "hard": None},
-            "nofile": {"soft": 1024, "hard": None}}}
+            "vmem": {"soft": 4 * 2**30, "hard": None, "source": SET},
+            "stack": {"soft": 8 * 2**20, "hard": None, "source": SET},
+            "nofile": {"soft": 1024, "hard": None, "source": SET}}}
 
         out, _, _ = conda_cli("limits", "show", "-p", prefix)
-        assert "# Name" in out and "8 MiB" in out
+        assert "# Name" in out and "8 MiB" in out and "Source" in out
+        assert out.splitlines()[-1].endswith("conda limits set")
 
         out, _, code = conda_cli("limits", "unset", "-p", prefix, "--vmem")
         assert code == 0 and "Removed vmem" in out
@@ -57,7 +60,8 @@ def test_set_hard_and_unlimited(conda_cli, tmp_env):
         assert record.read(prefix)["nofile"].hard == 512
         assert record.read(prefix)["cpu"].soft == "unlimited"
         out, _, _ = conda_cli("limits", "show", "-p", prefix, "--json")
-        assert json.loads(out)["limits"]["cpu"] == {"soft": "unlimited", "hard": "unlimited"}
+        assert json.loads(out)["limits"]["cpu"] == {"soft": "unlimited", "hard": "unlimited",
+                                                    "source": SET}
 
 
 def test_value_above_the_hard_ceiling_is_recorded_with_a_warning(conda_cli, tmp_env):

@@ -7,6 +7,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from ..model import LimitSet
+from ..provenance import Sources
 from ..values import exceeds, human, pretty
 
 
@@ -38,12 +39,20 @@ def read_limits(prefix: Path) -> LimitSet:
         raise LimitsRecordError(str(error)) from None
 
 
-def write_limits(prefix: Path, limits: LimitSet) -> list[Path]:
+def read_sources(prefix: Path) -> Sources:
+    """Where each recorded limit came from (limits the record says nothing about: absent)."""
+    from .. import record
+
+    return record.read_sources(prefix)
+
+
+def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
+    """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits."""
     from .. import prefix as env_files
     from .exceptions import PrefixNotWritableError
 
     try:
-        return env_files.write(prefix, limits)
+        return env_files.write(prefix, limits, sources)
     except env_files.PrefixNotWritable as error:
         raise PrefixNotWritableError(str(prefix), error.error.strerror or str(error.error)) \
             from None
@@ -63,28 +72,41 @@ def ceiling_warnings(limits: LimitSet) -> list[str]:
     return out
 
 
-def table(limits: LimitSet) -> list[str]:
-    """Rows of ``conda limits show``: name, soft, hard, this process's hard ceiling."""
+def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
+    """Rows of ``conda limits show``: name, soft, hard, this process's hard ceiling, and
+    with ``sources``, where each value came from."""
     from ..kernel import hard_ceiling
 
-    rows = [("# Name", "Soft", "Hard", "Ceiling", "")]
+    rows = [("# Name", "Soft", "Hard", "Ceiling") + (("Source",) if sources is not None else ())
+            + ("",)]
     for resource, limit in limits.items_with_resource():
         ceiling = hard_ceiling(resource)
         over = any(v is not None and exceeds(v, ceiling) for v in (limit.soft, limit.hard))
+        source = () if sources is None else (
+            sources[resource.key].label if resource.key in sources else "-",)
         rows.append((
             resource.key,
             "-" if limit.soft is None else pretty(resource, limit.soft),
             "-" if limit.hard is None else pretty(resource, limit.hard),
             pretty(resource, ceiling),
+            *source,
             "! above the hard ceiling" if over else "",
         ))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    columns = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(columns)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + (
-        "  " + row[4] if row[4] else "") for row in rows]
+        "  " + row[-1] if row[-1] else "") for row in rows]
 
 
-def to_json(prefix: Path, limits: LimitSet, **extra: object) -> dict:
-    return {"prefix": str(prefix), "limits": limits.to_json(), **extra}
+def to_json(prefix: Path, limits: LimitSet, sources: Sources | None = None,
+            **extra: object) -> dict:
+    """The environment's limits; with ``sources``, each limit also has its ``source``
+    (``{"kind": ..., "path": ...}``, or null when unknown)."""
+    data = limits.to_json()
+    if sources is not None:
+        data = {key: {**value, "source": sources[key].to_data() if key in sources else None}
+                for key, value in data.items()}
+    return {"prefix": str(prefix), "limits": data, **extra}
 
 
 def print_json(data: dict) -> None:

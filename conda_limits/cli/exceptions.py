@@ -41,6 +41,20 @@ class LimitsFileError(LimitsError):
                          problem=problem, consequence=consequence)
 
 
+class LimitsDefaultsError(LimitsError):
+    """Site defaults (``plugins: limits_defaults:`` in a .condarc) that cannot be used, or a
+    bad ``CONDA_LIMITS_NO_DEFAULTS``."""
+
+    def __init__(self, problem: str, in_config: bool = True) -> None:
+        from ..defaults import KEY, OPT_OUT
+
+        hint = (" Fix or remove that default (%(key)s), or skip the defaults for this command "
+                "with %(opt_out)s=1." if in_config else "")
+        # Passed as arguments: the problem quotes the configuration (see LimitsFileError).
+        super().__init__("%(problem)s\nThe environment was not created." + hint,
+                         problem=problem, key=KEY, opt_out=OPT_OUT)
+
+
 class NothingToDoError(LimitsError):
     def __init__(self, what: str) -> None:
         super().__init__(what)

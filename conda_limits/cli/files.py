@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..envfile import EnvFile
     from ..model import LimitSet
+    from ..provenance import Sources
 
 
 def load(path: str | Path, consequence: str = "Nothing was changed.") -> EnvFile:
@@ -43,14 +44,15 @@ def file_prefix(name: str | None, prefix: str | None, files: Sequence[EnvFile]) 
     return Path(determine_target_prefix(context, SimpleNamespace(name=name, prefix=prefix)))
 
 
-def applied_report(prefix: Path, limits: LimitSet, heading: str, *,
-                   hint: bool = True) -> list[str]:
-    """Lines saying which limits an environment now has (after ``heading``)."""
+def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool = True,
+                   sources: Sources | None = None) -> list[str]:
+    """Lines saying which limits an environment now has (after ``heading``); with
+    ``sources``, where each came from."""
     from .common import ceiling_warnings, env_label, table
 
     if not limits:
         return [f"{heading}: it has no limits now."]
-    lines = [f"{heading}:"] + ["  " + row for row in table(limits)]
+    lines = [f"{heading}:"] + ["  " + row for row in table(limits, sources)]
     lines += [f"warning: {warning}" for warning in ceiling_warnings(limits)]
     if hint:
         lines.append(f"They apply from the next `conda activate {env_label(prefix)}`.")

@@ -7,31 +7,50 @@ Pre- and post-command hooks (conda >= 23.7), registered in ``plugin.py``:
   command, every file with a ``limits:`` key is read and validated, so a bad file stops the
   command before anything is created; after it, the new or updated environment gets exactly
   the file's limits (record and activation scripts) and a report says which.
+- The same create commands, and ``conda create`` without a file, also give the new
+  environment the site defaults (``plugins: limits_defaults:`` in a .condarc, see
+  ``site_defaults.py``) under the file's limits: the file wins per limit. A clone keeps the
+  limits it copies from its source. A bad default stops the create before anything is made.
 - ``conda export`` / ``conda env export`` (``export``): after the command, the environment's
   limits are merged into the file written (YAML or JSON), or appended to YAML written to
   stdout. Other formats cannot carry them: a note on stderr says so.
 
-A command whose files have no ``limits:`` key, or an environment without limits, is left to
-conda alone. Loaded on every conda command that collects hooks: imports stay inside functions.
+A command whose files have no ``limits:`` key and no defaults to apply, or an environment
+without limits, is left to conda alone. Loaded on every conda command that collects hooks:
+imports stay inside functions.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..envfile import EnvFile
+    from ..model import LimitSet
+    from ..provenance import Sources
 
 APPLY_COMMANDS = frozenset({"create", "env_create", "env_update"})
+CREATE_COMMANDS = frozenset({"create", "env_create"})  # the ones that apply site defaults
 EXPORT_COMMANDS = frozenset({"export"})
 YAML_FORMAT = "environment-yaml"
 JSON_FORMAT = "environment-json"
 
 _TOP_LEVEL_KEY = re.compile(r"^limits[ \t]*:", re.MULTILINE)
-_pending: dict[str, list[EnvFile]] = {}  # command -> files whose limits it must apply
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a create/update must apply: the files with limits, the site defaults."""
+
+    files: list[EnvFile]
+    defaults: tuple[LimitSet, Sources]
+
+
+_pending: dict[str, _Plan] = {}  # command -> what it must apply
 
 
 def _args() -> Mapping[str, Any]:
@@ -75,51 +94,90 @@ def _read(path: str, command: str) -> EnvFile | None:
 
 
 def before_apply(command: str) -> None:
-    """Pre-command: validate the limits of the command's files; fail before conda acts."""
+    """Pre-command: validate the limits of the command's files and the site defaults a new
+    environment gets; fail before conda acts."""
     _pending.pop(command, None)
-    files = [env for env in (_read(path, command) for path in _file_args(_args())) if env]
-    if files:
-        _pending[command] = files
+    args = _args()
+    files = [env for env in (_read(path, command) for path in _file_args(args)) if env]
+    defaults = _defaults(command, args)
+    if files or defaults[0]:
+        _pending[command] = _Plan(files, defaults)
+
+
+def _defaults(command: str, args: Mapping[str, Any]) -> tuple[LimitSet, Sources]:
+    """The site defaults a new environment gets (none for an update or a clone)."""
+    from ..model import LimitSet
+    from .site_defaults import configured
+
+    if command not in CREATE_COMMANDS or args.get("clone"):
+        return LimitSet(), {}
+    return configured()
 
 
 def after_apply(command: str) -> None:
-    """Post-command: give the environment the files' limits, and say so."""
+    """Post-command: give the environment the files' limits over the defaults, and say so."""
     import sys
 
     from conda.base.context import context
 
-    from ..model import LimitSet
+    from ..defaults import OPT_OUT, from_file, merge
     from .common import write_limits
     from .files import applied_report, file_prefix
 
-    files = _pending.pop(command, None)
-    if not files or context.dry_run:
+    plan = _pending.pop(command, None)
+    if not plan or context.dry_run:
         return
+    files = plan.files
+    what = (f"the `limits:` section of {files[0].path}" if files else "the default limits")
     if sys.platform == "win32":
-        _say([f"conda-limits: Windows has no resource limits; the `limits:` section of "
-              f"{files[0].path} was not applied."])
+        _say([f"conda-limits: Windows has no resource limits; {what} was not applied."])
         return
     args = _args()
-    prefix = file_prefix(args.get("name"), args.get("prefix"), files)
+    prefix = file_prefix(args.get("name"), args.get("prefix"), files or _named(args))
     if not (prefix / "conda-meta").is_dir():
         from .exceptions import LimitsError
 
         raise LimitsError(f"conda-limits cannot find the environment at {prefix} to apply "
-                          "the limits of " + ", ".join(str(env.path) for env in files))
-    limits = LimitSet()
-    for env in files:
-        limits = limits.merged(env.limits)
+                          + (", ".join(f"the limits of {env.path}" for env in files) or what))
+    from_files = merge(*(from_file(env.limits, env.path) for env in files))
+    limits, sources = merge(plan.defaults, from_files)
     if command != "env_update" and not limits:
         return
-    write_limits(prefix, limits)
-    sources = ", ".join(str(env.path) for env in files)
-    heading = (f"Updated the limits of the environment at {prefix} from {sources}"
-               if command == "env_update" else
-               f"Applied the limits of {sources} to the environment at {prefix}")
-    lines = applied_report(prefix, limits, heading)
-    lines.append("conda's \"EnvironmentSectionNotValid ... - limits\" notice does not apply: "
-                 "conda-limits reads that section.")
+    write_limits(prefix, limits, sources)
+    defaulted = [key for key in limits if key not in from_files[0]]
+    named = ", ".join(str(env.path) for env in files)
+    if command == "env_update":
+        heading = f"Updated the limits of the environment at {prefix} from {named}"
+    elif files and defaulted:
+        heading = f"Applied the limits of {named} and site defaults to the environment at {prefix}"
+    elif files:
+        heading = f"Applied the limits of {named} to the environment at {prefix}"
+    else:
+        heading = f"Applied the default limits to the environment at {prefix}"
+    lines = applied_report(prefix, limits, heading, sources=sources if defaulted else None)
+    if defaulted:
+        lines.append(f"Defaults come from conda's configuration; {OPT_OUT}=1 creates an "
+                     "environment without them.")
+    if files:
+        lines.append("conda's \"EnvironmentSectionNotValid ... - limits\" notice does not apply: "
+                     "conda-limits reads that section.")
     _say(lines)
+
+
+def _named(args: Mapping[str, Any]) -> list[EnvFile]:
+    """The command's environment files that parse, for the name they give the environment
+    (none needed with -n/-p)."""
+    from .. import envfile
+
+    if args.get("name") or args.get("prefix"):
+        return []
+    out = []
+    for path in _file_args(args):
+        try:
+            out.append(envfile.load(path))
+        except envfile.EnvFileError:
+            pass  # not an environment.yml (a requirements or explicit file): no name in it
+    return out
 
 
 def _say(lines: list[str]) -> None:

@@ -32,6 +32,7 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
     from conda.exceptions import EnvironmentLocationNotFound
 
+    from ..defaults import from_file
     from .common import ceiling_warnings, print_json, refuse_windows, to_json, write_limits
     from .exceptions import NothingToDoError
     from .files import applied_report, file_prefix, load
@@ -44,7 +45,7 @@ def execute(args: Namespace) -> int:
     if not (prefix / "conda-meta").is_dir():
         raise EnvironmentLocationNotFound(str(prefix))
     if not context.dry_run:
-        write_limits(prefix, env.limits)
+        write_limits(prefix, *from_file(env.limits, str(env.path)))
     if context.json:
         print_json(to_json(prefix, env.limits, file=str(env.path),
                            warnings=ceiling_warnings(env.limits), dry_run=bool(context.dry_run)))

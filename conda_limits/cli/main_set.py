@@ -35,9 +35,10 @@ def configure_parser(parser: ArgumentParser) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
+    from .. import provenance
     from ..model import Limit, LimitSet
-    from .common import (ceiling_warnings, print_json, read_limits, refuse_windows, table,
-                         target_prefix, to_json, write_limits, env_label)
+    from .common import (ceiling_warnings, print_json, read_limits, read_sources,
+                         refuse_windows, table, target_prefix, to_json, write_limits, env_label)
     from .exceptions import NothingToDoError
     from .options import given_values
 
@@ -54,9 +55,10 @@ def execute(args: Namespace) -> int:
         return set_in_file(args, given)
     prefix = target_prefix(args)
     limits = read_limits(prefix).merged(given)
+    sources = {**read_sources(prefix), **provenance.each(given, provenance.COMMAND)}
     warnings = ceiling_warnings(given)
     if not context.dry_run:
-        write_limits(prefix, limits)
+        write_limits(prefix, limits, sources)
     if context.json:
         print_json(to_json(prefix, limits, warnings=warnings, dry_run=context.dry_run))
         return 0
