@@ -124,3 +124,15 @@ def test_broken_record_is_reported(conda_cli, tmp_env):
         # --all still cleans up
         conda_cli("limits", "unset", "-p", prefix, "--all")
         assert not path.exists()
+
+
+def test_unset_all_in_the_active_environment_says_what_happens(conda_cli, tmp_env,
+                                                               monkeypatch):
+    with tmp_env() as prefix:
+        conda_cli("limits", "set", "-p", prefix, "--nofile", "100")
+        out, _, _ = conda_cli("limits", "unset", "-p", prefix, "--all")
+        assert "active in the calling shell" not in out
+        conda_cli("limits", "set", "-p", prefix, "--nofile", "100")
+        monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+        out, _, _ = conda_cli("limits", "unset", "-p", prefix, "--all")
+        assert "active in the calling shell" in out and "conda deactivate" in out

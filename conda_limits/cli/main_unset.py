@@ -56,8 +56,24 @@ def execute(args: Namespace) -> int:
     verb = "Would remove" if context.dry_run else "Removed"
     if args.limit_all:
         print(f"{verb} all limits of the environment at {prefix}.")
+        if _active_here(prefix):
+            print("note: this environment is active in the calling shell; with its "
+                  "deactivate scripts gone, `conda deactivate` will not restore the limits "
+                  "activation applied (they end with the shell). Run `conda deactivate` before "
+                  "`conda limits unset --all` to have them restored.")
     elif removed:
         print(f"{verb} {', '.join(removed)} from the environment at {prefix}.")
     else:
         print(f"The environment at {prefix} had none of these limits: {', '.join(keys)}.")
     return 0
+
+
+def _active_here(prefix) -> bool:
+    """Whether ``prefix`` is the active or a stacked environment of the calling shell."""
+    import os
+    from pathlib import Path
+
+    active = [value for name, value in os.environ.items()
+              if name == "CONDA_PREFIX" or (name.startswith("CONDA_PREFIX_")
+                                            and name[13:].isdigit())]
+    return any(Path(value) == Path(prefix) for value in active if value)
