@@ -102,10 +102,12 @@ except cgroups.MemoryCapUnavailable as error:
 
 
 def run_with_mem(prefix: Path, command: list[str], mem: int, report=False, **kwargs):
+    """Run the runner in its own process; returns its result and pid (which names its cgroup)."""
     args = json.dumps({"prefix": str(prefix), "command": command, "mem": mem, "report": report})
-    proc = subprocess.run([sys.executable, "-c", RUN, args], capture_output=True, text=True,
-                          timeout=120, **kwargs)
-    return proc
+    with subprocess.Popen([sys.executable, "-c", RUN, args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kwargs) as proc:
+        out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), proc.pid
 
 
 @pytest.fixture
@@ -115,8 +117,9 @@ def env(tmp_path: Path) -> Path:
     return prefix
 
 
-def leftover_cgroups() -> list[Path]:
-    """conda-limits' cgroups under this process's v1/v2 cgroup directories."""
+def leftover_cgroups(pid: int) -> list[Path]:
+    """The cgroups that the runner in process ``pid`` made under this process's cgroups
+    (other runs, e.g. other test sessions', may come and go there meanwhile)."""
     mountinfo = Path("/proc/self/mountinfo").read_text()
     v2_mount, v1_mount = cgroups._mounts(mountinfo)
     v2_own, v1_own = cgroups._own_cgroups(Path("/proc/self/cgroup").read_text())
@@ -124,7 +127,7 @@ def leftover_cgroups() -> list[Path]:
     for mount, own in ((v1_mount, v1_own), (v2_mount, v2_own)):
         directory = mount.directory(own) if mount and own else None
         if directory is not None and directory.is_dir():
-            found += list(directory.glob(f"{cgroups.PREFIX}*"))
+            found += list(directory.glob(f"{cgroups.PREFIX}{pid}-*"))
     return found
 
 
@@ -142,8 +145,7 @@ TOUCH_600M = "x = bytearray(b'1') * (600 << 20)\nprint('survived')"
 
 def test_oom_kill_under_mem_gives_137_and_its_line_and_the_cgroup_is_removed(env):
     backend = usable_backend()
-    before = leftover_cgroups()
-    proc = run_with_mem(env, [sys.executable, "-c", TOUCH_600M], 150 * MiB, report=True)
+    proc, pid = run_with_mem(env, [sys.executable, "-c", TOUCH_600M], 150 * MiB, report=True)
     assert proc.returncode == 128 + signal.SIGKILL, proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
@@ -151,7 +153,7 @@ def test_oom_kill_under_mem_gives_137_and_its_line_and_the_cgroup_is_removed(env
                         "150 MiB and the kernel's OOM killer ended it (SIGKILL)")
     assert any(line.startswith(f"  --mem:       150 MiB ({backend})") and
                line.endswith("OOM kills 1") for line in lines)
-    assert leftover_cgroups() == before
+    assert leftover_cgroups(pid) == []
 
 
 def test_cgroup_v1_takes_the_limit_and_counts_the_oom_kill(env):
@@ -175,20 +177,19 @@ def test_cgroup_v1_takes_the_limit_and_counts_the_oom_kill(env):
 
 def test_a_command_under_its_cap_runs_normally(env):
     usable_backend()
-    proc = run_with_mem(env, [sys.executable, "-c", "x = bytearray(b'1') * (20 << 20); "
-                              "print('fine')"], 150 * MiB)
+    proc, _ = run_with_mem(env, [sys.executable, "-c", "x = bytearray(b'1') * (20 << 20); "
+                                 "print('fine')"], 150 * MiB)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "fine\n", "")
 
 
 def test_processes_left_in_the_cgroup_are_stopped_and_the_cgroup_removed(env):
     usable_backend()
-    before = leftover_cgroups()
-    proc = run_with_mem(env, ["sh", "-c", "sleep 300 & echo $!"], 150 * MiB)
+    proc, pid = run_with_mem(env, ["sh", "-c", "sleep 300 & echo $!"], 150 * MiB)
     assert proc.returncode == 0
     assert proc.stderr == ("conda-limits: stopped 1 process(es) the command left running in "
                            "its --mem cgroup\n")
     assert not running(int(proc.stdout))
-    assert leftover_cgroups() == before
+    assert leftover_cgroups(pid) == []
 
 
 def test_stale_cgroups_of_dead_runs_are_cleaned_up():
