@@ -98,6 +98,27 @@ def _explain(outcome: Outcome) -> str | None:
     if fsize != UNLIMITED and outcome.written is not None and outcome.written >= int(fsize):
         return (f"the command failed after writing {_size(outcome.written)} with the file size "
                 f"limit at {_size(fsize)}: a write past it fails with 'File too large' (EFBIG)")
+    if (sig is None and outcome.status == 1) or sig == signal.SIGABRT:
+        return _memory_hint(outcome)
+    return None
+
+
+def _memory_hint(outcome: Outcome) -> str | None:
+    """A failure (exit 1, SIGABRT) under a vmem/data limit its memory never came close to.
+
+    One large allocation that does not fit fails at once (Python: MemoryError; C++:
+    std::bad_alloc, then SIGABRT) without the process growing first, so the measures cannot
+    tell: the line says what to look for in the command's own output.
+    """
+    for key in ("vmem", "data"):
+        limit = _limit(outcome, key)[0]
+        if limit == UNLIMITED or outcome.sources.get(key) == "inherited":
+            continue
+        how = (f"killed by {_name(outcome.signal)}" if outcome.signal
+               else f"exit status {outcome.status}")
+        return (f"the command failed ({how}) with {key} limited to {_size(limit)}: if it "
+                "reported MemoryError or 'Cannot allocate memory', an allocation did not fit "
+                f"under the {key} limit")
     return None
 
 

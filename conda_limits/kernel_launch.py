@@ -78,13 +78,13 @@ def activation_for(prefix: Path) -> Activation:
 
 def _gate() -> tuple[int, int]:
     """Descriptors for the launcher's handshake: a gate already open, a sink for 'ready'."""
-    read_end, write_end = runner._high_pipe()  # above 9: never one of the numbers chosen
+    read_end, write_end = runner.high_pipe()  # above 9: never one of the numbers chosen
     os.write(write_end, b"go\n")
     os.close(write_end)
     sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     sink_high = fcntl.fcntl(sink, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(sink)
-    gate_fd, ready_fd = runner._free_descriptors()
+    gate_fd, ready_fd = runner.free_descriptors()
     os.dup2(read_end, gate_fd)
     os.dup2(sink_high, ready_fd)
     os.close(read_end)
@@ -141,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     stripped = envactivation.without_own_scripts(activation_for(prefix))
     plan = runner.plan_limits(recorded, restored=stripped.restored)
-    activation = envactivation.with_saved_limits(stripped.activation, plan.saved())
+    activation = envactivation.with_saved_limits(stripped.activation, plan.saved(),
+                                                 plan.lowered_hard())
     environ = dict(activation.environ)
     limit = mem_limit(plan, mem)
     if limit is not None:

@@ -248,7 +248,7 @@ def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
     return in_force
 
 
-def _high_pipe() -> tuple[int, int]:
+def high_pipe() -> tuple[int, int]:
     """A pipe whose descriptors are above 9 (so that 3-9 stay free for the launcher)."""
     import fcntl
 
@@ -259,7 +259,7 @@ def _high_pipe() -> tuple[int, int]:
     return ends[0], ends[1]
 
 
-def _free_descriptors() -> tuple[int, int]:
+def free_descriptors() -> tuple[int, int]:
     """Two descriptor numbers in 3-9 that the command would not inherit anyway."""
     free = []
     for fd in range(3, 10):
@@ -333,11 +333,11 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
     Returns its pid, the limits in force on it, and this process's peak RSS at that point
     (which the launcher's own peak includes: see :attr:`Outcome.rss_floor`).
     """
-    gate_read, gate_write = _high_pipe()
-    ready_read, ready_write = _high_pipe()
+    gate_read, gate_write = high_pipe()
+    ready_read, ready_write = high_pipe()
     try:
         # The launcher gets them as low descriptors: dash redirects only 0-9.
-        gate_fd, ready_fd = _free_descriptors()
+        gate_fd, ready_fd = free_descriptors()
         launch = envactivation.launch(activation, command, gate_fd, ready_fd)
         argv = memory.wrap(launch.argv) if memory else launch.argv
         executable = argv[0] if memory else launch.executable

@@ -90,11 +90,27 @@ def test_a_failure_near_a_memory_limit_is_likely_that_limit(key, sampled, what):
     assert "(killed by SIGABRT) with its resident memory at 280 MiB" in by_rss
 
 
-def test_a_failure_far_from_the_memory_limit_or_a_requested_stop_says_nothing():
+def test_a_failure_far_from_the_memory_limit_or_a_requested_stop_claims_nothing():
     limits = {"vmem": (300 * MiB, "unlimited")}
-    assert line(outcome(1, limits=limits, sampled={"VmPeak": 100 * MiB})) is None
+    inherited = {"vmem": "inherited"}
+    assert line(outcome(1, limits=limits, sources=inherited,
+                        sampled={"VmPeak": 100 * MiB})) is None
     assert line(outcome(130, signal.SIGINT, limits=limits, sampled={"VmPeak": 299 * MiB})) is None
     assert line(outcome(1, sampled={"VmPeak": 299 * MiB})) is None  # no limit at all
+
+
+@pytest.mark.parametrize("status,sig,how", [(1, None, "exit status 1"),
+                                            (134, signal.SIGABRT, "killed by SIGABRT")])
+def test_a_failure_under_a_memory_limit_never_approached_says_what_to_look_for(status, sig, how):
+    """One allocation too large for the limit fails at once: the measures cannot tell."""
+    limits = {"data": (300 * MiB, "unlimited")}
+    text = line(outcome(status, sig, limits=limits, sources={"data": "flag"},
+                        sampled={"VmData": 10 * MiB}))
+    assert text == (f"conda-limits: the command failed ({how}) with data limited to 300 MiB: "
+                    "if it reported MemoryError or 'Cannot allocate memory', an allocation did "
+                    "not fit under the data limit")
+    assert line(outcome(139, signal.SIGSEGV, limits=limits, sources={"data": "flag"})) is None
+    assert line(outcome(3, limits=limits, sources={"data": "flag"})) is None
 
 
 def test_sigsegv_blames_the_stack_only_when_conda_limits_set_it():

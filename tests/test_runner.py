@@ -368,6 +368,17 @@ def test_an_unrelated_failure_under_a_memory_limit_says_nothing(env):
     assert (code, err) == (3, "")
 
 
+def test_one_allocation_too_large_for_the_limit_gets_a_hint(env):
+    """It fails at once, far below the limit: the line says what to look for."""
+    code, _, err = run(env, py("x = bytearray(3 * 2**30)"), {"vmem": "1G"})
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[-2] == "MemoryError"
+    assert lines[-1] == ("conda-limits: the command failed (exit status 1) with vmem limited to "
+                         "1 GiB: if it reported MemoryError or 'Cannot allocate memory', an "
+                         "allocation did not fit under the vmem limit")
+
+
 # repr() of a deeply nested list recurses in C: past the stack limit, Python gets SIGSEGV.
 DEEP = "import sys\nsys.setrecursionlimit(10**7)\nx = []\nfor _ in range(10**5): x = [x]\nrepr(x)"
 
