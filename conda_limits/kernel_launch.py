@@ -39,7 +39,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def kernel_mem(spec_dir: str | None) -> int | None:
-    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json), in bytes."""
+    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json), in bytes.
+
+    Raises ValueError naming the file for content that is not ``mem: SIZE``.
+    """
     if not spec_dir:
         return None
     path = Path(spec_dir) / OVERRIDES
@@ -48,10 +51,22 @@ def kernel_mem(spec_dir: str | None) -> int | None:
     except FileNotFoundError:
         return None
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    data = YAML(typ="safe").load(text) or {}
-    value = parse(resources.MEM, data.get("mem")) if isinstance(data, dict) else None
-    return None if value in (None, UNLIMITED) else int(value)  # type: ignore[arg-type]
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None) if isinstance(error, MarkedYAMLError) \
+            else None
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict) or set(data) - {"mem"}:
+        raise ValueError(f"{path}: expected only 'mem: SIZE'")
+    try:
+        value = parse(resources.MEM, data.get("mem"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return None if value == UNLIMITED else int(value)
 
 
 def mem_limit(plan: runner.LimitPlan, mem: int | None) -> int | None:
@@ -123,23 +138,30 @@ def _watch(memory: object, kernel_pid: int) -> None:
         os._exit(0)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    import resource as _resource
+class LaunchError(Exception):
+    """The kernel cannot be started as configured; the message says why."""
 
-    args = _parse_args(argv)
+
+#: A kernel keeps its pid (exec), so its cgroup must be a directory it can join itself:
+#: a systemd scope would have to start it as a child and check the cap afterwards.
+KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
+
+
+def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.LimitPlan, object]:
+    """Everything the kernel needs before ``exec``: its launch, limits and --mem cgroup."""
     prefix = Path(args.prefix)
     python = prefix / "bin" / "python"
     if not python.exists():
-        print(f"{PREFIX}: {prefix} has no bin/python (was the environment removed?)",
-              file=sys.stderr)
-        return 1
+        raise LaunchError(f"{prefix} has no bin/python (was the environment removed?)")
     try:
         recorded = record.read(prefix)
         mem = kernel_mem(args.spec_dir)
-    except (record.RecordError, ValueError, OSError) as error:
-        print(f"{PREFIX}: cannot read the limits: {error}", file=sys.stderr)
-        return 1
-    stripped = envactivation.without_own_scripts(activation_for(prefix))
+    except Exception as error:  # record, YAML and value errors alike: say what and where
+        raise LaunchError(f"cannot read the limits: {error}") from None
+    try:
+        stripped = envactivation.without_own_scripts(activation_for(prefix))
+    except Exception as error:  # conda's activator: an unknown or broken environment
+        raise LaunchError(f"cannot activate {prefix}: {error}") from None
     plan = runner.plan_limits(recorded, restored=stripped.restored)
     activation = envactivation.with_saved_limits(stripped.activation, plan.saved(),
                                                  plan.lowered_hard())
@@ -149,26 +171,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ["MEM_LIMIT"] = str(limit)
     activation = Activation(environ, activation.activate_scripts,
                             activation.deactivate_scripts, activation.previous)
-    for warning in plan.warnings:
-        print(f"{PREFIX}: {warning}", file=sys.stderr)
-
+    command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
     memory = None
     if mem is not None:
         from . import cgroups
 
         try:
-            memory = cgroups.memory_cap(mem)
+            memory = cgroups.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
         except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
+            raise LaunchError(str(error)) from None
+    try:
+        gate_fd, ready_fd = _gate()
+        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+    except (envactivation.ActivationError, runner.RunnerError) as error:
+        if memory is not None:
+            memory.close()
+        raise LaunchError(str(error)) from None
+    return launch, plan, memory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import resource as _resource
+
+    try:
+        launch, plan, memory = prepare(_parse_args(argv))
+    except LaunchError as error:
+        print(f"{PREFIX}: {error}", file=sys.stderr)
+        return 1
+    for warning in plan.warnings:
+        print(f"{PREFIX}: {warning}", file=sys.stderr)
+    if memory is not None:
+        _watch(memory, os.getpid())  # removes the cgroup when this pid (the kernel) ends
+        try:
+            memory.attach(os.getpid())  # type: ignore[attr-defined]
+        except Exception as error:
             print(f"{PREFIX}: {error}", file=sys.stderr)
             return 1
-        if memory.directory is not None:
-            _watch(memory, os.getpid())
-            memory.attach(os.getpid())
-
-    command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
-    gate_fd, ready_fd = _gate()
-    launch = envactivation.launch(activation, command, gate_fd, ready_fd)
-    argv_ = memory.wrap(launch.argv) if memory is not None else launch.argv
     for setting in plan.settings:
         if setting.source == "inherited":
             continue
@@ -179,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PREFIX}: cannot set the {setting.key} limit: {error}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(argv_[0], argv_, launch.environ)
+    os.execve(launch.executable, launch.argv, launch.environ)
     return 127  # not reached
 
 

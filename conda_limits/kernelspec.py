@@ -123,6 +123,10 @@ def install(prefix: Path, *, name: str, display_name: str, kernels: Path,
         raise KernelSpecError(f"the environment at {prefix} has no ipykernel: install it with "
                               f"`conda install -p {prefix} ipykernel`")
     target = kernels / name
+    if target.exists() and read(target) is None:
+        raise KernelSpecError(f"a kernelspec named {name!r} that conda-limits did not install "
+                              f"exists at {target}: choose another --kernel-name (--force "
+                              "replaces only conda-limits' own kernelspecs)")
     if target.exists() and not force:
         raise KernelSpecError(f"a kernelspec named {name!r} exists at {target}: choose another "
                               "--kernel-name, or give --force to replace it")

@@ -203,3 +203,38 @@ def test_mem_cap_kills_the_kernel_and_its_cgroup_is_removed(kenv, start):
     while cgroup.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not cgroup.exists()
+
+
+@pytest.mark.parametrize("what,content,message", [
+    ("record", "limits:\n  nofile: lots\n", "cannot read the limits"),
+    ("overrides", "mem: [\n", "cannot read the limits"),
+    ("overrides", "mem: 4Q\n", "cannot read the limits"),
+])
+def test_broken_configuration_is_one_clear_line(kenv, tmp_path, what, content, message):
+    """The kernel's stderr lands in the Jupyter server's log: one line, no traceback."""
+    import subprocess
+
+    spec_dir = install(kenv)
+    if what == "record":
+        path = kenv / "etc" / "conda" / "limits.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        path = spec_dir / kernelspec.OVERRIDES
+    path.write_text(content)
+    done = subprocess.run([sys.executable, "-m", "conda_limits.kernel_launch", "--prefix",
+                           str(kenv), "--spec-dir", str(spec_dir), "--", str(tmp_path / "c.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"conda-limits kernel: {message}")
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 3
+
+
+def test_missing_environment_is_one_clear_line(tmp_path):
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "conda_limits.kernel_launch", "--prefix",
+                           str(tmp_path / "gone"), "--", str(tmp_path / "c.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == f"conda-limits kernel: {tmp_path / 'gone'} has no bin/python " \
+                          "(was the environment removed?)\n"

@@ -106,3 +106,14 @@ def test_data_dirs_follow_jupyter(monkeypatch, tmp_path):
 @needs_ipykernel
 def test_real_ipykernel_is_found_in_this_prefix():
     assert (kernelspec.find_ipykernel(THIS_PREFIX) / "resources").is_dir()
+
+
+def test_force_never_replaces_a_foreign_kernelspec(fake_env, tmp_path):
+    kernels = tmp_path / "kernels"
+    foreign = kernels / "python3"
+    foreign.mkdir(parents=True)
+    (foreign / "kernel.json").write_text('{"argv": ["python"], "display_name": "P"}')
+    with pytest.raises(KernelSpecError, match="did not install"):
+        kernelspec.install(fake_env, name="python3", display_name="x", kernels=kernels,
+                           force=True)
+    assert json.loads((foreign / "kernel.json").read_text())["display_name"] == "P"
