@@ -49,13 +49,35 @@ def _name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def explain(outcome: Outcome) -> list[str]:
-    """The line saying which limit stopped the command (an empty list when none did)."""
-    line = _explain(outcome)
+def explain(outcome: Outcome, command: Sequence[str] = (), path: str | None = None) -> list[str]:
+    """The line saying which limit stopped the command (an empty list when none did).
+
+    ``command`` (found on ``path``) tells whether a failed exit may be Python's MemoryError.
+    """
+    line = _explain(outcome, runs_python(command, path))
     return [PREFIX + line] if line else []
 
 
-def _explain(outcome: Outcome) -> str | None:
+def runs_python(command: Sequence[str], path: str | None = None) -> bool:
+    """Whether ``command`` starts a Python interpreter (directly or by a script's ``#!``)."""
+    if not command:
+        return False
+    import os
+    import re
+    import shutil
+
+    if re.fullmatch(r"i?python[0-9.]*", os.path.basename(command[0])):
+        return True
+    found = shutil.which(command[0], path=path)
+    try:
+        with open(found or "", "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
+def _explain(outcome: Outcome, python: bool = False) -> str | None:
     sig = outcome.signal
     cpu_soft, cpu_hard = _limit(outcome, "cpu")
     fsize = _limit(outcome, "fsize")[0]
@@ -98,13 +120,13 @@ def _explain(outcome: Outcome) -> str | None:
     if fsize != UNLIMITED and outcome.written is not None and outcome.written >= int(fsize):
         return (f"the command failed after writing {_size(outcome.written)} with the file size "
                 f"limit at {_size(fsize)}: a write past it fails with 'File too large' (EFBIG)")
-    if (sig is None and outcome.status == 1) or sig == signal.SIGABRT:
+    if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
         return _memory_hint(outcome)
     return None
 
 
 def _memory_hint(outcome: Outcome) -> str | None:
-    """A failure (exit 1, SIGABRT) under a vmem/data limit its memory never came close to.
+    """A failure (Python's exit 1, SIGABRT) under a vmem/data limit never approached.
 
     One large allocation that does not fit fails at once (Python: MemoryError; C++:
     std::bad_alloc, then SIGABRT) without the process growing first, so the measures cannot

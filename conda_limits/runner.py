@@ -442,7 +442,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     for warning in plan.warnings:
         print(f"conda-limits: {warning}", file=stderr)
     outcome = run_command(command, activation, plan, memory=memory, sample=report)
-    for line in diagnosis.explain(outcome):
+    for line in diagnosis.explain(outcome, command, activation.environ.get("PATH")):
         print(line, file=stderr)
     if memory is not None and memory.removed_leftovers:
         print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "

@@ -104,8 +104,10 @@ def test_a_failure_far_from_the_memory_limit_or_a_requested_stop_claims_nothing(
 def test_a_failure_under_a_memory_limit_never_approached_says_what_to_look_for(status, sig, how):
     """One allocation too large for the limit fails at once: the measures cannot tell."""
     limits = {"data": (300 * MiB, "unlimited")}
-    text = line(outcome(status, sig, limits=limits, sources={"data": "flag"},
-                        sampled={"VmData": 10 * MiB}))
+    result = outcome(status, sig, limits=limits, sources={"data": "flag"},
+                     sampled={"VmData": 10 * MiB})
+    lines = diagnosis.explain(result, ["python3.12", "train.py"])
+    text = lines[0] if lines else None
     assert text == (f"conda-limits: the command failed ({how}) with data limited to 300 MiB: "
                     "if it reported MemoryError or 'Cannot allocate memory', an allocation did "
                     "not fit under the data limit")
@@ -154,3 +156,17 @@ def test_report_says_when_the_peak_is_too_small_to_measure():
     assert "peak memory: at least 3 MiB, at most 20 MiB resident" in text
     assert "    none" in text
     assert "at most 20 MiB resident" in diagnosis.report(outcome())
+
+
+def test_exit_1_of_a_program_that_is_not_python_gets_no_memory_hint(tmp_path):
+    limits = {"vmem": (300 * MiB, "unlimited")}
+    failed = outcome(1, limits=limits, sources={"vmem": "environment"})
+    assert diagnosis.explain(failed, ["grep", "x", "file"]) == []
+    assert diagnosis.explain(failed, ["false"]) == []
+    script = tmp_path / "train"
+    script.write_text("#!/usr/bin/env python3\nraise MemoryError\n")
+    script.chmod(0o755)
+    assert diagnosis.explain(failed, ["train"], str(tmp_path))
+    assert diagnosis.explain(failed, [str(script)])
+    assert diagnosis.runs_python(["python"]) and diagnosis.runs_python(["/usr/bin/python3.11"])
+    assert not diagnosis.runs_python(["pythonista-tool"]) and not diagnosis.runs_python([])
