@@ -145,7 +145,7 @@ def after_apply(command: str) -> None:
         return
     write_limits(prefix, limits, sources)
     defaulted = [key for key in limits if key not in from_files[0]]
-    named = ", ".join(str(env.path) for env in files)
+    named = ", ".join(str(env.path.absolute()) for env in files)
     if command == "env_update":
         heading = f"Updated the limits of the environment at {prefix} from {named}"
     elif files and defaulted:
