@@ -60,13 +60,14 @@ def execute(args: Namespace) -> int:
     if not context.dry_run:
         write_limits(prefix, limits, sources)
     if context.json:
-        print_json(to_json(prefix, limits, warnings=warnings, dry_run=context.dry_run))
+        print_json(to_json(prefix, limits, sources, warnings=warnings,
+                           dry_run=context.dry_run))
         return 0
     if context.dry_run:
         print(f"Dry run: the environment at {prefix} would get these limits:")
     else:
         print(f"Limits of the environment at {prefix}:")
-    for row in table(limits):
+    for row in table(limits, sources):
         print("  " + row)
     for warning in warnings:
         print(f"warning: {warning}")
