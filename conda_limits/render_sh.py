@@ -15,13 +15,17 @@ How the text keeps its promises:
   only where there is no ``/proc`` (macOS, BSD).
 - Deactivation reads nothing in the common case: it sets the saved value back and looks at
   the hard limit only when that fails or when activation lowered the hard limit.
-- Never exit or abort the shell: all work happens in ``__cl_main`` called as
+- Never exit or abort the shell: all work happens in ``__cl_f`` and ``__cl_main``, called as
   ``__cl_main || :``, where ``set -e`` does not apply in any POSIX shell, and every
-  possibly unset variable is read as ``${X-}`` for ``set -u``.
+  possibly unset variable is read as ``${X-}`` for ``set -u``. The fast path's ``return``
+  (status 0) leaves the sourced script, never the shell.
 - No names left behind: every function and variable the scripts use starts with
   ``__cl_`` and is removed at the end, at top level.
-- Short: shells parse the whole text on every activation, and parsing is most of the cost,
-  so comments are few and the work per limit is a handful of builtins.
+- Short where it counts: shells parse the text they reach on every activation, and parsing
+  costs as much as running. So each script starts with a fast path for the common case (a
+  soft limit within the hard one; a plain restore), which ends the script with ``return``
+  before the shell reads the rest, or else hands over to the full script after it, which
+  does everything again (harmlessly for the limits already done) and says what is wrong.
 - mksh computes (and sets limits) in 32-bit integers, which turns 4 GiB into 0: the scripts
   refuse to work there, with a warning.
 """
@@ -79,6 +83,15 @@ LOAD_ROWS_ZSH = r"""    if [ -r /proc/self/limits ]; then
     fi
 """
 
+SET = r"""# -S|-H LETTER BLOCK VALUE: set one limit to VALUE (bytes, count, seconds or unlimited).
+__cl_set() {
+  case $4 in
+    unlimited) ulimit "$1" -"$2" unlimited ;;
+    *) ulimit "$1" -"$2" "$(($4 / $3))" ;;
+  esac 2>/dev/null
+}
+"""
+
 FUNCTIONS = r"""__cl_w() {
   printf 'conda-limits: %s\n' "$1" >&2
 }
@@ -87,13 +100,6 @@ __cl_above() {
   case $2 in unlimited) return 1 ;; esac
   case $1 in unlimited) return 0 ;; esac
   [ "$1" -gt "$2" ]
-}
-# -S|-H LETTER BLOCK VALUE: set one limit to VALUE (bytes, count, seconds or unlimited).
-__cl_set() {
-  case $4 in
-    unlimited) ulimit "$1" -"$2" unlimited ;;
-    *) ulimit "$1" -"$2" "$(($4 / $3))" ;;
-  esac 2>/dev/null
 }
 # ROW LABEL LETTER BLOCK: __cl_s/_h = the current soft/hard limit (s='' if unknown).
 __cl_get() {
@@ -184,8 +190,8 @@ __cl_restore() {
 }
 """
 
-CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb} || :
-unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k{saved} || :
+CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb}{fast} || :
+unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k{saved}{fast_vars} || :
 """
 
 # conda's xonsh activation runs .sh scripts through `source-bash`: a bash subprocess whose
@@ -198,6 +204,46 @@ XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
     { __cl_w "$__cl_t" 2>>"/proc/$PPID/fd/2"; } 2>/dev/null || __cl_w "$__cl_t" || : ;;
   *) __cl_main || : ;;
 esac
+"""
+
+# The fast path (see the module docstring). Its functions fail (status 1) for whatever they
+# leave to the full script.
+# ROW LABEL KEY LETTER BLOCK SOFT SAVED: apply a soft limit that is within the hard one.
+FAST_APPLY = r"""__cl_q() {
+  __cl_s=${__cl_rows[$1+__cl_a]-}
+  case $__cl_s in "$2 "*) ;; *) return 1 ;; esac
+  __cl_h=${__cl_s:47} __cl_s=${__cl_s:26}
+  __cl_s=${__cl_s%% *} __cl_h=${__cl_h%% *}
+  case $__cl_s in unlimited) ;; ''|*[!0-9]*) return 1 ;; esac
+  case $__cl_h in unlimited) ;; ''|*[!0-9]*) return 1 ;; *)
+    case $6 in unlimited) return 1 ;; esac
+    [ "$6" -le "$__cl_h" ] || return 1 ;; esac
+  [ -n "$7" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
+  [ "$6" = "$__cl_s" ] || __cl_set -S "$4" "$5" "$6"
+}
+"""
+
+# KEY LETTER BLOCK SAVED: put back a soft value whose hard limit activation left alone.
+FAST_RESTORE = r"""__cl_r() {
+  case $4 in unlimited) ;; ''|*[!0-9]*) return 1 ;; esac
+  case " $__cl_k " in *" $1 "*) return 1 ;; esac
+  __cl_set -S "$2" "$3" "$4" || return 1
+  unset "_CONDA_LIMITS_${__cl_l}_$1"
+}
+"""
+
+# Rows (bash, zsh) and not xonsh's source-bash, or leave it all to the full script.
+FAST_ROWS = r"""  [ -n "$__cl_a" ] || return 0
+  case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in *__XONSH_ENV_BEG__*) return 0 ;; esac
+"""
+
+FAST_END = r"""__cl_y=
+__cl_f || :
+if [ -n "$__cl_y" ]; then
+  unset -f __cl_f __cl_{verb} __cl_set || :
+  unset __cl_y __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_k{saved} || :
+  return 0
+fi
 """
 
 _UNIT = {Kind.SIZE: " (in bytes)", Kind.COUNT: "", Kind.DURATION: " (in seconds)"}
@@ -253,30 +299,57 @@ def _words(resource: Resource) -> list[str]:
             f'"{unit(resource)}"']
 
 
-def _main(setup: str, body: str) -> str:
-    return "__cl_main() {\n" + setup + body + "}\n"
+def _main(setup: str, body: str, name: str = "main") -> str:
+    return f"{PREFIX}{name}() {{\n" + setup + body + "}\n"
 
 
-def _setup(activate: bool) -> str:
+def _setup(activate: bool, warn: bool = True) -> str:
     # Deactivation needs no rows (and has nothing to say in a 32-bit shell: nothing was saved).
     return SETUP.format(bash=LOAD_ROWS_BASH if activate else "",
                         zsh=LOAD_ROWS_ZSH if activate else "",
-                        w32=W32_WARNING if activate else "")
+                        w32=W32_WARNING if activate and warn else "")
+
+
+def _fast(function: str, main: str, verb: str, saved: str) -> str:
+    """The fast path: its functions, ``__cl_f`` (``main``: setup and calls) and its end."""
+    return (SET + function + _main("", main, "f")
+            + FAST_END.format(verb=verb, saved=saved))
+
+
+_FAST_VERB = {"apply": "q", "restore": "r"}
+
+
+def _cleanup(verb: str, saved: str, fast: bool) -> str:
+    # After the full script, the fast path's names too, when there was one.
+    names = f" {PREFIX}f {PREFIX}{_FAST_VERB[verb]}" if fast else ""
+    return CLEANUP.format(verb=verb, saved=saved, fast=names,
+                          fast_vars=f" {PREFIX}y" if fast else "")
 
 
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits``."""
-    keys, calls = [], []
+    keys, calls, quick = [], [], []
     for resource, limit in limits.items_with_resource():
-        keys.append(_key(resource))
+        key = _key(resource)
+        keys.append(key)
         texts = [text(resource, limit.soft), text(resource, limit.hard)]
         words = [*_words(resource), figure(limit.soft), figure(limit.hard), *texts,
-                 f'"${_saved(_key(resource))}"']
+                 f'"${_saved(key)}"']
         calls.append("  __cl_apply " + " ".join(words) + "\n")
+        if limit.hard is None and limit.soft is not None:
+            row, label, _, letter_, block_ = _words(resource)[:5]
+            quick.append(f"  __cl_q {row} {label} {key} {letter_} {block_} "
+                         f'{figure(limit.soft)} "${_saved(key)}" || __cl_y=\n')
     saved = "".join(f" {_saved(key)}" for key in keys)
-    return (HEADER.format(purpose="Applies this environment's resource limits on activation.")
-            + FUNCTIONS + APPLY + _main(_setup(True), _load_saved(keys) + "".join(calls))
-            + XONSH + CLEANUP.format(verb="apply", saved=saved))
+    # The fast path only where every limit is a soft one (a lowered hard limit is rare).
+    fast = bool(calls) and len(quick) == len(calls)
+    head = HEADER.format(purpose="Applies this environment's resource limits on activation.")
+    if fast:
+        head += _fast(FAST_APPLY, _setup(True, warn=False) + FAST_ROWS + _load_saved(keys)
+                      + "  __cl_y=1\n" + "".join(quick), "q", saved)
+    return (head + FUNCTIONS + ("" if fast else SET) + APPLY
+            + _main(_setup(True), _load_saved(keys) + "".join(calls))
+            + XONSH + _cleanup("apply", saved, fast))
 
 
 def render_deactivate() -> str:
@@ -285,12 +358,17 @@ def render_deactivate() -> str:
     calls = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_restore '
                     + " ".join([*_words(r), f'"${_saved(_key(r))}"']) + "\n"
                     for r in RESOURCES)
+    quick = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_r {_key(r)} '
+                    + " ".join([*_words(r)[3:5], f'"${_saved(_key(r))}"']) + " || __cl_y=\n"
+                    for r in RESOURCES)
     body = (_load_saved(keys) + calls
             + '  unset "_CONDA_LIMITS_${__cl_l}_HARD"\n')
     saved = "".join(f" {_saved(key)}" for key in keys)
+    fast = _fast(FAST_RESTORE, _setup(False) + _load_saved(keys) + "  __cl_y=1\n" + quick
+                 + '  [ -z "$__cl_y" ] || unset "_CONDA_LIMITS_${__cl_l}_HARD"\n', "r", saved)
     return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
-            + FUNCTIONS + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
-            + CLEANUP.format(verb="restore", saved=saved))
+            + fast + FUNCTIONS + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
+            + _cleanup("restore", saved, True))
 
 
 __all__ = ["render_activate", "render_deactivate", "letter", "block", "figure", "text", "unit",
