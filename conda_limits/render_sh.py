@@ -207,7 +207,8 @@ esac
 """
 
 # The fast path (see the module docstring). Its functions fail (status 1) for whatever they
-# leave to the full script.
+# leave to the full script. It has nothing to say, so its stderr goes to /dev/null once,
+# instead of for each ulimit.
 # ROW LABEL KEY LETTER BLOCK SOFT SAVED: apply a soft limit that is within the hard one.
 FAST_APPLY = r"""__cl_q() {
   __cl_s=${__cl_rows[$1+__cl_a]-}
@@ -219,15 +220,21 @@ FAST_APPLY = r"""__cl_q() {
     case $6 in unlimited) return 1 ;; esac
     [ "$6" -le "$__cl_h" ] || return 1 ;; esac
   [ -n "$7" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
-  [ "$6" = "$__cl_s" ] || __cl_set -S "$4" "$5" "$6"
+  [ "$6" = "$__cl_s" ] || case $6 in
+    unlimited) ulimit -S -"$4" unlimited ;;
+    *) ulimit -S -"$4" "$(($6 / $5))" ;;
+  esac
 }
 """
 
 # KEY LETTER BLOCK SAVED: put back a soft value whose hard limit activation left alone.
 FAST_RESTORE = r"""__cl_r() {
-  case $4 in unlimited) ;; ''|*[!0-9]*) return 1 ;; esac
   case " $__cl_k " in *" $1 "*) return 1 ;; esac
-  __cl_set -S "$2" "$3" "$4" || return 1
+  case $4 in
+    unlimited) ulimit -S -"$2" unlimited ;;
+    ''|*[!0-9]*) return 1 ;;
+    *) ulimit -S -"$2" "$(($4 / $3))" ;;
+  esac || return 1
   unset "_CONDA_LIMITS_${__cl_l}_$1"
 }
 """
@@ -238,9 +245,9 @@ FAST_ROWS = r"""  [ -n "$__cl_a" ] || return 0
 """
 
 FAST_END = r"""__cl_y=
-__cl_f || :
+__cl_f 2>/dev/null || :
 if [ -n "$__cl_y" ]; then
-  unset -f __cl_f __cl_{verb} __cl_set || :
+  unset -f __cl_f __cl_{verb} || :
   unset __cl_y __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_k{saved} || :
   return 0
 fi
@@ -312,7 +319,7 @@ def _setup(activate: bool, warn: bool = True) -> str:
 
 def _fast(function: str, main: str, verb: str, saved: str) -> str:
     """The fast path: its functions, ``__cl_f`` (``main``: setup and calls) and its end."""
-    return (SET + function + _main("", main, "f")
+    return (function + _main("", main, "f")
             + FAST_END.format(verb=verb, saved=saved))
 
 
@@ -347,7 +354,7 @@ def render_activate(limits: LimitSet) -> str:
     if fast:
         head += _fast(FAST_APPLY, _setup(True, warn=False) + FAST_ROWS + _load_saved(keys)
                       + "  __cl_y=1\n" + "".join(quick), "q", saved)
-    return (head + FUNCTIONS + ("" if fast else SET) + APPLY
+    return (head + FUNCTIONS + SET + APPLY
             + _main(_setup(True), _load_saved(keys) + "".join(calls))
             + XONSH + _cleanup("apply", saved, fast))
 
@@ -367,7 +374,7 @@ def render_deactivate() -> str:
     fast = _fast(FAST_RESTORE, _setup(False) + _load_saved(keys) + "  __cl_y=1\n" + quick
                  + '  [ -z "$__cl_y" ] || unset "_CONDA_LIMITS_${__cl_l}_HARD"\n', "r", saved)
     return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
-            + fast + FUNCTIONS + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
+            + fast + FUNCTIONS + SET + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
             + _cleanup("restore", saved, True))
 
 
