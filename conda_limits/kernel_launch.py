@@ -20,6 +20,7 @@ import fcntl
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from . import envactivation, record, resources, runner
@@ -159,18 +160,14 @@ def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.Limi
     except Exception as error:  # record, YAML and value errors alike: say what and where
         raise LaunchError(f"cannot read the limits: {error}") from None
     try:
-        stripped = envactivation.without_own_scripts(activation_for(prefix))
+        activation = activation_for(prefix)
     except Exception as error:  # conda's activator: an unknown or broken environment
         raise LaunchError(f"cannot activate {prefix}: {error}") from None
-    plan = runner.plan_limits(recorded, restored=stripped.restored)
-    activation = envactivation.with_saved_limits(stripped.activation, plan.saved(),
-                                                 plan.lowered_hard())
-    environ = dict(activation.environ)
+    plan, activation = runner.plan_activation(recorded, activation)
     limit = mem_limit(plan, mem)
     if limit is not None:
-        environ["MEM_LIMIT"] = str(limit)
-    activation = Activation(environ, activation.activate_scripts,
-                            activation.deactivate_scripts, activation.previous)
+        activation = replace(activation, environ={**activation.environ,
+                                                  "MEM_LIMIT": str(limit)})
     command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
     memory = None
     if mem is not None:

@@ -414,6 +414,20 @@ def find_command(command: Sequence[str], activation: Activation) -> None:
         raise CommandNotFound(command[0])
 
 
+def plan_activation(recorded: LimitSet, activation: Activation,
+                    overrides: LimitSet | None = None) -> tuple[LimitPlan, Activation]:
+    """The limits for a command and the activation to start it with.
+
+    conda-limits' own scripts are left out of ``activation`` (the caller applies the plan,
+    once), and the variables they would have left are set, so that a shell started as the
+    command can still ``conda deactivate`` back to the limits it started with.
+    """
+    stripped = envactivation.without_own_scripts(activation)
+    plan = plan_limits(recorded, overrides, restored=stripped.restored)
+    return plan, envactivation.with_saved_limits(stripped.activation, plan.saved(),
+                                                 plan.lowered_hard())
+
+
 def run(prefix: str | os.PathLike[str], command: Sequence[str],
         overrides: LimitSet | None = None, *, mem: int | None = None,
         env: Mapping[str, str] | None = None, activation: Activation | None = None,
@@ -430,13 +444,9 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     from . import cgroups, diagnosis
 
     stderr = stderr or sys.stderr
-    recorded = record.read(prefix)
     if activation is None:
         activation = envactivation.from_prefix(Path(prefix), env)
-    stripped = envactivation.without_own_scripts(activation)
-    plan = plan_limits(recorded, overrides, restored=stripped.restored)
-    activation = envactivation.with_saved_limits(stripped.activation, plan.saved(),
-                                                 plan.lowered_hard())
+    plan, activation = plan_activation(record.read(prefix), activation, overrides)
     find_command(command, activation)
     memory = cgroups.memory_cap(mem) if mem else None
     for warning in plan.warnings:
@@ -453,5 +463,5 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     return outcome.status
 
 
-__all__ = ["run", "run_command", "plan_limits", "find_command", "LimitPlan", "Setting",
+__all__ = ["run", "run_command", "plan_limits", "plan_activation", "find_command", "LimitPlan", "Setting",
            "Outcome", "RunnerError", "CommandNotFound", "FORWARDED"]
