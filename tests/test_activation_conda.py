@@ -67,19 +67,30 @@ A_VIEW = {"nofile": 1000, "vmem": 4 * 2**30}
 B_VIEW = {"nofile": 500, "stack": 16 * 2**20}
 
 
+def run_quietly(session: Session, workdir: Path):
+    """Run the session under a known baseline; it must succeed without a warning."""
+    result = session.run(workdir, limits=baseline(nofile=(2000, 4000)))
+    assert result.returncode == 0, result.stderr
+    assert result.warnings() == []
+    return result
+
+
+def assert_back_to_base(result) -> None:
+    """The "after" snapshot has the "base" limits and no variables of conda-limits left."""
+    assert result["after"].limits == result["base"].limits
+    assert_clean(result["after"])
+
+
 @pytest.mark.parametrize("shell", [BASH, ZSH, FISH, TCSH], ids=lambda s: s.name)
 def test_activate_and_deactivate(shell, envs, tmp_path):
     a, _ = envs
     s = hooked(shell, tmp_path).snapshot("base")
     conda(s, "activate", a).snapshot("A")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
-    assert result.returncode == 0, result.stderr
-    assert result.warnings() == []
+    result = run_quietly(s, tmp_path)
     base = result["base"].softs()
     assert result["A"].softs() == {**base, **A_VIEW}
-    assert result["after"].limits == result["base"].limits
-    assert_clean(result["after"])
+    assert_back_to_base(result)
 
 
 @pytest.mark.parametrize("shell", [BASH, ZSH, FISH], ids=lambda s: s.name)
@@ -90,16 +101,13 @@ def test_stack_and_deactivate(shell, envs, tmp_path):
     conda(s, "activate", "--stack", b).snapshot("B on A")
     conda(s, "deactivate").snapshot("A again")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
-    assert result.returncode == 0, result.stderr
-    assert result.warnings() == []
+    result = run_quietly(s, tmp_path)
     base = result["base"].softs()
     assert result["A"].softs() == {**base, **A_VIEW}
     assert result["B on A"].softs() == {**base, **A_VIEW, **B_VIEW}
     assert result["A again"].softs() == {**base, **A_VIEW}
     assert result["A again"].saved == result["A"].saved
-    assert result["after"].limits == result["base"].limits
-    assert_clean(result["after"])
+    assert_back_to_base(result)
 
 
 def test_switch_between_two_limited_environments(envs, tmp_path):
@@ -109,14 +117,11 @@ def test_switch_between_two_limited_environments(envs, tmp_path):
     conda(s, "activate", b).snapshot("B")
     conda(s, "deactivate").snapshot("back to A")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
-    assert result.returncode == 0, result.stderr
-    assert result.warnings() == []
+    result = run_quietly(s, tmp_path)
     base = result["base"].softs()
     assert result["B"].softs() == {**base, **B_VIEW}  # A's limits were undone first
     assert result["back to A"].softs() == {**base, **A_VIEW}
-    assert result["after"].limits == result["base"].limits
-    assert_clean(result["after"])
+    assert_back_to_base(result)
 
 
 def test_reactivation(envs, tmp_path):
@@ -128,14 +133,11 @@ def test_reactivation(envs, tmp_path):
     s.raw("__conda_reactivate").snapshot("reactivated")
     conda(s, "activate", a).snapshot("activated again")
     conda(s, "deactivate").snapshot("after")
-    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
-    assert result.returncode == 0, result.stderr
-    assert result.warnings() == []
+    result = run_quietly(s, tmp_path)
     for tag in ("reactivated", "activated again"):
         assert result[tag].limits == result["A"].limits, tag
         assert result[tag].saved == result["A"].saved, tag
-    assert result["after"].limits == result["base"].limits
-    assert_clean(result["after"])
+    assert_back_to_base(result)
 
 
 def test_limit_unset_while_active_is_still_undone(envs, tmp_path):
@@ -148,5 +150,4 @@ def test_limit_unset_while_active_is_still_undone(envs, tmp_path):
     result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
     assert result.returncode == 0, result.stderr
     assert result["A"].soft("vmem") == 4 * 2**30
-    assert result["after"].limits == result["base"].limits
-    assert_clean(result["after"])
+    assert_back_to_base(result)
