@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import prefix as env_files  # noqa: E402
+from conda_limits import prefix_files  # noqa: E402
 from conda_limits.model import parse_limits  # noqa: E402
 
 CONFIGS = {
@@ -59,10 +59,10 @@ echo "$(( (t1 - t0) / {n} )) $(( (t2 - t1) / {n} ))"
 def make_env(root: Path, name: str, limits: dict) -> tuple[dict[str, Path], dict[str, Path]]:
     prefix = root / name
     (prefix / "conda-meta").mkdir(parents=True)
-    env_files.write(prefix, parse_limits(limits))
-    act = {suffix: prefix / env_files.ACTIVATE_D / f"{env_files.SCRIPT_NAME}{suffix}"
+    prefix_files.write(prefix, parse_limits(limits))
+    act = {suffix: prefix / prefix_files.ACTIVATE_D / f"{prefix_files.SCRIPT_NAME}{suffix}"
            for suffix in (".sh", ".fish", ".csh")}
-    deact = {suffix: prefix / env_files.DEACTIVATE_D / f"{env_files.SCRIPT_NAME}{suffix}"
+    deact = {suffix: prefix / prefix_files.DEACTIVATE_D / f"{prefix_files.SCRIPT_NAME}{suffix}"
              for suffix in (".sh", ".fish", ".csh")}
     return act, deact
 

@@ -3,7 +3,7 @@
 Prints the median time from ``KernelManager.start_kernel()`` to the first kernel_info reply,
 over alternating runs, for both kernelspecs in the same temporary Jupyter data dir. The
 limited kernel runs in an environment whose Python is this interpreter (see
-tests/test_kernel_launch.py), with a few recorded limits.
+tests/jupyter/test_launch.py), with a few recorded limits.
 
     python benchmarks/bench_kernel.py [RUNS]
 """
@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import kernelspec  # noqa: E402
-from conda_limits import prefix as env_files  # noqa: E402
+from conda_limits import prefix_files  # noqa: E402
+from conda_limits.jupyter import kernelspec  # noqa: E402
 from conda_limits.model import parse_limits  # noqa: E402
-from tests.test_kernel_launch import make_env  # noqa: E402
+from tests.jupyter.test_launch import make_env  # noqa: E402
 
 
 def start_time(name: str) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
         os.environ["JUPYTER_DATA_DIR"] = os.environ["JUPYTER_PATH"] = str(root / "data")
         os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
         prefix = make_env(root)
-        env_files.write(prefix, parse_limits({"data": "8G", "nofile": 4096, "stack": "8M"}))
+        prefix_files.write(prefix, parse_limits({"data": "8G", "nofile": 4096, "stack": "8M"}))
         kernels = kernelspec.kernels_dir()
         kernelspec.install(prefix, name="limited", display_name="limited", kernels=kernels)
         plain = kernels / "plain"

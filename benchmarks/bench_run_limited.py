@@ -3,7 +3,7 @@
 1. ``conda run-limited -n ENV -- true`` against ``conda run -n ENV true`` (target: at most
    half its wall time), run alternately so that both see the same machine load.
 2. The runner alone against util-linux ``prlimit --nofile=... true``: a fresh Python process
-   running :func:`conda_limits.runner.run`, and, inside one Python process, one
+   running :func:`conda_limits.run.runner.run`, and, inside one Python process, one
    :func:`runner.run_command` against one ``subprocess.run(["prlimit", ...])``.
 
 Usage: python benchmarks/bench_run_limited.py [-n ENV | -p PREFIX] [--runs N] [--conda PATH]
@@ -24,7 +24,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
 
 # As installed, Python modules load from cached bytecode; the warm-up round writes it.
 ENVIRON = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -62,8 +61,9 @@ def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
 
 
 def in_process(prefix: Path, runs: int) -> dict[str, list[float]]:
-    from conda_limits import envactivation, runner
     from conda_limits.model import parse_limits
+    from conda_limits.run import activation as envactivation
+    from conda_limits.run import runner
 
     activation = envactivation.without_own_scripts(envactivation.from_prefix(prefix)).activation
     plan = runner.plan_limits(parse_limits({"nofile": 1024}))
@@ -126,7 +126,7 @@ def main() -> None:
         if not prlimit:
             print("2. skipped: util-linux prlimit is not installed")
             return
-        code = ("import sys; from conda_limits import runner; from conda_limits.model import "
+        code = ("import sys; from conda_limits.run import runner; from conda_limits.model import "
                 "parse_limits; sys.exit(runner.run(sys.argv[1], ['true'], "
                 "parse_limits({'nofile': 1024})))")
         show("2a. the runner in a fresh Python process against prlimit",

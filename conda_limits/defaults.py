@@ -11,7 +11,7 @@ A default is one value per limit, the soft limit, with the names and value synta
 ``limits:`` schema. A new environment gets the defaults merged under the limits of the
 environment.yml it is created from (the file wins per limit), except the limits named by
 ``CONDA_LIMITS_NO_DEFAULTS`` (``1``/``all``: every one). Never imports conda: the conda glue
-(``cli/site_defaults.py``) hands each configuration file's mapping to :func:`parse`.
+(``hooks/site_defaults.py``) hands each configuration file's mapping to :func:`parse`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Any
 from . import provenance, resources
 from .model import Limit, LimitSet
 from .provenance import Sources
-from .values import InvalidValue, parse as parse_value
+from .values import InvalidValue
+from .values import parse as parse_value
 
 SETTING = "limits_defaults"
 KEY = f"plugins.{SETTING}"  # as `conda config` spells it

@@ -1,7 +1,7 @@
 """Health of an environment's limits, for ``conda doctor``: what is wrong and how to fix it.
 
 Conda-free: :func:`diagnose` returns findings, :func:`fix_scripts` rewrites the scripts from
-the record; ``conda_limits.cli.health_checks`` prints them the way ``conda doctor`` does.
+the record; ``conda_limits.hooks.health_checks`` prints them the way ``conda doctor`` does.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from . import prefix as env_files
-from . import record
-from .kernel import above_ceiling
+from . import prefix_files, record
 from .model import LimitSet
 from .resources import get
+from .rlimits import above_ceiling
 from .values import UNLIMITED, human, pretty
 
 #: Packages that reserve large amounts of address space (CUDA maps about twice the GPU's
@@ -84,7 +83,7 @@ def diagnose(prefix: str | os.PathLike[str]) -> Report:
 
 def script_findings(prefix: Path) -> list[Finding]:
     """Scripts missing or out of date for the record, and scripts left without a record."""
-    out_of_date, orphans = env_files.stale_files(prefix)
+    out_of_date, orphans = prefix_files.stale_files(prefix)
     findings = []
     missing = tuple(p for p in out_of_date if not p.exists())
     stale = tuple(p for p in out_of_date if p.exists())
@@ -164,6 +163,6 @@ def fix_scripts(prefix: str | os.PathLike[str]) -> list[Path]:
     """Rewrite the activation scripts from the record (remove them if nothing is recorded).
 
     Raises :class:`conda_limits.record.RecordError` for a broken record and
-    :class:`conda_limits.prefix.PrefixNotWritable` when nothing could be written.
+    :class:`conda_limits.prefix_files.PrefixNotWritable` when nothing could be written.
     """
-    return env_files.write(prefix, record.read(prefix))
+    return prefix_files.write(prefix, record.read(prefix))

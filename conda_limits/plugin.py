@@ -13,7 +13,7 @@ from conda.plugins.types import CondaSubcommand
 
 @hookimpl
 def conda_subcommands():
-    from .cli import limits, run_limited
+    from .cli import limits, main_run_limited
 
     yield CondaSubcommand(
         name="limits",
@@ -24,15 +24,15 @@ def conda_subcommands():
     yield CondaSubcommand(
         name="run-limited",
         summary="Run a command in an environment under its resource limits.",
-        action=run_limited.execute,
-        configure_parser=run_limited.configure_parser,
+        action=main_run_limited.execute,
+        configure_parser=main_run_limited.configure_parser,
     )
 
 
 @hookimpl
 def conda_health_checks():
     """`conda doctor`'s ``limits`` check (conda >= 23.11; with ``--fix`` from conda 26.1)."""
-    from .cli.health_checks import health_checks
+    from .hooks.health_checks import health_checks
 
     yield from health_checks()
 
@@ -40,7 +40,7 @@ def conda_health_checks():
 @hookimpl
 def conda_settings():
     """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3)."""
-    from .cli.site_defaults import settings
+    from .hooks.site_defaults import settings
 
     yield from settings()
 
@@ -50,10 +50,11 @@ def conda_pre_commands():
     """Validate environment.yml's `limits:` before `conda (env) create/update -f` act."""
     from conda.plugins.types import CondaPreCommand
 
-    from .cli import hooks_env
+    from .hooks import env_commands
 
     yield CondaPreCommand(name="conda-limits-read-environment-file",
-                          action=hooks_env.before_apply, run_for=set(hooks_env.APPLY_COMMANDS))
+                          action=env_commands.before_apply,
+                          run_for=set(env_commands.APPLY_COMMANDS))
 
 
 @hookimpl
@@ -61,9 +62,10 @@ def conda_post_commands():
     """Apply environment.yml's `limits:` after create/update; add them to exports."""
     from conda.plugins.types import CondaPostCommand
 
-    from .cli import hooks_env
+    from .hooks import env_commands
 
     yield CondaPostCommand(name="conda-limits-apply-environment-file",
-                           action=hooks_env.after_apply, run_for=set(hooks_env.APPLY_COMMANDS))
-    yield CondaPostCommand(name="conda-limits-export", action=hooks_env.after_export,
-                           run_for=set(hooks_env.EXPORT_COMMANDS))
+                           action=env_commands.after_apply,
+                           run_for=set(env_commands.APPLY_COMMANDS))
+    yield CondaPostCommand(name="conda-limits-export", action=env_commands.after_export,
+                           run_for=set(env_commands.EXPORT_COMMANDS))

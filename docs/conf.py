@@ -30,7 +30,7 @@ smartquotes = False  # command lines: "--vmem" must not become an en dash
 #: conda subcommand -> the module whose ``configure_parser`` builds its parser.
 conda_commands = {
     "limits": "conda_limits.cli.limits",
-    "run-limited": "conda_limits.cli.run_limited",
+    "run-limited": "conda_limits.cli.main_run_limited",
 }
 
 html_theme = "conda_sphinx_theme"

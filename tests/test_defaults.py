@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import defaults, provenance, record, resources
-from conda_limits import prefix as env_files
+from conda_limits import defaults, prefix_files, provenance, record, resources
 from conda_limits.defaults import DefaultsError
 from conda_limits.model import Limit, parse_limits
 from conda_limits.provenance import Source
@@ -118,7 +117,7 @@ def test_the_record_keeps_the_sources_beside_the_limits(env):
     limits = parse_limits({"vmem": "4G", "nofile": 1024})
     sources = {"vmem": provenance.condarc(SITE), "nofile": provenance.COMMAND,
                "cpu": provenance.COMMAND}  # cpu is not a limit here: left out
-    env_files.write(env, limits, sources)
+    prefix_files.write(env, limits, sources)
     assert record.read(env) == limits  # the limits: schema is unchanged
     assert record.read_sources(env) == {"vmem": sources["vmem"], "nofile": sources["nofile"]}
     text = record.record_path(env).read_text()
@@ -127,11 +126,11 @@ def test_the_record_keeps_the_sources_beside_the_limits(env):
 
 
 def test_writing_without_sources_keeps_those_of_the_limits_that_stay(env):
-    env_files.write(env, parse_limits({"vmem": "4G", "nofile": 1024}),
+    prefix_files.write(env, parse_limits({"vmem": "4G", "nofile": 1024}),
                     {"vmem": provenance.condarc(SITE), "nofile": provenance.COMMAND})
-    env_files.write(env, parse_limits({"vmem": "4G"}))  # e.g. `conda limits unset --nofile`
+    prefix_files.write(env, parse_limits({"vmem": "4G"}))  # e.g. `conda limits unset --nofile`
     assert record.read_sources(env) == {"vmem": provenance.condarc(SITE)}
-    env_files.write(env, parse_limits({"vmem": "4G", "cpu": "1h"}))
+    prefix_files.write(env, parse_limits({"vmem": "4G", "cpu": "1h"}))
     assert record.read_sources(env) == {"vmem": provenance.condarc(SITE)}  # cpu: unknown
 
 

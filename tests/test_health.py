@@ -6,8 +6,7 @@ import resource
 
 import pytest
 
-from conda_limits import health, record
-from conda_limits import prefix as env_files
+from conda_limits import health, prefix_files, record
 from conda_limits.health import Kind
 from conda_limits.model import parse_limits
 
@@ -29,7 +28,7 @@ def test_no_limits_no_findings(env):
 
 def test_limits_with_their_scripts_are_healthy(env):
     limits = parse_limits({"data": "4G", "stack": "8M"})
-    env_files.write(env, limits)
+    prefix_files.write(env, limits)
     report = health.diagnose(env)
     assert report.limits == limits
     assert report.findings == ()
@@ -37,8 +36,8 @@ def test_limits_with_their_scripts_are_healthy(env):
 
 def test_missing_and_stale_scripts_are_found_and_fixed(env):
     limits = parse_limits({"data": "4G"})
-    env_files.write(env, limits)
-    activate, deactivate = (p for p in env_files.script_paths(env) if p.suffix == ".sh")
+    prefix_files.write(env, limits)
+    activate, deactivate = (p for p in prefix_files.script_paths(env) if p.suffix == ".sh")
     activate.write_text(activate.read_text().replace("4294967296", "1073741824"))
     deactivate.unlink()
 
@@ -56,16 +55,16 @@ def test_missing_and_stale_scripts_are_found_and_fixed(env):
 
 
 def test_scripts_without_a_record_are_orphans_and_fix_removes_them(env):
-    env_files.write(env, parse_limits({"nofile": 64}))
+    prefix_files.write(env, parse_limits({"nofile": 64}))
     record.record_path(env).unlink()
 
     report = health.diagnose(env)
     assert kinds(report) == [Kind.ORPHAN]
-    assert set(report.findings[0].paths) == set(env_files.script_paths(env))
+    assert set(report.findings[0].paths) == set(prefix_files.script_paths(env))
     assert "no limits are recorded" in report.findings[0].message
 
     health.fix_scripts(env)
-    assert not any(p.exists() for p in env_files.script_paths(env))
+    assert not any(p.exists() for p in prefix_files.script_paths(env))
     assert health.diagnose(env).findings == ()
 
 
@@ -119,7 +118,7 @@ def test_gpu_packages(env):
 
 def test_vmem_with_gpu_packages_suggests_data_or_mem(env):
     installs(env, "pytorch-2.5.1-cuda126_py312h0_0", "cuda-version-12.6-h7480c83_3")
-    env_files.write(env, parse_limits({"vmem": "16G"}))
+    prefix_files.write(env, parse_limits({"vmem": "16G"}))
 
     report = health.diagnose(env)
     assert kinds(report) == [Kind.VMEM_GPU]

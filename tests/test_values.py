@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conda_limits import resources
-from conda_limits.values import (UNLIMITED, InvalidValue, exceeds, human, parse, pretty)
+from conda_limits.values import UNLIMITED, InvalidValue, exceeds, human, parse, pretty
 
 VMEM = resources.get("vmem")
 NOFILE = resources.get("nofile")

@@ -48,19 +48,19 @@ def read_sources(prefix: Path) -> Sources:
 
 def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
     """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits."""
-    from .. import prefix as env_files
+    from .. import prefix_files
     from .exceptions import PrefixNotWritableError
 
     try:
-        return env_files.write(prefix, limits, sources)
-    except env_files.PrefixNotWritable as error:
+        return prefix_files.write(prefix, limits, sources)
+    except prefix_files.PrefixNotWritable as error:
         raise PrefixNotWritableError(str(prefix), error.error.strerror or str(error.error)) \
             from None
 
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
     """Warnings for values above this machine's hard limits, and for lowered hard limits."""
-    from ..kernel import above_ceiling
+    from ..rlimits import above_ceiling
 
     out = [f"{resource.key} {which} value {human(resource, value)} is above the current hard "
            f"limit ({pretty(resource, ceiling)}); activation will use {pretty(resource, ceiling)} "
@@ -75,7 +75,7 @@ def ceiling_warnings(limits: LimitSet) -> list[str]:
 def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
     """Rows of ``conda limits show``: name, soft, hard, this process's hard ceiling, and
     with ``sources``, where each value came from."""
-    from ..kernel import hard_ceiling
+    from ..rlimits import hard_ceiling
 
     rows = [("# Name", "Soft", "Hard", "Ceiling") + (("Source",) if sources is not None else ())
             + ("",)]

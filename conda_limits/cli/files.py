@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..envfile import EnvFile
+    from ..environment_yml import EnvFile
     from ..model import LimitSet
     from ..provenance import Sources
 
 
 def load(path: str | Path, consequence: str = "Nothing was changed.") -> EnvFile:
     """The file and its validated limits; a conda error naming file, line and column."""
-    from .. import envfile
+    from .. import environment_yml
     from .exceptions import LimitsFileError
 
     try:
-        return envfile.load(path)
-    except envfile.EnvFileError as error:
+        return environment_yml.load(path)
+    except environment_yml.EnvFileError as error:
         raise LimitsFileError(str(error), consequence) from None
 
 
@@ -85,14 +85,14 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str]) -> int:
 
 def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
     """Make the file's ``limits:`` block hold ``limits`` (unless ``dry_run``)."""
-    from .. import envfile
+    from .. import environment_yml
     from .exceptions import LimitsFileError
 
     try:
-        text = envfile.edit(env, limits)
+        text = environment_yml.edit(env, limits)
         if not dry_run:
-            envfile.save(env, text)
-    except envfile.EnvFileError as error:
+            environment_yml.save(env, text)
+    except environment_yml.EnvFileError as error:
         raise LimitsFileError(str(error)) from None
 
 

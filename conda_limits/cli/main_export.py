@@ -32,7 +32,7 @@ def execute(args: Namespace) -> int:
 
     from conda.base.context import context
 
-    from ..envfile import block_text
+    from ..environment_yml import block_text
     from .common import env_label, print_json, read_limits, target_prefix, to_json
     from .files import load, rewrite
 

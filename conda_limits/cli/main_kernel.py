@@ -24,8 +24,8 @@ EPILOG = """Examples:
 def configure_parser(parser: ArgumentParser) -> None:
     from argparse import RawDescriptionHelpFormatter
 
-    from .options import METAVARS, add_environment, add_json, value_type
     from ..resources import MEM, Kind
+    from .options import METAVARS, add_environment, add_json, value_type
 
     sub = parser.add_subparsers(dest="kernel_verb", metavar="COMMAND", required=True)
 
@@ -73,7 +73,7 @@ def execute_install(args: Namespace) -> int:
 
     from conda.base.context import context
 
-    from .. import kernelspec
+    from ..jupyter import kernelspec
     from ..values import human
     from .common import env_label, print_json, target_prefix
     from .exceptions import KernelInstallError
@@ -108,7 +108,7 @@ def execute_install(args: Namespace) -> int:
 def execute_list(args: Namespace) -> int:
     from conda.base.context import context
 
-    from .. import kernelspec
+    from ..jupyter import kernelspec
     from .common import print_json
 
     kernels = kernelspec.installed()
@@ -131,7 +131,7 @@ def execute_list(args: Namespace) -> int:
 def execute_remove(args: Namespace) -> int:
     from conda.base.context import context
 
-    from .. import kernelspec
+    from ..jupyter import kernelspec
     from .common import print_json
     from .exceptions import KernelInstallError
 

@@ -37,8 +37,18 @@ def execute(args: Namespace) -> int:
 
     from .. import provenance
     from ..model import Limit, LimitSet
-    from .common import (ceiling_warnings, print_json, read_limits, read_sources,
-                         refuse_windows, table, target_prefix, to_json, write_limits, env_label)
+    from .common import (
+        ceiling_warnings,
+        env_label,
+        print_json,
+        read_limits,
+        read_sources,
+        refuse_windows,
+        table,
+        target_prefix,
+        to_json,
+        write_limits,
+    )
     from .exceptions import NothingToDoError
     from .options import given_values
 

@@ -1,0 +1,382 @@
+"""The ``limits:`` section of an environment.yml: read and validate it, edit it in place.
+
+An edit rewrites only the lines of the top-level ``limits:`` block. Every other byte of the
+file stays as it was: comments, key order, quoting, flow/block style, blank lines, line
+endings and keys conda-limits does not know. Inside the block, ruamel.yaml's round-trip mode
+keeps the comments and styles of the entries left alone. Every edit is checked by parsing the
+result again before anything is written, and files are replaced atomically.
+
+Never imports conda: ``conda limits`` and the conda hooks call it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import atomicfile
+from .model import Limit, LimitSet, SchemaError, parse_limits
+
+KEY = "limits"
+DEFAULT_INDENT = 2
+_ROOT_CONTENT = re.compile(r"[^\s#]")  # a line starting (at column 0) with content
+
+
+class EnvFileError(Exception):
+    """An environment file that cannot be read, understood or edited (1-based position)."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str,
+                 line: int | None = None, column: int | None = None) -> None:
+        self.path = str(path)
+        self.problem = problem
+        self.line = line
+        self.column = column
+        where = self.path
+        if line is not None:
+            where += f":{line}" + (f":{column}" if column is not None else "")
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class EnvFile:
+    """A loaded environment file: its text, its parsed content and its validated limits."""
+
+    path: Path
+    text: str  # as read, "\n" line ends (see ``newline``), without a byte order mark
+    data: Any  # the top-level mapping (ruamel.yaml round-trip types), or None when empty
+    limits: LimitSet
+    has_limits: bool  # whether there is a top-level ``limits:`` key at all
+    newline: str = "\n"
+    bom: str = ""
+
+    @property
+    def name(self) -> str | None:
+        return _text_value(self.data, "name")
+
+    @property
+    def prefix(self) -> str | None:
+        return _text_value(self.data, "prefix")
+
+
+def _text_value(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line
+    return yaml
+
+
+def load(path: str | os.PathLike[str]) -> EnvFile:
+    """Read and validate ``path``; raises :class:`EnvFileError` naming the problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise EnvFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise EnvFileError(path, "is a directory, not an environment file") from None
+    except OSError as error:
+        raise EnvFileError(path, f"cannot read: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise EnvFileError(path, f"not UTF-8 text (byte {error.start})") from None
+    return loads(text, path)
+
+
+def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
+    """Parse and validate the content of an environment file."""
+    path = Path(path)
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    text = text[len(bom):]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.replace("\r\n", "\n")
+    data = _parse(text, path)
+    if data is not None and not isinstance(data, dict):
+        raise EnvFileError(path, "the top level must be a mapping (name:, dependencies:, "
+                           f"limits:, ...); got {_kind(data)}", 1, 1)
+    has_limits = data is not None and KEY in data
+    try:
+        limits = parse_limits(data.get(KEY), where=data) if has_limits else LimitSet()
+    except SchemaError as error:
+        raise EnvFileError(path, error.message, error.line, error.column) from None
+    return EnvFile(path, text, data, limits, has_limits, newline, bom)
+
+
+def _kind(data: Any) -> str:
+    return "a list" if isinstance(data, list) else f"the value {str(data)[:40]!r}"
+
+
+def _parse(text: str, path: Path) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        return _yaml().load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        what = "; ".join(str(part) for part in (error.context, error.problem) if part)
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise EnvFileError(path, f"not valid YAML: {what or 'syntax error'}",
+                           line, column) from None
+    except (YAMLError, ValueError, RecursionError) as error:  # ValueError: a huge integer
+        raise EnvFileError(path, f"not valid YAML: {error}") from None
+
+
+# ----------------------------------------------------------------------------- editing
+
+
+def edit(env: EnvFile, limits: LimitSet) -> str:
+    """The file's new text, with a ``limits:`` block holding exactly ``limits``.
+
+    An empty ``limits`` removes the block. Only the block's lines change; the result is
+    parsed again and compared before it is returned, so a layout this cannot edit safely
+    raises :class:`EnvFileError` instead of producing a different file.
+    """
+    if limits == env.limits:
+        return _full_text(env, env.text)
+    lines = env.text.splitlines(keepends=True)
+    if env.has_limits:
+        start, end = _block_span(env, lines)
+        if not limits:
+            start, end = _with_one_blank_line_less(lines, start, end)
+        block = "" if not limits else _edit_block("".join(lines[start:end]), env, limits)
+        new = "".join(lines[:start]) + block + "".join(lines[end:])
+    else:
+        _require_block_root(env)
+        at = _append_at(lines)
+        before = "".join(lines[:at])
+        if before and not before.endswith("\n"):
+            before += "\n"
+        new = before + block_text(limits, _guess_indent(lines)) + "".join(lines[at:])
+    _verify(env, new, limits)
+    return _full_text(env, new)
+
+
+def _full_text(env: EnvFile, text: str) -> str:
+    return env.bom + (text.replace("\n", env.newline) if env.newline != "\n" else text)
+
+
+def _require_block_root(env: EnvFile) -> None:
+    data = env.data
+    if data is None:
+        return
+    if data.fa.flow_style() or (len(data) and data.lc.key(next(iter(data)))[1] != 0):
+        raise EnvFileError(env.path, "cannot edit the limits of a file whose top level is a "
+                           "flow mapping ({...}) or indented; add a block-style "
+                           "`limits:` section by hand")
+
+
+def _block_span(env: EnvFile, lines: list[str]) -> tuple[int, int]:
+    """Line range [start, end) of the top-level ``limits:`` entry, trailing lines excluded."""
+    _require_block_root(env)
+    start = env.data.lc.key(KEY)[0]
+    end = start + 1
+    while end < len(lines) and not _ROOT_CONTENT.match(lines[end]):
+        end += 1
+    # Blank lines and unindented comments before the next entry belong to what follows.
+    while end - 1 > start and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+        end -= 1
+    return start, end
+
+
+def _with_one_blank_line_less(lines: list[str], start: int, end: int) -> tuple[int, int]:
+    """Widen a block being removed so that the blank lines around it do not double up."""
+    blank_before = start > 0 and not lines[start - 1].strip()
+    if blank_before and end < len(lines) and not lines[end].strip():
+        return start, end + 1
+    if blank_before and end == len(lines):
+        return start - 1, end
+    return start, end
+
+
+def _append_at(lines: list[str]) -> int:
+    """Where a new top-level entry goes: before a document end marker, else at the end."""
+    for index, line in enumerate(lines):
+        if line.rstrip() == "...":
+            return index
+    return len(lines)
+
+
+def _guess_indent(lines: list[str]) -> int:
+    """The indentation the file uses under its top-level keys (2 if it shows none)."""
+    for index, line in enumerate(lines[:-1]):
+        if _ROOT_CONTENT.match(line) and line.rstrip().endswith(":"):
+            for child in lines[index + 1:]:
+                if child.strip() and not child.lstrip().startswith("#"):
+                    width = len(child) - len(child.lstrip(" "))
+                    if 0 < width <= 8:
+                        return width
+                    break
+    return DEFAULT_INDENT
+
+
+def _edit_block(text: str, env: EnvFile, limits: LimitSet) -> str:
+    """Rewrite the text of the ``limits:`` entry, keeping what it can of its form."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
+
+    yaml = _yaml()
+    yaml.indent(mapping=_guess_indent(text.splitlines(keepends=True)))
+    try:
+        doc = yaml.load(text)
+    except YAMLError:
+        raise EnvFileError(env.path, "cannot edit the layout of this `limits:` block; "
+                           "edit it by hand") from None
+    node = doc[KEY]
+    if not isinstance(node, CommentedMap):
+        node = CommentedMap()
+        doc[KEY] = node
+    for key in [k for k in node if k not in limits]:
+        del node[key]
+    for resource, limit in limits.items_with_resource():
+        key = resource.key
+        if key in node and env.limits.get(key) == limit:
+            continue  # unchanged: keep its spelling, quotes and comments
+        node[key] = _entry(node.get(key), limit.to_yaml(resource))
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    return out.getvalue()
+
+
+def _entry(old: Any, new: Any) -> Any:
+    """The node for a changed entry, in the style of the one it replaces."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import ScalarString
+
+    if isinstance(new, dict):
+        pair = CommentedMap(new)
+        if isinstance(old, CommentedMap):
+            if not old.fa.flow_style():
+                pair.fa.set_block_style()
+            else:
+                pair.fa.set_flow_style()
+        else:
+            pair.fa.set_flow_style()
+        return pair
+    if isinstance(old, ScalarString):  # it was quoted: quote the new value the same way
+        return type(old)(str(new))
+    return new
+
+
+def block_text(limits: LimitSet, indent: int = DEFAULT_INDENT) -> str:
+    """``limits:`` and one line per limit, ready to append to an environment file."""
+    if not limits:
+        return ""
+    rows = [f"{KEY}:\n"]
+    for resource, limit in limits.items_with_resource():
+        value = limit.to_yaml(resource)
+        if isinstance(value, dict):
+            value = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+        rows.append(f"{' ' * indent}{resource.key}: {value}\n")
+    return "".join(rows)
+
+
+def _verify(env: EnvFile, new: str, limits: LimitSet) -> None:
+    """Check that ``new`` differs from the file only in its limits."""
+    try:
+        after = loads(new, env.path)
+    except EnvFileError as error:
+        raise EnvFileError(env.path, f"editing the limits block would break the file "
+                           f"({error.problem}); edit it by hand") from None
+    if after.limits != limits or after.has_limits != bool(limits) or \
+            _without_limits(after.data) != _without_limits(env.data):
+        raise EnvFileError(env.path, "cannot edit the limits block of this file without "
+                           "changing other content; edit it by hand")
+
+
+def _without_limits(data: Any) -> Any:
+    if data is None:
+        return {}
+    return {k: _plain(v) for k, v in data.items() if k != KEY}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------ file updates
+
+
+def save(env: EnvFile, text: str) -> bool:
+    """Write ``text`` over the file atomically, if it differs; return whether it did."""
+    if text == _full_text(env, env.text):
+        return False
+    try:
+        atomicfile.write_text(env.path, text)
+    except OSError as error:
+        raise EnvFileError(env.path, f"cannot write: {error.strerror or error}; the file "
+                           "was not changed") from None
+    return True
+
+
+def replace_limits(path: str | os.PathLike[str], limits: LimitSet, *,
+                   dry_run: bool = False) -> tuple[EnvFile, str]:
+    """Make the file's ``limits:`` block hold exactly ``limits`` (none: remove the block).
+
+    Returns the file as it was and its new text; writes unless ``dry_run``.
+    """
+    env = load(path)
+    text = edit(env, limits)
+    if not dry_run:
+        save(env, text)
+    return env, text
+
+
+def set_limits(path: str | os.PathLike[str], given: dict[str, Limit] | LimitSet, *,
+               dry_run: bool = False) -> tuple[EnvFile, LimitSet]:
+    """Add or replace the ``given`` limits in the file; returns it as it was and the result."""
+    env = load(path)
+    limits = env.limits.merged(given)
+    text = edit(env, limits)
+    if not dry_run:
+        save(env, text)
+    return env, limits
+
+
+def unset_limits(path: str | os.PathLike[str], keys: list[str] | None, *,
+                 dry_run: bool = False) -> tuple[EnvFile, LimitSet]:
+    """Remove ``keys`` (``None``: all, and the ``limits:`` key itself) from the file."""
+    env = load(path)
+    limits = LimitSet() if keys is None else env.limits.without(keys)
+    text = edit(env, limits)
+    if not dry_run:
+        save(env, text)
+    return env, limits
+
+
+def merge_json(path: str | os.PathLike[str], limits: LimitSet) -> None:
+    """Add (or replace) the ``limits`` key of an environment JSON file, atomically."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise EnvFileError(path, f"cannot read as JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise EnvFileError(path, "the top level must be a JSON object")
+    if limits:
+        data[KEY] = limits.to_yaml()
+    else:
+        data.pop(KEY, None)
+    try:
+        atomicfile.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    except OSError as error:
+        raise EnvFileError(path, f"cannot write: {error.strerror or error}") from None
+
+
+__all__ = ["EnvFile", "EnvFileError", "load", "loads", "edit", "save", "block_text",
+           "replace_limits", "set_limits", "unset_limits", "merge_json"]

@@ -1,0 +1,256 @@
+"""conda's own environment commands and the ``limits:`` key of environment.yml.
+
+Pre- and post-command hooks (conda >= 23.7), registered in ``plugin.py``:
+
+- ``conda env create -f`` and ``conda create -f`` (command ``create``; ``conda env create`` was
+  ``env_create`` before conda 26.7) and ``conda env update -f`` (``env_update``): before the
+  command, every file with a ``limits:`` key is read and validated, so a bad file stops the
+  command before anything is created; after it, the new or updated environment gets exactly
+  the file's limits (record and activation scripts) and a report says which.
+- The same create commands, and ``conda create`` without a file, also give the new
+  environment the site defaults (``plugins: limits_defaults:`` in a .condarc, see
+  ``site_defaults.py``) under the file's limits: the file wins per limit. A clone keeps the
+  limits it copies from its source. A bad default stops the create before anything is made.
+- ``conda export`` / ``conda env export`` (``export``): after the command, the environment's
+  limits are merged into the file written (YAML or JSON), or appended to YAML written to
+  stdout. Other formats cannot carry them: a note on stderr says so.
+
+A command whose files have no ``limits:`` key and no defaults to apply, or an environment
+without limits, is left to conda alone. Loaded on every conda command that collects hooks:
+imports stay inside functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..environment_yml import EnvFile
+    from ..model import LimitSet
+    from ..provenance import Sources
+
+APPLY_COMMANDS = frozenset({"create", "env_create", "env_update"})
+CREATE_COMMANDS = frozenset({"create", "env_create"})  # the ones that apply site defaults
+EXPORT_COMMANDS = frozenset({"export"})
+YAML_FORMAT = "environment-yaml"
+JSON_FORMAT = "environment-json"
+
+_TOP_LEVEL_KEY = re.compile(r"^limits[ \t]*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a create/update must apply: the files with limits, the site defaults."""
+
+    files: list[EnvFile]
+    defaults: tuple[LimitSet, Sources]
+
+
+_pending: dict[str, _Plan] = {}  # command -> what it must apply
+
+
+def _args() -> Mapping[str, Any]:
+    """The parsed arguments of the running conda command (as conda's context keeps them)."""
+    from conda.base.context import context
+
+    return getattr(context, "_argparse_args", None) or {}
+
+
+def _file_args(args: Mapping[str, Any]) -> list[str]:
+    files = args.get("file")  # a list for `create`, a string for `env_create`/`env_update`
+    if isinstance(files, str):
+        return [files]
+    return [str(f) for f in files or ()]
+
+
+def _consequence(command: str) -> str:
+    what = "updated" if command == "env_update" else "created"
+    return f"The environment was not {what}; fix the file, or remove its `limits:` section."
+
+
+def _read(path: str, command: str) -> EnvFile | None:
+    """The file if it has a ``limits:`` key; None for anything conda alone deals with."""
+    from .. import environment_yml
+    from ..cli.exceptions import LimitsFileError
+
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # missing, a URL, not text: conda reports it
+    if "limits" not in text:
+        return None
+    try:
+        env = environment_yml.loads(text, file)
+    except environment_yml.EnvFileError as error:
+        if _TOP_LEVEL_KEY.search(text):
+            raise LimitsFileError(str(error), _consequence(command)) from None
+        return None  # not an environment file of ours (e.g. an explicit or requirements file)
+    return env if env.has_limits else None
+
+
+def before_apply(command: str) -> None:
+    """Pre-command: validate the limits of the command's files and the site defaults a new
+    environment gets; fail before conda acts."""
+    _pending.pop(command, None)
+    args = _args()
+    files = [env for env in (_read(path, command) for path in _file_args(args)) if env]
+    defaults = _defaults(command, args)
+    if files or defaults[0]:
+        _pending[command] = _Plan(files, defaults)
+
+
+def _defaults(command: str, args: Mapping[str, Any]) -> tuple[LimitSet, Sources]:
+    """The site defaults a new environment gets (none for an update or a clone)."""
+    from ..model import LimitSet
+    from .site_defaults import configured
+
+    if command not in CREATE_COMMANDS or args.get("clone"):
+        return LimitSet(), {}
+    return configured()
+
+
+def after_apply(command: str) -> None:
+    """Post-command: give the environment the files' limits over the defaults, and say so."""
+    import sys
+
+    from conda.base.context import context
+
+    from ..cli.common import write_limits
+    from ..cli.files import applied_report, file_prefix
+    from ..defaults import OPT_OUT, from_file, merge
+
+    plan = _pending.pop(command, None)
+    if not plan or context.dry_run:
+        return
+    files = plan.files
+    what = (f"the `limits:` section of {files[0].path}" if files else "the default limits")
+    if sys.platform == "win32":
+        _say([f"conda-limits: Windows has no resource limits; {what} was not applied."])
+        return
+    args = _args()
+    prefix = file_prefix(args.get("name"), args.get("prefix"), files or _named(args))
+    if not (prefix / "conda-meta").is_dir():
+        from ..cli.exceptions import LimitsError
+
+        raise LimitsError(f"conda-limits cannot find the environment at {prefix} to apply "
+                          + (", ".join(f"the limits of {env.path}" for env in files) or what))
+    from_files = merge(*(from_file(env.limits, env.path) for env in files))
+    limits, sources = merge(plan.defaults, from_files)
+    if command != "env_update" and not limits:
+        return
+    write_limits(prefix, limits, sources)
+    defaulted = [key for key in limits if key not in from_files[0]]
+    named = ", ".join(str(env.path.absolute()) for env in files)
+    if command == "env_update":
+        heading = f"Updated the limits of the environment at {prefix} from {named}"
+    elif files and defaulted:
+        heading = f"Applied the limits of {named} and site defaults to the environment at {prefix}"
+    elif files:
+        heading = f"Applied the limits of {named} to the environment at {prefix}"
+    else:
+        heading = f"Applied the default limits to the environment at {prefix}"
+    lines = applied_report(prefix, limits, heading, sources=sources if defaulted else None)
+    if defaulted:
+        lines.append(f"Defaults come from conda's configuration; {OPT_OUT}=1 creates an "
+                     "environment without them.")
+    if files:
+        lines.append("conda's \"EnvironmentSectionNotValid ... - limits\" notice does not apply: "
+                     "conda-limits reads that section.")
+    _say(lines)
+
+
+def _named(args: Mapping[str, Any]) -> list[EnvFile]:
+    """The command's environment files that parse, for the name they give the environment
+    (none needed with -n/-p)."""
+    from .. import environment_yml
+
+    if args.get("name") or args.get("prefix"):
+        return []
+    out = []
+    for path in _file_args(args):
+        try:
+            out.append(environment_yml.load(path))
+        except environment_yml.EnvFileError:
+            pass  # not an environment.yml (a requirements or explicit file): no name in it
+    return out
+
+
+def _say(lines: list[str]) -> None:
+    """Print for people; to stderr when conda writes JSON to stdout."""
+    import sys
+
+    from conda.base.context import context
+
+    print("\n".join(lines), file=sys.stderr if context.json else sys.stdout)
+
+
+def after_export(command: str) -> None:
+    """Post-command: carry the environment's limits into what conda exported."""
+    import sys
+
+    from conda.base.context import context
+
+    from .. import environment_yml, record
+    from ..cli.exceptions import LimitsFileError
+
+    args = _args()
+    prefix = Path(context.target_prefix)
+    try:
+        limits = record.read(prefix)
+    except record.RecordError as error:
+        print(f"conda-limits: the export has no limits: {error}", file=sys.stderr)
+        return
+    if not limits:
+        return
+    file = args.get("file")
+    file_format, stdout_format = _export_formats(args, file)
+    lost = None
+    try:
+        if file_format == YAML_FORMAT:
+            environment_yml.replace_limits(file, limits)
+        elif file_format == JSON_FORMAT:
+            environment_yml.merge_json(file, limits)
+        else:
+            lost = file_format
+    except environment_yml.EnvFileError as error:
+        raise LimitsFileError(f"conda-limits could not add the environment's limits to the "
+                              f"exported file: {error}", "") from None
+    if stdout_format == YAML_FORMAT:
+        print(environment_yml.block_text(limits), end="")
+    else:
+        lost = lost or stdout_format
+    if lost:
+        print(f"conda-limits: the {lost} output does not include this environment's limits "
+              f"({', '.join(limits)}); `conda limits export {_selector(prefix)}` prints them.",
+              file=sys.stderr)
+
+
+def _selector(prefix: Path) -> str:
+    """``-n NAME`` for a named environment, else ``-p PATH``."""
+    from ..cli.common import env_label
+
+    label = env_label(prefix)
+    return f"-p {prefix}" if label == str(prefix) else f"-n {label}"
+
+
+def _export_formats(args: Mapping[str, Any], file: str | None) -> tuple[str | None, str | None]:
+    """The formats conda wrote to the file and to stdout (None: not written)."""
+    from conda.base.context import context
+
+    manager = context.plugin_manager
+    if not hasattr(manager, "get_environment_exporter_by_format"):
+        # conda < 25.7: the file is YAML, and stdout gets YAML (JSON with --json) as well.
+        return (YAML_FORMAT if file else None), (JSON_FORMAT if context.json else YAML_FORMAT)
+    chosen = args.get("format")
+    if chosen:
+        name = manager.get_environment_exporter_by_format(chosen).name
+    elif file:
+        name = manager.detect_environment_exporter(file).name
+    else:
+        name = JSON_FORMAT if context.json else YAML_FORMAT
+    return (name, None) if file else (None, name)

@@ -1,0 +1,102 @@
+"""``conda doctor``'s ``limits`` check: prints :mod:`conda_limits.health`'s findings.
+
+conda >= 23.11 runs health checks; from conda 26.1 on a check may also have a fixer, which
+``conda doctor --fix`` runs. On an older conda the check is registered without one.
+"""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from collections.abc import Callable, Iterator
+from inspect import signature
+
+NAME = "limits"
+SUMMARY = "Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA"
+FIX = "Rewrite conda-limits' activation scripts from the environment's limits record"
+OK_MARK = "\N{WHITE HEAVY CHECK MARK}"  # as conda doctor's own checks print them
+X_MARK = "\N{CROSS MARK}"
+
+
+def health_checks() -> Iterator[object]:
+    """The ``CondaHealthCheck`` of conda-limits, if this conda has the type."""
+    from conda.plugins import types
+
+    check_type = getattr(types, "CondaHealthCheck", None)
+    if check_type is None:
+        return
+    optional = {"fixer": fix, "summary": SUMMARY, "fix": FIX}
+    accepted = signature(check_type).parameters
+    yield check_type(name=NAME, action=check,
+                     **{key: value for key, value in optional.items() if key in accepted})
+
+
+def has_fixer() -> bool:
+    """Whether this conda's health checks take a fixer (``conda doctor --fix``)."""
+    from conda.plugins import types
+
+    check_type = getattr(types, "CondaHealthCheck", None)
+    return check_type is not None and "fixer" in signature(check_type).parameters
+
+
+def check(prefix: str, verbose: bool) -> None:
+    """Health check action: print the state of the environment's limits."""
+    from ..health import diagnose
+
+    report = diagnose(prefix)
+    if not report.findings:
+        if report.limits:
+            print(f"{OK_MARK} The resource limits ({_summary(report.limits)}) are recorded and "
+                  "their activation scripts are up to date.\n")
+        else:
+            print(f"{OK_MARK} No resource limits are set for this environment.\n")
+        return
+    print(f"{X_MARK} Resource limits (conda-limits):\n")
+    fix_hint = ("run `conda doctor --fix` to rewrite them from the record" if has_fixer() else
+                "set any limit again with `conda limits set` to rewrite them from the record, "
+                "or remove all with `conda limits unset --all`")
+    last_fixable = report.findings.index(report.fixable[-1]) if report.fixable else -1
+    for index, finding in enumerate(report.findings):
+        print(f"  {finding.message}")
+        if verbose:
+            for path in finding.paths:
+                print(f"      {path}")
+        # The fixable findings (scripts) come first and share one hint.
+        hint = finding.hint or (fix_hint if index == last_fixable else "")
+        if hint:
+            print(f"    -> {hint}")
+    print()
+
+
+def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
+    """Health check fixer: rewrite the activation scripts from the record."""
+    from ..cli.exceptions import PrefixNotWritableError
+    from ..health import Kind, diagnose, fix_scripts
+    from ..prefix_files import PrefixNotWritable
+
+    report = diagnose(prefix)
+    broken = [f for f in report.findings if f.kind is Kind.RECORD]
+    if broken:
+        print(f"Cannot fix conda-limits' scripts: {broken[0].message}; {broken[0].hint}.")
+        return 1
+    if not report.fixable:
+        print("conda-limits' activation scripts match the environment's limits record.")
+        return 0
+    for finding in report.fixable:
+        print(f"  {finding.message}")
+    print()
+    confirm("Rewrite the activation scripts from the limits record?" if report.limits else
+            "Remove conda-limits' activation scripts, since no limits are recorded?")
+    try:
+        changed = fix_scripts(prefix)
+    except PrefixNotWritable as error:
+        raise PrefixNotWritableError(prefix, error.error.strerror or str(error.error)) from None
+    for path in changed:
+        print(f"{'Rewrote' if path.exists() else 'Removed'} {path}")
+    return 0
+
+
+def _summary(limits) -> str:
+    from ..values import pretty
+
+    return ", ".join(f"{resource.key} {pretty(resource, limit.effective)}"
+                     for resource, limit in limits.items_with_resource())

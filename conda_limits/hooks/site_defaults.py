@@ -1,0 +1,129 @@
+"""Site defaults in conda's configuration: the ``limits_defaults`` setting (conda >= 24.3).
+
+``plugin.py`` registers :func:`settings` through conda's settings hook, so conda reads
+``plugins: limits_defaults:`` from every ``.condarc`` it reads, merges them as it merges any
+mapping (a later file wins per limit; ``#!final`` is honoured) and lists the setting in
+``conda config --describe``. :func:`configured` hands the create hooks the merged defaults,
+each with the file it came from. Only the commands that apply defaults read them: a bad
+default fails those commands, never an unrelated one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from ..defaults import OPT_OUT, SETTING
+
+DESCRIPTION = (
+    "conda-limits: default resource limits of every environment created from now on, e.g. "
+    "{vmem: 4G, nofile: 1024}. Names and values as in environment.yml's `limits:` "
+    "(soft limits only); an environment.yml's own limits win. "
+    f"{OPT_OUT}=1 (or =vmem,nofile) skips them for one command."
+)
+
+
+def settings() -> Iterator[object]:
+    """The ``CondaSetting`` of the defaults, if this conda has settings plugins."""
+    from conda.common.configuration import MapParameter, PrimitiveParameter
+    from conda.plugins import types
+
+    setting_type = getattr(types, "CondaSetting", None)
+    if setting_type is None:
+        return
+    # A plain value per limit: conda's configuration types cannot hold a value that is
+    # either a scalar or a {soft, hard} mapping.
+    yield setting_type(name=SETTING, description=DESCRIPTION,
+                       parameter=MapParameter(PrimitiveParameter("", element_type=str)))
+
+
+def configured():
+    """The site defaults that a new environment gets now: ``(LimitSet, Sources)``.
+
+    Leaves out the limits ``CONDA_LIMITS_NO_DEFAULTS`` names; empty on a conda without
+    settings plugins. Raises :class:`~.exceptions.LimitsDefaultsError` naming the file and
+    the key of a bad default.
+    """
+    from .. import defaults, provenance, resources
+    from ..cli.exceptions import LimitsDefaultsError
+    from ..model import LimitSet
+
+    try:
+        skip = defaults.skipped(os.environ.get(OPT_OUT))
+        config = _plugin_config()
+        if config is None or skip == frozenset(resources.KEYS):
+            return LimitSet(), {}
+        layers = [(where, defaults.parse(where, _without(data, skip)))
+                  for where, data in _per_file(config)]
+        if not layers:
+            return LimitSet(), {}
+        merged = defaults.parse("the merged configuration", _without(_merged(config), skip))
+    except defaults.DefaultsError as error:
+        raise LimitsDefaultsError(str(error), in_config=error.in_config) from None
+    sources = {}
+    for key, limit in merged.items():
+        wins = [where for where, limits in layers if limits.get(key) == limit] or \
+               [where for where, limits in layers if key in limits]
+        if wins:
+            sources[key] = provenance.condarc(wins[-1])
+    return merged, sources
+
+
+def _plugin_config() -> Any:
+    """conda's plugin settings, if this conda has them and ours is registered."""
+    from conda.base.context import context
+
+    try:
+        config = context.plugins
+    except AttributeError:  # conda < 24.3
+        return None
+    return config if SETTING in getattr(config, "parameter_names", ()) else None
+
+
+def _per_file(config: Any) -> Iterator[tuple[str, Any]]:
+    """(file, plain value) of each configuration source that sets the defaults, in
+    conda's order (later ones take precedence)."""
+    from conda.common.configuration import EnvRawParameter
+
+    from ..defaults import DefaultsError
+
+    for source, params in config.raw_data.items():
+        raw = params.get(SETTING)
+        if raw is None:
+            continue
+        if source == EnvRawParameter.source:
+            raise DefaultsError(f"CONDA_PLUGINS_{SETTING.upper()} is set, but conda's "
+                                "environment variables cannot hold a mapping of limits: unset "
+                                "it, and write the defaults in a .condarc")
+        value = _plain(raw)
+        if value is not None:  # `limits_defaults:` left empty: conda ignores it too
+            yield str(source), value
+
+
+def _plain(raw: Any) -> Any:
+    """A raw configuration value as plain Python (mappings, lists and scalars)."""
+    value = raw.value(None)
+    if isinstance(value, Mapping):
+        return {key: _plain(child) for key, child in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(child) for child in value]
+    return value
+
+
+def _merged(config: Any) -> Mapping[str, Any]:
+    """The defaults as conda merges its configuration files."""
+    from conda.common.configuration import ConfigurationError
+
+    from ..defaults import config_error
+
+    try:
+        return dict(getattr(config, SETTING))
+    except ConfigurationError as error:  # every file was valid: conda's merge objects
+        raise config_error("conda's configuration", str(error)) from None
+
+
+def _without(data: Any, skip: frozenset[str]) -> Any:
+    if not isinstance(data, Mapping):
+        return data
+    return {key: value for key, value in data.items() if key not in skip}

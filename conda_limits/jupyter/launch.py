@@ -1,0 +1,224 @@
+"""Start a Jupyter kernel in an environment, under the environment's limits.
+
+Run by the kernelspecs that ``conda limits kernel install`` writes::
+
+    python -m conda_limits.jupyter.launch --prefix ENV --spec-dir DIR -- CONNECTION_FILE
+
+At every start it reads the environment's recorded limits (and the kernelspec's own
+``--mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
+conda is importable, else :func:`envactivation.from_prefix`), sets the limits on itself and
+``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
+``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
+interrupt, restart and kill reach it directly. A ``--mem`` cgroup is removed by a small
+detached watcher when the kernel ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from .. import record, resources
+from ..run import activation as envactivation
+from ..run import runner
+from ..run.activation import Activation
+from ..values import UNLIMITED, Value, parse, to_kernel
+from .kernelspec import OVERRIDES
+
+PREFIX = "conda-limits kernel"
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m conda_limits.jupyter.launch")
+    parser.add_argument("--prefix", required=True, help="the environment the kernel runs in")
+    parser.add_argument("--spec-dir", help="the kernelspec's folder (for its --mem)")
+    parser.add_argument("connection_file", help="Jupyter's connection file")
+    return parser.parse_args(argv)
+
+
+def kernel_mem(spec_dir: str | None) -> int | None:
+    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json), in bytes.
+
+    Raises ValueError naming the file for content that is not ``mem: SIZE``.
+    """
+    if not spec_dir:
+        return None
+    path = Path(spec_dir) / OVERRIDES
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None) if isinstance(error, MarkedYAMLError) \
+            else None
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ValueError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(data, dict) or set(data) - {"mem"}:
+        raise ValueError(f"{path}: expected only 'mem: SIZE'")
+    try:
+        value = parse(resources.MEM, data.get("mem"))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return None if value == UNLIMITED else int(value)
+
+
+def mem_limit(plan: runner.LimitPlan, mem: int | None) -> int | None:
+    """``MEM_LIMIT`` for jupyter-resource-usage: the cgroup cap, else min(vmem, data)."""
+    if mem is not None:
+        return mem
+    values: list[Value] = [plan[key].soft for key in ("vmem", "data")
+                           if plan[key].source != "inherited"]
+    numbers = [int(v) for v in values if v != UNLIMITED]
+    return min(numbers) if numbers else None
+
+
+def activation_for(prefix: Path) -> Activation:
+    """What ``conda activate PREFIX`` would give the kernel (conda's own code if present)."""
+    try:
+        from conda.base.context import reset_context
+    except ImportError:
+        return envactivation.from_prefix(prefix)
+    from ..cli.main_run_limited import conda_activation
+
+    reset_context()
+    return conda_activation(prefix)
+
+
+def _gate() -> tuple[int, int]:
+    """Descriptors for the launcher's handshake: a gate already open, a sink for 'ready'."""
+    read_end, write_end = runner.high_pipe()  # above 9: never one of the numbers chosen
+    os.write(write_end, b"go\n")
+    os.close(write_end)
+    sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    sink_high = fcntl.fcntl(sink, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(sink)
+    gate_fd, ready_fd = runner.free_descriptors()
+    os.dup2(read_end, gate_fd)
+    os.dup2(sink_high, ready_fd)
+    os.close(read_end)
+    os.close(sink_high)
+    return gate_fd, ready_fd
+
+
+def _watch(memory: object, kernel_pid: int) -> None:
+    """Fork a detached watcher that removes the cgroup once the kernel has ended."""
+    if os.fork():
+        os.wait()  # the intermediate child exits at once
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, 1 << 16)
+        try:
+            pidfd = os.pidfd_open(kernel_pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        if pidfd is not None:
+            import select
+
+            select.select([pidfd], [], [])
+        else:
+            import time
+
+            while os.path.exists(f"/proc/{kernel_pid}"):
+                time.sleep(1)
+        memory.close()  # type: ignore[attr-defined]
+    finally:
+        os._exit(0)
+
+
+class LaunchError(Exception):
+    """The kernel cannot be started as configured; the message says why."""
+
+
+#: A kernel keeps its pid (exec), so its cgroup must be a directory it can join itself:
+#: a systemd scope would have to start it as a child and check the cap afterwards.
+KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
+
+
+def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.LimitPlan, object]:
+    """Everything the kernel needs before ``exec``: its launch, limits and --mem cgroup."""
+    prefix = Path(args.prefix)
+    python = prefix / "bin" / "python"
+    if not python.exists():
+        raise LaunchError(f"{prefix} has no bin/python (was the environment removed?)")
+    try:
+        recorded = record.read(prefix)
+        mem = kernel_mem(args.spec_dir)
+    except Exception as error:  # record, YAML and value errors alike: say what and where
+        raise LaunchError(f"cannot read the limits: {error}") from None
+    try:
+        activation = activation_for(prefix)
+    except Exception as error:  # conda's activator: an unknown or broken environment
+        raise LaunchError(f"cannot activate {prefix}: {error}") from None
+    plan, activation = runner.plan_activation(recorded, activation)
+    limit = mem_limit(plan, mem)
+    if limit is not None:
+        activation = replace(activation, environ={**activation.environ,
+                                                  "MEM_LIMIT": str(limit)})
+    command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
+    memory = None
+    if mem is not None:
+        from ..run import cgroups
+
+        try:
+            memory = cgroups.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
+        except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
+            raise LaunchError(str(error)) from None
+    try:
+        gate_fd, ready_fd = _gate()
+        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+    except (envactivation.ActivationError, runner.RunnerError) as error:
+        if memory is not None:
+            memory.close()
+        raise LaunchError(str(error)) from None
+    return launch, plan, memory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import resource as _resource
+
+    try:
+        launch, plan, memory = prepare(_parse_args(argv))
+    except LaunchError as error:
+        print(f"{PREFIX}: {error}", file=sys.stderr)
+        return 1
+    for warning in plan.warnings:
+        print(f"{PREFIX}: {warning}", file=sys.stderr)
+    if memory is not None:
+        _watch(memory, os.getpid())  # removes the cgroup when this pid (the kernel) ends
+        try:
+            memory.attach(os.getpid())  # type: ignore[attr-defined]
+        except Exception as error:
+            print(f"{PREFIX}: {error}", file=sys.stderr)
+            return 1
+    for setting in plan.settings:
+        if setting.source == "inherited":
+            continue
+        which = getattr(_resource, resources.get(setting.key).rlimit)
+        try:
+            _resource.setrlimit(which, (to_kernel(setting.soft), to_kernel(setting.hard)))
+        except (OSError, ValueError) as error:
+            print(f"{PREFIX}: cannot set the {setting.key} limit: {error}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(launch.executable, launch.argv, launch.environ)
+    return 127  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

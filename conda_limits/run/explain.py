@@ -1,0 +1,214 @@
+"""Say which limit stopped a command, and summarise its run for ``--report``.
+
+Only what the outcome shows is claimed: a signal the kernel sends for a limit (SIGXCPU,
+SIGXFSZ) names that limit; an OOM kill counted by the ``--mem`` cgroup names ``--mem``. A
+failure without such a signal is tied to a limit only with evidence and is worded as
+likely: a failed exit with memory near a vmem/data limit, a SIGSEGV with a stack limit set by
+conda-limits, a failed exit after writing at least the file size limit (CPython ignores
+SIGXFSZ and fails with EFBIG instead).
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .. import resources
+from ..resources import MEM
+from ..values import UNLIMITED, Value, pretty
+
+if TYPE_CHECKING:
+    from .runner import Outcome
+
+PREFIX = "conda-limits: "
+#: A peak at or above this share of a limit counts as "close to the limit".
+CLOSE = 0.9
+#: Deaths the user asked for (Ctrl-C, kill): no limit is blamed for them.
+_REQUESTED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE,
+              signal.SIGUSR1, signal.SIGUSR2}
+
+
+def _size(value: Value | int | None) -> str:
+    return pretty(resources.get("vmem"), value) if value is not None else "?"
+
+
+def _limit(outcome: Outcome, key: str) -> tuple[Value, Value]:
+    return outcome.limits.get(key, (UNLIMITED, UNLIMITED))
+
+
+def _cpu(outcome: Outcome) -> str:
+    return f"{outcome.user + outcome.system:.2f} s"
+
+
+def _name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def explain(outcome: Outcome, command: Sequence[str] = (), path: str | None = None) -> list[str]:
+    """The line saying which limit stopped the command (an empty list when none did).
+
+    ``command`` (found on ``path``) tells whether a failed exit may be Python's MemoryError.
+    """
+    line = _explain(outcome, runs_python(command, path))
+    return [PREFIX + line] if line else []
+
+
+def runs_python(command: Sequence[str], path: str | None = None) -> bool:
+    """Whether ``command`` starts a Python interpreter (directly or by a script's ``#!``)."""
+    if not command:
+        return False
+    import os
+    import re
+    import shutil
+
+    if re.fullmatch(r"i?python[0-9.]*", os.path.basename(command[0])):
+        return True
+    found = shutil.which(command[0], path=path)
+    try:
+        with open(found or "", "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"python" in first
+
+
+def _explain(outcome: Outcome, python: bool = False) -> str | None:
+    sig = outcome.signal
+    cpu_soft, cpu_hard = _limit(outcome, "cpu")
+    fsize = _limit(outcome, "fsize")[0]
+    memory = outcome.memory
+    if sig == signal.SIGXCPU:
+        figure = ("" if cpu_soft == UNLIMITED  # the command lowered its own limit
+                  else f", the limit is {pretty(resources.get('cpu'), cpu_soft)}")
+        return (f"the cpu limit stopped the command: it used {_cpu(outcome)} of CPU time"
+                f"{figure} (SIGXCPU)")
+    if sig == signal.SIGXFSZ:
+        figure = "the limit" if fsize == UNLIMITED else f"fsize {_size(fsize)}"
+        return (f"the file size limit stopped the command: it tried to write a file past "
+                f"{figure} (SIGXFSZ)")
+    if memory is not None and memory.oom_kills:
+        mem = pretty(MEM, memory.limit)
+        if sig == signal.SIGKILL:
+            return (f"the --mem limit stopped the command: its memory reached {mem} and the "
+                    "kernel's OOM killer ended it (SIGKILL)")
+        if outcome.status != 0:
+            return (f"the --mem limit ({mem}) made the kernel's OOM killer end "
+                    f"{memory.oom_kills} process(es) of the command")
+        return None
+    if sig == signal.SIGKILL:
+        if memory is not None and memory.oom_kills is None:
+            return (f"the command was killed (SIGKILL) with the --mem limit "
+                    f"({pretty(MEM, memory.limit)}) in force: most likely the kernel's OOM "
+                    "killer; the cgroup's OOM count could not be read")
+        if cpu_hard != UNLIMITED and outcome.user + outcome.system >= int(cpu_hard) - 0.05:
+            return (f"the cpu hard limit stopped the command: it used {_cpu(outcome)} of CPU "
+                    f"time, the hard limit is {pretty(resources.get('cpu'), cpu_hard)} (SIGKILL)")
+    if outcome.status == 0 or sig in _REQUESTED:
+        return None
+    near = _memory_near_limit(outcome)
+    if near:
+        return near
+    stack = _limit(outcome, "stack")[0]
+    if sig == signal.SIGSEGV and stack != UNLIMITED and outcome.sources.get("stack") != "inherited":
+        return (f"the command crashed (SIGSEGV) with the stack limit at {_size(stack)}: "
+                "probably a stack overflow; a larger --stack may help")
+    if fsize != UNLIMITED and outcome.written is not None and outcome.written >= int(fsize):
+        return (f"the command failed after writing {_size(outcome.written)} with the file size "
+                f"limit at {_size(fsize)}: a write past it fails with 'File too large' (EFBIG)")
+    if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
+        return _memory_hint(outcome)
+    return None
+
+
+def _memory_hint(outcome: Outcome) -> str | None:
+    """A failure (Python's exit 1, SIGABRT) under a vmem/data limit never approached.
+
+    One large allocation that does not fit fails at once (Python: MemoryError; C++:
+    std::bad_alloc, then SIGABRT) without the process growing first, so the measures cannot
+    tell: the line says what to look for in the command's own output.
+    """
+    for key in ("vmem", "data"):
+        limit = _limit(outcome, key)[0]
+        if limit == UNLIMITED or outcome.sources.get(key) == "inherited":
+            continue
+        how = (f"killed by {_name(outcome.signal)}" if outcome.signal
+               else f"exit status {outcome.status}")
+        return (f"the command failed ({how}) with {key} limited to {_size(limit)}: if it "
+                "reported MemoryError or 'Cannot allocate memory', an allocation did not fit "
+                f"under the {key} limit")
+    return None
+
+
+def _memory_near_limit(outcome: Outcome) -> str | None:
+    """A failed exit with a memory measure at >= CLOSE of the vmem or data limit."""
+    checks = (("vmem", "its address space", "VmPeak"), ("data", "its data segment", "VmData"))
+    for key, what, sampled_name in checks:
+        limit = _limit(outcome, key)[0]
+        if limit == UNLIMITED or not limit:
+            continue
+        measures = [(outcome.sampled.get(sampled_name), what),
+                    (outcome.peak_rss, "its resident memory")]
+        for value, described in measures:
+            if value is not None and value >= CLOSE * int(limit):
+                how = (f"killed by {_name(outcome.signal)}" if outcome.signal
+                       else f"exit status {outcome.status}")
+                return (f"the {key} limit most likely stopped the command: it failed "
+                        f"({how}) with {described} at {_size(value)} of the {key} limit "
+                        f"{_size(limit)} (MemoryError or a failed allocation)")
+    return None
+
+
+def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
+    """The ``--report`` summary: status, times, peak memory, and the limits in force."""
+    rows = [("exit status", _exit(outcome)),
+            ("wall time", f"{outcome.wall:.2f} s"),
+            ("CPU time", f"{_cpu(outcome)} (user {outcome.user:.2f} s, "
+                         f"system {outcome.system:.2f} s)"),
+            ("peak memory", _peak(outcome))]
+    if outcome.memory is not None:
+        stats = outcome.memory
+        text = f"{pretty(MEM, stats.limit)} ({stats.backend})"
+        if stats.peak is not None:
+            text += f", peak {_size(stats.peak)} (all processes, with page cache)"
+        if stats.oom_kills is not None:
+            text += f", OOM kills {stats.oom_kills}"
+        rows.append(("--mem", text))
+    shown_command = shlex.join(command)
+    if len(shown_command) > 100:
+        shown_command = shown_command[:97] + "..."
+    title = "conda-limits report" + (f" for: {shown_command}" if command else "")
+    width = max(len(name) for name, _ in rows) + 1
+    lines = [title] + [f"  {(name + ':').ljust(width)} {value}" for name, value in rows]
+    lines.append("  limits in force (soft / hard):")
+    shown = [(r, *_limit(outcome, r.key)) for r in resources.RESOURCES]
+    shown = [(r, s, h) for r, s, h in shown if s != UNLIMITED or h != UNLIMITED]
+    if not shown:
+        lines.append("    none")
+    for resource, soft, hard in shown:
+        source = outcome.sources.get(resource.key, "inherited")
+        origin = f"--{resource.key}" if source == "flag" else source
+        note = "" if source == "inherited" else f"  ({origin})"
+        lines.append(f"    {resource.key:<8} {pretty(resource, soft)} / "
+                     f"{pretty(resource, hard)}{note}")
+    return "\n".join(lines)
+
+
+def _exit(outcome: Outcome) -> str:
+    if outcome.signal:
+        return f"{outcome.status} (killed by {_name(outcome.signal)})"
+    return str(outcome.status)
+
+
+def _peak(outcome: Outcome) -> str:
+    if outcome.peak_rss is not None:
+        return f"{_size(outcome.peak_rss)} resident (largest single process)"
+    sampled = outcome.sampled.get("VmHWM")
+    ceiling = f"at most {_size(outcome.rss_floor)}"
+    if sampled:
+        return f"at least {_size(sampled)}, {ceiling} resident (too small to measure exactly)"
+    return f"{ceiling} resident (too small to measure exactly)"

@@ -1,0 +1,468 @@
+"""Run one command under an environment's limits: the core of ``conda run-limited``.
+
+How the command starts (Linux): this process spawns one shell with ``posix_spawn`` (so the
+caller's large process is never copied), which waits at a gate. Meanwhile the runner moves it
+into the ``--mem`` cgroup, sets its limits with prlimit(2) and reads them back; then it opens
+the gate, and the shell sources the activation scripts and execs the command, which inherits
+all of it (see :mod:`conda_limits.run.activation`). stdin, stdout and stderr are the caller's.
+
+While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
+process are passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
+reach the command directly and are not sent twice. The exit status is the command's, or
+128+N when signal N killed it.
+
+Entry points, none of which imports conda:
+
+* :func:`run` -- limits from the prefix's record plus overrides, optional ``--mem`` cap,
+  diagnosis line and ``--report``; returns the exit status.
+* :func:`plan_limits` and :func:`run_command` -- the same in two steps, returning the
+  :class:`Outcome` (used by :func:`run`, and by launchers such as the Jupyter kernel's).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from .. import record, resources, rlimits
+from ..model import LimitSet
+from ..values import UNLIMITED, Value, exceeds, from_kernel, human, pretty, to_kernel
+from . import activation as envactivation
+from .activation import Activation
+
+if TYPE_CHECKING:
+    from .cgroups import MemoryCap, MemoryStats
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+             signal.SIGUSR1, signal.SIGUSR2)
+_HELD = {signal.SIGCHLD, *FORWARDED}
+_SI_KERNEL = 0x80  # si_code of a signal the kernel sent, e.g. the terminal's Ctrl-C
+#: Seconds between looks at the command's memory, when a vmem/data limit needs watching.
+SAMPLE_INTERVAL = 0.02
+REPORT_INTERVAL = 0.1
+POLL_INTERVAL = 0.05
+
+
+class RunnerError(RuntimeError):
+    """The command could not be started; it did not run."""
+
+
+class CommandNotFound(RunnerError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"command not found: {name} (not on the environment's PATH)")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One resource's limits for the command, and where its value comes from."""
+
+    key: str
+    soft: Value
+    hard: Value
+    before: Value  # the soft value the command would have had without conda-limits
+    source: str  # "flag", "environment", or "inherited"
+    hard_before: Value = UNLIMITED  # the hard limit it would have had
+
+
+@dataclass(frozen=True)
+class LimitPlan:
+    """The limits to put on the command (every resource), and warnings about ceilings."""
+
+    settings: tuple[Setting, ...]
+    warnings: tuple[str, ...] = ()
+
+    def __getitem__(self, key: str) -> Setting:
+        for setting in self.settings:
+            if setting.key == key:
+                return setting
+        raise KeyError(key)
+
+    def saved(self) -> dict[str, Value]:
+        """The previous soft values of the limits conda-limits sets (for deactivation)."""
+        return {s.key: s.before for s in self.settings if s.source != "inherited"}
+
+    def lowered_hard(self) -> list[str]:
+        """The limits whose hard value the plan lowers."""
+        return [s.key for s in self.settings if exceeds(s.hard_before, s.hard)]
+
+
+def plan_limits(recorded: LimitSet, overrides: LimitSet | None = None, *,
+                restored: Mapping[str, Value] | None = None) -> LimitPlan:
+    """The limits for a command: ``recorded`` with ``overrides`` winning, on top of this
+    process's limits (or the ``restored`` soft values of an environment being left).
+
+    Values above the hard limit in force are lowered to it, with a warning, as activation does.
+    """
+    overrides = overrides or LimitSet()
+    restored = restored or {}
+    merged = recorded.merged(overrides)
+    settings, warnings = [], []
+    for resource in resources.RESOURCES:
+        key = resource.key
+        soft_now, hard_now = rlimits.current(resource)
+        before = restored.get(key, soft_now)
+        if exceeds(before, hard_now):
+            before = hard_now
+        source = "flag" if key in overrides else "environment" if key in recorded else "inherited"
+        limit = merged.get(key)
+        hard = hard_now
+        if limit is not None and limit.hard is not None:
+            if exceeds(limit.hard, hard_now):
+                warnings.append(f"{key} hard limit {human(resource, limit.hard)} is above the "
+                                f"hard limit in force ({pretty(resource, hard_now)}); keeping it")
+            else:
+                hard = limit.hard
+        if limit is not None and limit.soft is not None:
+            soft = limit.soft
+            if exceeds(soft, hard):
+                warnings.append(f"{key} {human(resource, soft)} is above the hard limit "
+                                f"({pretty(resource, hard)}); using the hard limit")
+                soft = hard
+        else:
+            soft = hard if exceeds(before, hard) else before
+        settings.append(Setting(key, soft, hard, before, source, hard_now))
+    return LimitPlan(tuple(settings), tuple(warnings))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the command ended, what it used, and the limits it ran under."""
+
+    status: int  # as a shell reports it: the exit code, or 128+N for signal N
+    signal: int | None  # the signal that killed the command
+    wall: float  # seconds
+    user: float  # CPU seconds of the command and the children it waited for
+    system: float
+    peak_rss: int | None  # bytes: the largest process's peak, None when not measurable
+    rss_floor: int  # peaks up to this are indistinguishable from this process's own size
+    sampled: Mapping[str, int]  # highest VmPeak/VmHWM/VmData seen in the command's process
+    written: int | None  # bytes written (all writes) by the command and its waited-for children
+    limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
+    sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
+    memory: MemoryStats | None = None  # the --mem cgroup's view
+
+
+def _status(wait_status: int) -> tuple[int, int | None]:
+    code = os.waitstatus_to_exitcode(wait_status)
+    return (128 - code, -code) if code < 0 else (code, None)
+
+
+def _vm_status(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith((b"VmPeak:", b"VmHWM:", b"VmData:")):
+                    name, _, value = line.partition(b":")
+                    out[name.decode()] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _written(pid: int) -> int | None:
+    """``wchar`` of an exited, not yet reaped process (includes its reaped children)."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"wchar:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _Signals:
+    """Hold the signals to forward (and SIGCHLD) for :func:`sigwaitinfo` while a child runs."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.handlers: dict[int, object] = {}
+
+    def __enter__(self) -> _Signals:
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            # Other threads do not block these: a handler there passes them on.
+            for signum in FORWARDED:
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self.handlers[signum] = signal.signal(signum, self.forward)
+            self.handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        except ValueError:  # not the main thread: only this thread's mask applies
+            pass
+        return self
+
+    def forward(self, signum: int, frame: object) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None) -> signal.struct_siginfo | None:
+        if timeout is None:
+            return signal.sigwaitinfo(_HELD)
+        return signal.sigtimedwait(_HELD, timeout)
+
+    def __exit__(self, *exc: object) -> None:
+        while signal.sigtimedwait(_HELD, 0) is not None:
+            pass  # drop what arrived for the child after it ended
+        for signum, handler in self.handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
+
+
+def _other_threads() -> bool:
+    import threading
+
+    return (threading.active_count() > 1
+            or threading.current_thread() is not threading.main_thread())
+
+
+def _own_peak_rss() -> int:
+    return _vm_status(os.getpid()).get("VmHWM", 0)
+
+
+def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
+    """Set the plan's limits on ``pid``; return the limits it has afterwards."""
+    import resource as _resource
+
+    in_force = {}
+    for setting in plan.settings:
+        which = getattr(_resource, resources.get(setting.key).rlimit)
+        wanted = (to_kernel(setting.soft), to_kernel(setting.hard))
+        try:
+            if _resource.prlimit(pid, which) != wanted:
+                _resource.prlimit(pid, which, wanted)
+            soft, hard = _resource.prlimit(pid, which)
+        except (OSError, ValueError) as error:
+            raise RunnerError(f"cannot set the {setting.key} limit of the command to "
+                              f"{human(resources.get(setting.key), setting.soft)}: "
+                              f"{getattr(error, 'strerror', None) or error}") from None
+        in_force[setting.key] = (from_kernel(soft), from_kernel(hard))
+    return in_force
+
+
+def high_pipe() -> tuple[int, int]:
+    """A pipe whose descriptors are above 9 (so that 3-9 stay free for the launcher)."""
+    import fcntl
+
+    ends = []
+    for fd in os.pipe():
+        ends.append(fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10))
+        os.close(fd)
+    return ends[0], ends[1]
+
+
+def free_descriptors() -> tuple[int, int]:
+    """Two descriptor numbers in 3-9 that the command would not inherit anyway."""
+    free = []
+    for fd in range(3, 10):
+        try:
+            if os.get_inheritable(fd):
+                continue  # one the caller passes down to the command: left alone
+        except OSError:
+            pass  # not open
+        free.append(fd)
+        if len(free) == 2:
+            return free[0], free[1]
+    raise RunnerError("descriptors 3 to 9 are all taken; the launcher needs two of them")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
+                memory: MemoryCap | None = None, sample: bool = False) -> Outcome:
+    """Run ``command`` under ``plan`` (and in ``memory``'s cgroup) and wait for it.
+
+    ``activation`` gives the environment and the scripts to source first (conda-limits' own
+    scripts already removed, see :func:`envactivation.without_own_scripts`). ``sample``
+    watches the command's memory for a report even without vmem/data limits.
+    The memory cap is closed (its cgroup removed) before this returns.
+    Raises :class:`RunnerError` when the command could not be started.
+    """
+    import resource as _resource
+
+    if not hasattr(_resource, "prlimit"):
+        raise RunnerError("running a command under limits needs Linux (prlimit)")
+    watch = any(plan[key].soft != UNLIMITED for key in ("vmem", "data"))
+    interval = SAMPLE_INTERVAL if watch else REPORT_INTERVAL if sample else None
+    if _other_threads():
+        # Another thread may take (and drop) SIGCHLD: look at the child regularly too.
+        interval = min(interval or POLL_INTERVAL, POLL_INTERVAL)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        with _Signals() as signals:
+            started = time.monotonic()
+            pid, in_force, floor = _start(command, activation, plan, memory)
+            signals.pid = pid
+            ended = _wait(pid, signals, interval)
+            wall = time.monotonic() - started
+            signals.pid = None
+        stats = memory.stats() if memory else None
+    finally:
+        if memory:
+            memory.close()
+    status, killed_by = _status(ended.wait_status)
+    usage = ended.usage
+    maxrss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return Outcome(
+        status=status, signal=killed_by, wall=wall, user=usage.ru_utime,
+        system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
+        sampled=ended.sampled, written=ended.written, limits=in_force,
+        sources={s.key: s.source for s in plan.settings}, memory=stats,
+    )
+
+
+def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
+           memory: MemoryCap | None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
+    """Spawn the launcher, put it in the cgroup and under the limits, let it go on.
+
+    Returns its pid, the limits in force on it, and this process's peak RSS at that point
+    (which the launcher's own peak includes: see :attr:`Outcome.rss_floor`).
+    """
+    gate_read, gate_write = high_pipe()
+    ready_read, ready_write = high_pipe()
+    try:
+        # The launcher gets them as low descriptors: dash redirects only 0-9.
+        gate_fd, ready_fd = free_descriptors()
+        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+        argv = memory.wrap(launch.argv) if memory else launch.argv
+        executable = argv[0] if memory else launch.executable
+        pid = os.posix_spawn(executable, argv, launch.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
+                                           (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)],
+                             setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        os.close(ready_write)
+        ready_write = -1
+        # Until the launcher runs, its exec may still reset the stack limit set now.
+        ready = os.read(ready_read, 1)
+        floor = _own_peak_rss()
+        try:
+            if not ready:
+                code = _status(os.waitpid(pid, 0)[1])[0]
+                raise RunnerError(f"{os.path.basename(executable)} ended before it could "
+                                  f"start the command (exit status {code})")
+            if memory:
+                memory.attach(pid)
+            in_force = _apply(pid, plan)
+        except BaseException:
+            _kill(pid)
+            raise
+        try:
+            os.write(gate_write, b"go\n")
+        except OSError:
+            pass  # the launcher is gone already; its status says how
+        return pid, in_force, floor
+    finally:
+        for fd in (gate_read, gate_write, ready_read, ready_write):
+            if fd >= 0:
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Ended:
+    wait_status: int
+    usage: object  # resource.struct_rusage
+    sampled: dict[str, int]
+    written: int | None
+
+
+def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
+    """Wait for ``pid`` to end, passing signals on and sampling its memory meanwhile."""
+    sampled: dict[str, int] = {}
+    while True:
+        info = signals.wait(interval)
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            if info.si_code != _SI_KERNEL:  # the terminal's signals reach it directly
+                signals.forward(info.si_signo, None)
+            continue
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            break
+        for name, value in _vm_status(pid).items():
+            sampled[name] = max(value, sampled.get(name, 0))
+    written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
+    _, wait_status, usage = os.wait4(pid, 0)
+    return _Ended(wait_status, usage, sampled, written)
+
+
+def find_command(command: Sequence[str], activation: Activation) -> None:
+    """Raise :class:`CommandNotFound` when ``command`` cannot be run.
+
+    Only checked here when no activation script runs first (one could extend PATH); the
+    launcher checks again just before running it.
+    """
+    if not command:
+        raise RunnerError("no command given")
+    if activation.sources_scripts:
+        return
+    from shutil import which
+
+    if which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
+        raise CommandNotFound(command[0])
+
+
+def plan_activation(recorded: LimitSet, activation: Activation,
+                    overrides: LimitSet | None = None) -> tuple[LimitPlan, Activation]:
+    """The limits for a command and the activation to start it with.
+
+    conda-limits' own scripts are left out of ``activation`` (the caller applies the plan,
+    once), and the variables they would have left are set, so that a shell started as the
+    command can still ``conda deactivate`` back to the limits it started with.
+    """
+    stripped = envactivation.without_own_scripts(activation)
+    plan = plan_limits(recorded, overrides, restored=stripped.restored)
+    return plan, envactivation.with_saved_limits(stripped.activation, plan.saved(),
+                                                 plan.lowered_hard())
+
+
+def run(prefix: str | os.PathLike[str], command: Sequence[str],
+        overrides: LimitSet | None = None, *, mem: int | None = None,
+        env: Mapping[str, str] | None = None, activation: Activation | None = None,
+        report: bool = False, stderr: TextIO | None = None) -> int:
+    """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
+
+    ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
+    memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
+    it). ``activation`` is the environment computed by conda; without it, a conda-free
+    activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
+    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary.
+    Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
+    """
+    from . import cgroups, explain
+
+    stderr = stderr or sys.stderr
+    if activation is None:
+        activation = envactivation.from_prefix(Path(prefix), env)
+    plan, activation = plan_activation(record.read(prefix), activation, overrides)
+    find_command(command, activation)
+    memory = cgroups.memory_cap(mem) if mem else None
+    for warning in plan.warnings:
+        print(f"conda-limits: {warning}", file=stderr)
+    outcome = run_command(command, activation, plan, memory=memory, sample=report)
+    for line in explain.explain(outcome, command, activation.environ.get("PATH")):
+        print(line, file=stderr)
+    if memory is not None and memory.removed_leftovers:
+        print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "
+              "running in its --mem cgroup", file=stderr)
+    if report:
+        print(explain.report(outcome, command), file=stderr)
+    stderr.flush()
+    return outcome.status
+
+
+__all__ = ["run", "run_command", "plan_limits", "plan_activation", "find_command", "LimitPlan", "Setting",
+           "Outcome", "RunnerError", "CommandNotFound", "FORWARDED"]

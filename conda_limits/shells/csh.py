@@ -1,0 +1,313 @@
+"""Render the ``.csh`` activate/deactivate scripts (tcsh, and csh where it is tcsh).
+
+Same protocol as the ``.sh`` scripts (see :mod:`conda_limits.shells.posix`): the shell's previous
+soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` in bytes,
+counts or seconds (or ``unlimited``), and ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` lists the keys
+whose hard limit it lowered, so that a shell of another family can deactivate too.
+
+csh has no functions, so every limit gets its own block of fixed text. What the text relies on:
+
+- ``limit NAME N`` sets the soft limit and ``limit -h NAME N`` the hard one; sizes count KiB,
+  ``cputime`` seconds, ``descriptors`` and ``maxproc`` plain counts.
+- A failing ``limit`` aborts the rest of a sourced file, even behind ``||``: every ``limit``
+  is first tried in a subshell, ``( limit NAME N ) >& /dev/null``, and run only if that worked.
+- Forks are fine here, but few: activation reads ``/proc/self/limits`` once with ``cat``
+  (bytes) and takes each limit's row by position, checked against its label (else ``grep``);
+  variables whose name holds the level are read with ``eval``; only a ``limit`` that is about
+  to run forks (its trial subshell). Without ``/proc`` (macOS, BSD) ``sh -c 'ulimit ...'``
+  reports the limits in POSIX units. ``@`` computes in 64-bit integers.
+- Nothing that csh would expand twice or treat as history (``!``) appears in the text; an
+  unset variable is never read (``$?CONDA_SHLVL`` first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model import Limit, LimitSet
+from ..resources import RESOURCES, Resource
+from .posix import HARD_KEY, ROW, figure, text, unit
+
+HEADER = """\
+# Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
+# {purpose}
+# csh/tcsh: never exits the shell; every `limit` is tried in a subshell first.
+"""
+
+def _load(var: str, key: str) -> str:
+    """Set ``var`` to _CONDA_LIMITS_<level>_<key>, or to '' (eval: the name has the level in it;
+    no fork, unlike a `printenv` in backquotes)."""
+    name = f"_CONDA_LIMITS_'\"$__cl_lvl\"'_{key}"
+    return (f'set {var} = ""\n'
+            f"eval 'set __cl_x = $?{name}'\n"
+            f"if ( $__cl_x ) eval 'set {var} = \"${name}\"'")
+
+
+SETUP = f"""\
+set __cl_lvl = 0
+if ( $?CONDA_SHLVL ) set __cl_lvl = "$CONDA_SHLVL"
+if ( "$__cl_lvl" == "" || "$__cl_lvl" =~ *[^0-9]* ) set __cl_lvl = 0
+{_load("__cl_k", HARD_KEY)}
+"""
+
+# Activation reads /proc/self/limits once, a line per word (one fork).
+READ_ROWS = """\
+if ( -r /proc/self/limits ) set __cl_rows = ( "`cat /proc/self/limits`" )
+"""
+
+CLEANUP = """\
+unset __cl_lvl __cl_k __cl_rows __cl_r __cl_s __cl_h __cl_v __cl_c __cl_t __cl_u __cl_x \\
+    __cl_y __cl_i __cl_done __cl_slow __cl_p __cl_label __cl_words __cl_csh __cl_blk \\
+    __cl_letter __cl_shblk __cl_name __cl_unit
+"""
+
+# POSIX sh units for the no-/proc fallback: -f/-c count 512-byte blocks there.
+_SH_BLOCK = {"fsize": 512, "core": 512}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the text needs to know of a limit, as csh words: literals from the resource
+    table, or variables holding them (in the shared part of the deactivate script)."""
+
+    label: str  # /proc/self/limits row label
+    words: str  # number of words in the label
+    csh: str  # `limit` resource name
+    block: str  # bytes per `limit` unit
+    letter: str  # `ulimit` letter for the no-/proc fallback in sh
+    sh_block: str  # bytes per unit of that `ulimit`
+    name: str  # for messages
+    unit: str  # after a figure in messages
+
+    @classmethod
+    def of(cls, resource: Resource) -> Spec:
+        return cls(resource.label, str(len(resource.label.split())), resource.csh,
+                   str(resource.block), resource.ulimit,
+                   str(_SH_BLOCK.get(resource.key, resource.block)), resource.key,
+                   unit(resource))
+
+
+# The shared part of the deactivate script sets these variables from a switch.
+VARIABLE = Spec("$__cl_label", "$__cl_words", "$__cl_csh", "$__cl_blk", "$__cl_letter",
+                "$__cl_shblk", "$__cl_name", "${__cl_unit}")
+
+
+def _warn(message: str) -> str:
+    return f'echo "conda-limits: {message}" >& /dev/stderr'
+
+
+def _indent(lines: list[str], depth: int = 1) -> list[str]:
+    return [("    " * depth + line) if line else line for line in lines]
+
+
+def _read(spec: Spec, index: int | None = None) -> list[str]:
+    """Lines setting __cl_s/__cl_h to the current soft/hard limit, or __cl_s to ''.
+
+    ``index``: the row's position in the list of rows activation read (checked by label).
+    """
+    lines = ['set __cl_s = ""', 'set __cl_h = ""', "if ( -r /proc/self/limits ) then",
+             "    set __cl_r = ()"]
+    if index is not None:
+        lines += ["    if ( $?__cl_rows ) then",
+                  f"        if ( $#__cl_rows >= {index} ) then",
+                  f'            if ( "$__cl_rows[{index}]" =~ "{spec.label} "* ) '
+                  f"set __cl_r = ( $__cl_rows[{index}] )",
+                  "        endif",
+                  "    endif"]
+    if spec.words.isdigit():  # the positions of the figures in the row
+        words = int(spec.words)
+        soft, hard, length, count = str(words + 1), str(words + 2), str(words + 3), []
+    else:
+        soft, hard, length = "$__cl_x", "$__cl_y", "$__cl_i"
+        count = [f"@ __cl_x = {spec.words} + 1", "@ __cl_y = $__cl_x + 1",
+                 "@ __cl_i = $__cl_x + 2"]
+    lines += [
+        f'    if ( $#__cl_r == 0 ) set __cl_r = (`grep "^{spec.label} " /proc/self/limits`)',
+        *_indent(count),
+        f"    if ( $#__cl_r == {length} ) then",
+        f'        set __cl_s = "$__cl_r[{soft}]"',
+        f'        set __cl_h = "$__cl_r[{hard}]"',
+        "    endif",
+        "else",
+        f"    set __cl_s = \"`sh -c 'ulimit -S -'{spec.letter}' 2>/dev/null'`\"",
+        f"    set __cl_h = \"`sh -c 'ulimit -H -'{spec.letter}' 2>/dev/null'`\"",
+        *(f'    if ( "${var}" != "" && "${var}" !~ *[^0-9]* ) @ {var} = ${var} * {spec.sh_block}'
+          for var in ("__cl_s", "__cl_h")),
+        "endif",
+    ]
+    for var in ("__cl_s", "__cl_h"):
+        lines += [f'if ( "${var}" != unlimited ) then',
+                  f'    if ( "${var}" == "" || "${var}" =~ *[^0-9]* ) set __cl_s = ""',
+                  "endif"]
+    return lines
+
+
+def _above(a: str, b: str) -> list[str]:
+    """Lines setting __cl_x to 1 if value ``a`` is above value ``b``, else 0 (no number is
+    compared with ``unlimited``: csh would abort on it)."""
+    return [
+        "set __cl_x = 0",
+        f'if ( "{b}" != unlimited ) then',
+        f'    if ( "{a}" == unlimited ) then',
+        "        set __cl_x = 1",
+        f"    else if ( {a} > {b} ) then",
+        "        set __cl_x = 1",
+        "    endif",
+        "endif",
+    ]
+
+
+def _units(spec: Spec, var: str) -> list[str]:
+    """Lines setting __cl_u to ``var`` (bytes, count, seconds) in ``limit`` units."""
+    if spec.block == "1":
+        return [f'set __cl_u = "{var}"']
+    return [f'if ( "{var}" == unlimited ) then',
+            "    set __cl_u = unlimited",
+            "else",
+            f"    @ __cl_u = {var} / {spec.block}",
+            "endif"]
+
+
+def _limit(spec: Spec, hard: bool, then: list[str], otherwise: list[str]) -> list[str]:
+    """Lines running ``limit [-h] NAME $__cl_u`` if a subshell shows it works."""
+    command = f"limit {'-h ' if hard else ''}{spec.csh} $__cl_u"
+    return [f"( {command} ) >& /dev/null",
+            "if ( $status == 0 ) then",
+            f"    {command}",
+            *_indent(then),
+            *(["else", *_indent(otherwise)] if otherwise else []),
+            "endif"]
+
+
+def _saved(resource: Resource) -> str:
+    return f"_CONDA_LIMITS_${{__cl_lvl}}_{resource.key.upper()}"
+
+
+def _apply(resource: Resource, limit: Limit) -> list[str]:
+    spec, key = Spec.of(resource), resource.key.upper()
+    name, unit_text = spec.name, spec.unit
+    soft, hard = figure(limit.soft), figure(limit.hard)
+    body = [
+        *_load("__cl_v", key).splitlines(),
+        f'if ( "$__cl_v" == "" ) setenv {_saved(resource)} "$__cl_s"',
+        'set __cl_c = "$__cl_h"',
+    ]
+    if limit.hard is not None:
+        body += [*_above(hard, "$__cl_h"),
+                 "if ( $__cl_x ) then",
+                 "    " + _warn(f"{name} hard limit {text(resource, limit.hard)} is above this "
+                                f"shell's hard limit, ${{__cl_h}}{unit_text}; keeping that"),
+                 "else",
+                 f"    set __cl_c = {hard}",
+                 "endif"]
+    body += [f'set __cl_t = {soft if limit.soft is not None else chr(34) + "$__cl_s" + chr(34)}',
+             *_above("$__cl_t", "$__cl_c"),
+             "if ( $__cl_x ) then"]
+    if limit.soft is not None:
+        body += ["    " + _warn(f"{name} {text(resource, limit.soft)} is above the hard limit, "
+                                f"${{__cl_c}}{unit_text}; using the hard limit")]
+    body += ['    set __cl_t = "$__cl_c"', "endif", "set __cl_done = 1",
+             'if ( "$__cl_t" != "$__cl_s" ) then',
+             *_indent(_units(spec, "$__cl_t")),
+             *_indent(_limit(spec, False, [], [
+                 _warn(f"could not set the {name} limit{unit_text} to ${{__cl_t}}; "
+                       f"{name} left as it is"),
+                 "set __cl_done = 0"])),
+             "endif"]
+    if limit.hard is not None:
+        marker = f"_CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}"
+        body += ['if ( $__cl_done && "$__cl_c" != "$__cl_h" ) then',
+                 *_indent(_units(spec, "$__cl_c")),
+                 *_indent(_limit(spec, True,
+                                 [f'set __cl_k = "$__cl_k {key}"',
+                                  f'setenv {marker} "$__cl_k"'],
+                                 [_warn(f"could not set the {name} hard limit{unit_text} to "
+                                        f"${{__cl_c}}")])),
+                 "endif"]
+    return [f"# {name}: soft {text(resource, limit.soft)}, hard {text(resource, limit.hard)}",
+            *_read(spec, ROW[resource.key] + 1),  # csh lists count from 1, after the header
+            'if ( "$__cl_s" == "" ) then',
+            "    " + _warn(f"cannot read the current {name} limit; {name} left as it is"),
+            "else",
+            *_indent(body),
+            "endif"]
+
+
+def _restore(resource: Resource) -> list[str]:
+    """The common path: set the saved value back unless activation lowered the hard limit;
+    otherwise (or if that fails) leave KEY.VALUE in __cl_slow for the shared part."""
+    spec, key = Spec.of(resource), resource.key.upper()
+    return [f"# {spec.name}",
+            *_load("__cl_v", key).splitlines(),
+            'if ( "$__cl_v" != "" ) then',
+            f"    unsetenv {_saved(resource)}",
+            '    if ( "$__cl_v" == unlimited || "$__cl_v" !~ *[^0-9]* ) then',
+            "        set __cl_done = 0",
+            f'        if ( "$__cl_k" !~ *{key}* ) then',
+            *_indent(_units(spec, "$__cl_v"), 3),
+            *_indent(_limit(spec, False, ["set __cl_done = 1"], []), 3),
+            "        endif",
+            f"        if ( $__cl_done == 0 ) set __cl_slow = ( $__cl_slow {key}.$__cl_v )",
+            "    endif",
+            "endif"]
+
+
+def _slow_restore() -> list[str]:
+    """The shared part: compare each pending value with the hard limit before setting it."""
+    cases = []
+    for resource in RESOURCES:
+        spec = Spec.of(resource)
+        cases += [f"case {resource.key.upper()}:",
+                  f'    set __cl_label = "{spec.label}"',
+                  f"    set __cl_words = {spec.words}",
+                  f"    set __cl_csh = {spec.csh}",
+                  f"    set __cl_blk = {spec.block}",
+                  f"    set __cl_letter = {spec.letter}",
+                  f"    set __cl_shblk = {spec.sh_block}",
+                  f"    set __cl_name = {spec.name}",
+                  f'    set __cl_unit = "{spec.unit}"',
+                  "    breaksw"]
+    spec = VARIABLE
+    return [
+        "foreach __cl_p ( $__cl_slow )",
+        "    switch ( $__cl_p:r )",
+        *_indent(cases),
+        "    endsw",
+        "    set __cl_v = $__cl_p:e",
+        *_indent(_read(spec)),
+        '    if ( "$__cl_s" != "" ) then',
+        *_indent(_above("$__cl_v", "$__cl_h"), 2),
+        "        if ( $__cl_x ) then",
+        "            " + _warn(f"{spec.name}{spec.unit} cannot go back up to ${{__cl_v}}: its "
+                               f"hard limit was lowered to ${{__cl_h}}"),
+        '            set __cl_v = "$__cl_h"',
+        "        endif",
+        "    endif",
+        *_indent(_units(spec, "$__cl_v")),
+        *_indent(_limit(spec, False, [], [
+            _warn(f"could not restore the {spec.name} limit{spec.unit} to ${{__cl_v}}")])),
+        "end",
+    ]
+
+
+def render_activate(limits: LimitSet) -> str:
+    """The ``activate.d`` script applying ``limits``."""
+    lines: list[str] = []
+    for resource, limit in limits.items_with_resource():
+        lines += _apply(resource, limit)
+    return (HEADER.format(purpose="Applies this environment's resource limits on activation.")
+            + SETUP + READ_ROWS + "\n".join(lines) + "\n" + CLEANUP)
+
+
+def render_deactivate() -> str:
+    """The ``deactivate.d`` script: restores every limit saved at this level."""
+    lines: list[str] = ["set __cl_slow = ()"]
+    for resource in RESOURCES:
+        lines += _restore(resource)
+    lines += _slow_restore()
+    lines.append(f"unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}")
+    return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
+            + SETUP + "\n".join(lines) + "\n" + CLEANUP)
+
+
+__all__ = ["render_activate", "render_deactivate"]

@@ -1,0 +1,382 @@
+"""Render the POSIX ``.sh`` activate/deactivate scripts (bash, zsh, dash, ksh).
+
+The scripts are fixed shell text plus integers from a validated :class:`LimitSet`. Activation
+keeps the shell's previous soft limit of each resource it changes in
+``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` (bytes, counts or seconds as ``/proc/self/limits``
+shows them, or ``unlimited``), and lists in ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` the keys
+whose hard limit it lowered. The ``.fish`` and ``.csh`` scripts use the same names and units,
+so that a nested shell of another family can still deactivate.
+
+How the text keeps its promises:
+
+- No forks on Linux: the shell reads ``/proc/self/limits`` itself (``mapfile`` in bash,
+  ``$(<file)`` in zsh, ``read`` elsewhere) and takes a limit's row by its position, checked
+  against its label (else it searches the rows). ``ulimit`` output is captured in subshells
+  only where there is no ``/proc`` (macOS, BSD).
+- Deactivation reads nothing in the common case: it sets the saved value back and looks at
+  the hard limit only when that fails or when activation lowered the hard limit.
+- Never exit or abort the shell: all work happens in ``__cl_f`` and ``__cl_main``, called as
+  ``__cl_main || :``, where ``set -e`` does not apply in any POSIX shell, and every
+  possibly unset variable is read as ``${X-}`` for ``set -u``. The fast path's ``return``
+  (status 0) leaves the sourced script, never the shell.
+- No names left behind: every function and variable the scripts use starts with
+  ``__cl_`` and is removed at the end, at top level.
+- Short where it counts: shells parse the text they reach on every activation, and parsing
+  costs as much as running. So each script starts with a fast path for the common case (a
+  soft limit within the hard one; a plain restore), which ends the script with ``return``
+  before the shell reads the rest, or else hands over to the full script after it, which
+  does everything again (harmlessly for the limits already done) and says what is wrong.
+- mksh computes (and sets limits) in 32-bit integers, which turns 4 GiB into 0: the scripts
+  refuse to work there, with a warning.
+"""
+
+from __future__ import annotations
+
+from ..model import LimitSet
+from ..resources import RESOURCES, Kind, Resource
+from ..values import UNLIMITED, Value, human
+
+PREFIX = "__cl_"  # every function and variable the scripts use starts with this (short: parsing costs)
+HARD_KEY = "HARD"  # _CONDA_LIMITS_<level>_HARD: keys whose hard limit activation lowered
+
+#: Row of each limit in /proc/self/limits where the kernel numbers limits the generic way
+#: (x86, arm, riscv...: RLIMIT_* + 1 for the header line). Elsewhere the label check fails
+#: and the scripts search the rows.
+ROW = {"cpu": 1, "fsize": 2, "data": 3, "stack": 4, "core": 5, "nproc": 7, "nofile": 8,
+       "memlock": 9, "vmem": 10}
+
+HEADER = """\
+# Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
+# {purpose}
+# POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell.
+"""
+
+# zsh: options back on return; no warnings for globals, arrays from 1. l: level; b: bytes per
+# -f/-c unit; p: nproc letter (-p in dash, busybox); a: offset of the rows array (bash 0, zsh 1;
+# '' for no array).
+SETUP = r"""  [ -z "${{ZSH_VERSION-}}" ] || setopt localoptions no_warn_create_global no_ksh_arrays
+  __cl_l=${{CONDA_SHLVL:-0}}
+  case $__cl_l in ''|*[!0-9]*) __cl_l=0 ;; esac
+  __cl_b=512 __cl_p=p __cl_a=
+  if [ -n "${{BASH_VERSION-}}" ]; then
+    __cl_p=u
+    case :${{SHELLOPTS-}}: in *:posix:*) ;; *) __cl_b=1024 ;; esac
+{bash}  elif [ -n "${{ZSH_VERSION-}}" ]; then
+    __cl_p=u
+{zsh}  else
+    case ${{KSH_VERSION-}} in ''|*MIRBSD*|*PD\ KSH*) ;; *) __cl_p=u ;; esac
+    if [ "$((2147483647 + 1))" -lt 0 ]; then
+{w32}      return 0
+    fi
+  fi
+"""
+
+W32_WARNING = """\
+      __cl_w "this shell computes in 32 bits: limits left as they are"
+"""
+LOAD_ROWS_BASH = r"""    if [ "${BASH_VERSINFO-0}" -ge 4 ] && [ -r /proc/self/limits ]; then
+      mapfile -t __cl_rows < /proc/self/limits && __cl_a=0
+    fi
+"""
+LOAD_ROWS_ZSH = r"""    if [ -r /proc/self/limits ]; then
+      eval '__cl_rows=("${(@f)$(</proc/self/limits)}")' && __cl_a=1
+    fi
+"""
+
+SET = r"""# -S|-H LETTER BLOCK VALUE: set one limit to VALUE (bytes, count, seconds or unlimited).
+__cl_set() {
+  case $4 in
+    unlimited) ulimit "$1" -"$2" unlimited ;;
+    *) ulimit "$1" -"$2" "$(($4 / $3))" ;;
+  esac 2>/dev/null
+}
+"""
+
+FUNCTIONS = r"""__cl_w() {
+  printf 'conda-limits: %s\n' "$1" >&2
+}
+# A B: whether value A is above value B (unlimited is above every number).
+__cl_above() {
+  case $2 in unlimited) return 1 ;; esac
+  case $1 in unlimited) return 0 ;; esac
+  [ "$1" -gt "$2" ]
+}
+# ROW LABEL LETTER BLOCK: __cl_s/_h = the current soft/hard limit (s='' if unknown).
+__cl_get() {
+  __cl_s=
+  [ -z "$__cl_a" ] || __cl_s=${__cl_rows[$1+__cl_a]-}
+  case $__cl_s in "$2 "*) ;; *)
+    if [ -r /proc/self/limits ]; then
+      while IFS= read -r __cl_s; do
+        case $__cl_s in "$2 "*) break ;; esac
+      done < /proc/self/limits
+    fi ;;
+  esac
+  case $__cl_s in
+    "$2 "*) # Columns are fixed: "%-25s %-20s %-20s %-10s".
+      __cl_s=${__cl_s#??????????????????????????}
+      __cl_h=${__cl_s#?????????????????????}
+      __cl_s=${__cl_s%% *} __cl_h=${__cl_h%% *} ;;
+    *) # No /proc (macOS, BSD): ask ulimit, in subshells.
+      __cl_s=$(ulimit -S -"$3" 2>/dev/null) || __cl_s=
+      __cl_h=$(ulimit -H -"$3" 2>/dev/null) || __cl_h=
+      case $__cl_s in ''|*[!0-9]*) ;; *)
+        __cl_s=$((__cl_s * $4)) ;; esac
+      case $__cl_h in ''|*[!0-9]*) ;; *)
+        __cl_h=$((__cl_h * $4)) ;; esac ;;
+  esac
+  case $__cl_s in unlimited) ;; ''|*[!0-9]*) __cl_s= ;; esac
+  case $__cl_h in unlimited) ;; ''|*[!0-9]*) __cl_s= ;; esac
+}
+"""
+
+# ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED: apply one limit.
+# SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). SAVED: the value this
+# level saved already, if any: conda re-runs activate.d at the same level when a stacked
+# environment is deactivated, and the first saved value must stay.
+APPLY = r"""# ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED (- unset)
+__cl_apply() {
+  __cl_get "$1" "$2" "$4" "$5"
+  if [ -z "$__cl_s" ]; then
+    __cl_w "cannot read the current $6 limit; $6 left as it is"
+    return 0
+  fi
+  [ -n "${12}" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
+  __cl_c=$__cl_h __cl_t=$8
+  if [ "$9" = - ]; then :
+  elif __cl_above "$9" "$__cl_h"; then
+    __cl_w "$6 hard limit ${11} is above this shell's hard limit, $__cl_h$7; keeping that"
+  else
+    __cl_c=$9
+  fi
+  [ "$8" != - ] || __cl_t=$__cl_s
+  if __cl_above "$__cl_t" "$__cl_c"; then
+    [ "$8" = - ] ||
+      __cl_w "$6 ${10} is above the hard limit, $__cl_c$7; using the hard limit"
+    __cl_t=$__cl_c
+  fi
+  if [ "$__cl_t" != "$__cl_s" ] &&
+      ! __cl_set -S "$4" "$5" "$__cl_t"; then
+    __cl_w "could not set the $6 limit$7 to $__cl_t; $6 left as it is"
+    return 0
+  fi
+  [ "$__cl_c" != "$__cl_h" ] || return 0
+  if __cl_set -H "$4" "$5" "$__cl_c"; then
+    # zsh gives itself (not its children) a new hard limit with its next change: make one.
+    __cl_set -S "$4" "$5" "$__cl_t"
+    __cl_k="$__cl_k $3"
+    export "_CONDA_LIMITS_${__cl_l}_HARD=$__cl_k"
+  else
+    __cl_w "could not set the $6 hard limit$7 to $__cl_c"
+  fi
+}
+"""
+
+# ROW LABEL KEY LETTER BLOCK NAME UNIT SAVED: put back the soft value saved at this level.
+RESTORE = r"""# ROW LABEL KEY LETTER BLOCK NAME UNIT SAVED
+__cl_restore() {
+  unset "_CONDA_LIMITS_${__cl_l}_$3"
+  case $8 in unlimited) ;; ''|*[!0-9]*) return 0 ;; esac
+  case " $__cl_k " in *" $3 "*) ;; *)
+    ! __cl_set -S "$4" "$5" "$8" || return 0 ;;
+  esac
+  __cl_get "$1" "$2" "$4" "$5"
+  if [ -n "$__cl_s" ] && __cl_above "$8" "$__cl_h"; then
+    __cl_w "$6$7 cannot go back up to $8: its hard limit was lowered to $__cl_h"
+    set -- "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$__cl_h"
+  fi
+  __cl_set -S "$4" "$5" "$8" ||
+    __cl_w "could not restore the $6 limit$7 to $8"
+}
+"""
+
+CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb}{fast} || :
+unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k{saved}{fast_vars} || :
+"""
+
+# conda's xonsh activation runs .sh scripts through `source-bash`: a bash subprocess whose
+# environment is copied back, so limits set there never reach xonsh. Its command string
+# carries xonsh's marker (a bash merely started from xonsh does not). source-bash discards
+# the subprocess's output, so the hint goes to xonsh's own stderr, its parent's fd 2.
+XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
+  *__XONSH_ENV_BEG__*)
+    __cl_t="xonsh cannot apply this environment's limits on activation; use bash, zsh, fish or tcsh, or run commands with 'conda run-limited'"
+    { __cl_w "$__cl_t" 2>>"/proc/$PPID/fd/2"; } 2>/dev/null || __cl_w "$__cl_t" || : ;;
+  *) __cl_main || : ;;
+esac
+"""
+
+# The fast path (see the module docstring). Its functions fail (status 1) for whatever they
+# leave to the full script. It has nothing to say, so its stderr goes to /dev/null once,
+# instead of for each ulimit.
+# ROW LABEL KEY LETTER BLOCK SOFT SAVED: apply a soft limit that is within the hard one.
+FAST_APPLY = r"""__cl_q() {
+  __cl_s=${__cl_rows[$1+__cl_a]-}
+  case $__cl_s in "$2 "*) ;; *) return 1 ;; esac
+  __cl_h=${__cl_s:47} __cl_s=${__cl_s:26}
+  __cl_s=${__cl_s%% *} __cl_h=${__cl_h%% *}
+  case $__cl_s in unlimited) ;; ''|*[!0-9]*) return 1 ;; esac
+  case $__cl_h in unlimited) ;; ''|*[!0-9]*) return 1 ;; *)
+    case $6 in unlimited) return 1 ;; esac
+    [ "$6" -le "$__cl_h" ] || return 1 ;; esac
+  [ -n "$7" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
+  [ "$6" = "$__cl_s" ] || case $6 in
+    unlimited) ulimit -S -"$4" unlimited ;;
+    *) ulimit -S -"$4" "$(($6 / $5))" ;;
+  esac
+}
+"""
+
+# KEY LETTER BLOCK SAVED: put back a soft value whose hard limit activation left alone.
+FAST_RESTORE = r"""__cl_r() {
+  case " $__cl_k " in *" $1 "*) return 1 ;; esac
+  case $4 in
+    unlimited) ulimit -S -"$2" unlimited ;;
+    ''|*[!0-9]*) return 1 ;;
+    *) ulimit -S -"$2" "$(($4 / $3))" ;;
+  esac || return 1
+  unset "_CONDA_LIMITS_${__cl_l}_$1"
+}
+"""
+
+# Rows (bash, zsh) and not xonsh's source-bash, or leave it all to the full script.
+FAST_ROWS = r"""  [ -n "$__cl_a" ] || return 0
+  case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in *__XONSH_ENV_BEG__*) return 0 ;; esac
+"""
+
+FAST_END = r"""__cl_y=
+__cl_f 2>/dev/null || :
+if [ -n "$__cl_y" ]; then
+  unset -f __cl_f __cl_{verb} || :
+  unset __cl_y __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_k{saved} || :
+  return 0
+fi
+"""
+
+_UNIT = {Kind.SIZE: " (in bytes)", Kind.COUNT: "", Kind.DURATION: " (in seconds)"}
+
+
+def letter(resource: Resource) -> str:
+    """The ``ulimit`` option as script text: fixed, but chosen at run time for nproc."""
+    return "$__cl_p" if resource.key == "nproc" else resource.ulimit
+
+
+def block(resource: Resource) -> str:
+    """Bytes per ``ulimit`` unit as script text: fixed, but chosen at run time for -f/-c."""
+    return "$__cl_b" if resource.posix_block is not None else str(resource.block)
+
+
+def figure(value: Value | None) -> str:
+    """A value as script text: digits, ``unlimited``, or ``-`` for "not configured"."""
+    if value is None:
+        return "-"
+    return UNLIMITED if value == UNLIMITED else str(int(value))
+
+
+def text(resource: Resource, value: Value | None) -> str:
+    """A value for people in warnings (``4G``), or ``-``; from a validated value only."""
+    return "-" if value is None else human(resource, value)
+
+
+def unit(resource: Resource) -> str:
+    """What follows a limit's name, or a figure that is not ``unlimited``, in a warning."""
+    return _UNIT[resource.kind]
+
+
+def _key(resource: Resource) -> str:
+    return resource.key.upper()
+
+
+def _saved(key: str) -> str:
+    """The variable holding, during the script, what this level saved under ``key``."""
+    return f"{PREFIX}{key}" if key != HARD_KEY else f"{PREFIX}k"
+
+
+def _load_saved(keys: list[str]) -> str:
+    # The level is known only at run time, hence one eval (of digits and fixed names).
+    names = " ".join(f"{_saved(key)}=\\${{_CONDA_LIMITS_${{__cl_l}}_{key}-}}"
+                     for key in [*keys, HARD_KEY])
+    return f'  eval "{names}"\n'
+
+
+def _words(resource: Resource) -> list[str]:
+    # ROW LABEL KEY LETTER BLOCK NAME UNIT: every word comes from the resource table.
+    return [str(ROW[resource.key]), f'"{resource.label}"', _key(resource),
+            f'"{letter(resource)}"', f'"{block(resource)}"', resource.key,
+            f'"{unit(resource)}"']
+
+
+def _main(setup: str, body: str, name: str = "main") -> str:
+    return f"{PREFIX}{name}() {{\n" + setup + body + "}\n"
+
+
+def _setup(activate: bool, warn: bool = True) -> str:
+    # Deactivation needs no rows (and has nothing to say in a 32-bit shell: nothing was saved).
+    return SETUP.format(bash=LOAD_ROWS_BASH if activate else "",
+                        zsh=LOAD_ROWS_ZSH if activate else "",
+                        w32=W32_WARNING if activate and warn else "")
+
+
+def _fast(function: str, main: str, verb: str, saved: str) -> str:
+    """The fast path: its functions, ``__cl_f`` (``main``: setup and calls) and its end."""
+    return (function + _main("", main, "f")
+            + FAST_END.format(verb=verb, saved=saved))
+
+
+_FAST_VERB = {"apply": "q", "restore": "r"}
+
+
+def _cleanup(verb: str, saved: str, fast: bool) -> str:
+    # After the full script, the fast path's names too, when there was one.
+    names = f" {PREFIX}f {PREFIX}{_FAST_VERB[verb]}" if fast else ""
+    return CLEANUP.format(verb=verb, saved=saved, fast=names,
+                          fast_vars=f" {PREFIX}y" if fast else "")
+
+
+def render_activate(limits: LimitSet) -> str:
+    """The ``activate.d`` script applying ``limits``."""
+    keys, calls, quick = [], [], []
+    for resource, limit in limits.items_with_resource():
+        key = _key(resource)
+        keys.append(key)
+        texts = [text(resource, limit.soft), text(resource, limit.hard)]
+        words = [*_words(resource), figure(limit.soft), figure(limit.hard), *texts,
+                 f'"${_saved(key)}"']
+        calls.append("  __cl_apply " + " ".join(words) + "\n")
+        if limit.hard is None and limit.soft is not None:
+            row, label, _, letter_, block_ = _words(resource)[:5]
+            quick.append(f"  __cl_q {row} {label} {key} {letter_} {block_} "
+                         f'{figure(limit.soft)} "${_saved(key)}" || __cl_y=\n')
+    saved = "".join(f" {_saved(key)}" for key in keys)
+    # The fast path only where every limit is a soft one (a lowered hard limit is rare).
+    fast = bool(calls) and len(quick) == len(calls)
+    head = HEADER.format(purpose="Applies this environment's resource limits on activation.")
+    if fast:
+        head += _fast(FAST_APPLY, _setup(True, warn=False) + FAST_ROWS + _load_saved(keys)
+                      + "  __cl_y=1\n" + "".join(quick), "q", saved)
+    return (head + FUNCTIONS + SET + APPLY
+            + _main(_setup(True), _load_saved(keys) + "".join(calls))
+            + XONSH + _cleanup("apply", saved, fast))
+
+
+def render_deactivate() -> str:
+    """The ``deactivate.d`` script: restores every limit saved at this level."""
+    keys = [_key(r) for r in RESOURCES]
+    calls = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_restore '
+                    + " ".join([*_words(r), f'"${_saved(_key(r))}"']) + "\n"
+                    for r in RESOURCES)
+    quick = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_r {_key(r)} '
+                    + " ".join([*_words(r)[3:5], f'"${_saved(_key(r))}"']) + " || __cl_y=\n"
+                    for r in RESOURCES)
+    body = (_load_saved(keys) + calls
+            + '  unset "_CONDA_LIMITS_${__cl_l}_HARD"\n')
+    saved = "".join(f" {_saved(key)}" for key in keys)
+    fast = _fast(FAST_RESTORE, _setup(False) + _load_saved(keys) + "  __cl_y=1\n" + quick
+                 + '  [ -z "$__cl_y" ] || unset "_CONDA_LIMITS_${__cl_l}_HARD"\n', "r", saved)
+    return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
+            + fast + FUNCTIONS + SET + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
+            + _cleanup("restore", saved, True))
+
+
+__all__ = ["render_activate", "render_deactivate", "letter", "block", "figure", "text", "unit",
+           "PREFIX", "ROW", "HARD_KEY"]

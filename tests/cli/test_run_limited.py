@@ -1,0 +1,149 @@
+"""``conda run-limited`` through the real conda: a conda process, live stdio, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import requires_conda
+
+pytestmark = requires_conda
+
+CONDA = Path(sys.prefix, "bin", "conda")
+MiB = 2**20
+
+
+def conda(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+    if not CONDA.exists():
+        pytest.skip(f"no conda executable at {CONDA}")
+    return subprocess.run([str(CONDA), *args], capture_output=True, text=True, input=input,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def env(session_tmp_env):
+    """An environment with a package-style activate.d script and a config variable."""
+    with session_tmp_env() as prefix:
+        scripts = prefix / "etc" / "conda" / "activate.d"
+        scripts.mkdir(parents=True)
+        (scripts / "gdal-activate.sh").write_text('export GDAL_DATA="$CONDA_PREFIX/share/gdal"\n')
+        assert conda("env", "config", "vars", "set", "-p", str(prefix),
+                     "MYVAR=hello world").returncode == 0
+        yield prefix
+
+
+def environ_of(result: subprocess.CompletedProcess) -> dict[str, str]:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+PRINT_ENV = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
+
+
+def test_the_command_gets_what_conda_run_gives_it(env):
+    ran = environ_of(conda("run", "-p", str(env), *PRINT_ENV))
+    limited = environ_of(conda("run-limited", "-p", str(env), "--", *PRINT_ENV))
+    for shell_own in ("_", "SHLVL"):  # set by conda run's bash wrapper, not by activation
+        ran.pop(shell_own, None)
+        limited.pop(shell_own, None)
+    assert limited == ran
+    assert limited["GDAL_DATA"] == f"{env}/share/gdal"
+    assert limited["MYVAR"] == "hello world"
+    assert limited["PATH"].split(":")[0] == f"{env}/bin"
+
+
+def test_nothing_extra_on_success_and_the_exit_status_is_the_commands(env):
+    result = conda("run-limited", "-p", str(env), "--", "sh", "-c", "echo out; exit 7")
+    assert (result.returncode, result.stdout, result.stderr) == (7, "out\n", "")
+    result = conda("run-limited", "-p", str(env), "--", "sh", "-c", "kill -TERM $$")
+    assert (result.returncode, result.stderr) == (128 + signal.SIGTERM, "")
+
+
+def test_stdin_reaches_the_command(env):
+    result = conda("run-limited", "-p", str(env), "--", "cat", input="line one\nline two\n")
+    assert (result.returncode, result.stdout) == (0, "line one\nline two\n")
+
+
+def test_recorded_limits_apply_and_flags_win(tmp_env):
+    with tmp_env() as prefix:
+        assert conda("limits", "set", "-p", str(prefix), "--nofile", "200",
+                     "--stack", "4M").returncode == 0
+        result = conda("run-limited", "-p", str(prefix), "--nofile", "150", "--",
+                       "sh", "-c", "ulimit -n; ulimit -s")
+        assert (result.returncode, result.stdout.split(), result.stderr) == (
+            0, ["150", "4096"], "")
+        result = conda("run-limited", "-p", str(prefix), "--nofile", "120", "--hard", "--",
+                       "sh", "-c", "ulimit -S -n; ulimit -H -n")
+        assert result.stdout.split() == ["120", "120"]
+
+
+def test_a_limit_that_stops_the_command_is_named(env):
+    result = conda("run-limited", "-p", str(env), "--cpu", "1", "--core", "0", "--",
+                   sys.executable, "-c", "while True: pass")
+    assert result.returncode == 128 + signal.SIGXCPU
+    assert result.stderr.startswith("conda-limits: the cpu limit stopped the command")
+
+
+def test_memory_error_under_vmem_is_named(env):
+    result = conda("run-limited", "-p", str(env), "--vmem", "300M", "--", sys.executable, "-c",
+                   "x = []\nwhile True: x.append(bytearray(b'1') * (1 << 20))")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        "conda-limits: the vmem limit most likely stopped the command")
+
+
+def test_report(env):
+    result = conda("run-limited", "-p", str(env), "--nofile", "100", "--report", "--", "true")
+    assert result.returncode == 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == "conda-limits report for: true"
+    assert "    nofile   100 / " in "\n".join(lines)
+
+
+def test_mem_oom_kill(env):
+    from conda_limits.run import cgroups
+
+    try:
+        cgroups.memory_cap(64 * MiB).close()
+    except cgroups.MemoryCapUnavailable as error:
+        pytest.skip(f"no usable memory cgroup here: {error}")
+    result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", sys.executable, "-c",
+                   "x = bytearray(b'1') * (600 << 20)")
+    assert result.returncode == 128 + signal.SIGKILL
+    assert result.stderr.startswith("conda-limits: the --mem limit stopped the command")
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["-n", "no-such-env-here", "--"], 1, "EnvironmentLocationNotFound"),
+    (["--vmem", "4Q", "--"], 2, "argument --vmem: invalid value '4Q'"),
+    (["--mem", "lots", "--"], 2, "argument --mem: invalid value 'lots'"),
+    (["--nofile", "-3", "--"], 2, "argument --nofile: invalid value '-3'"),
+])
+def test_bad_input_is_an_error_and_nothing_runs(env, tmp_path, args, code, message):
+    marker = tmp_path / "ran"
+    if "-n" not in args:
+        args = ["-p", str(env), *args]
+    result = conda("run-limited", *args, "touch", str(marker))
+    assert result.returncode == code
+    assert message in result.stderr
+    assert not marker.exists()
+
+
+def test_no_command_and_a_missing_command(env, tmp_env):
+    result = conda("run-limited", "-p", str(env), "--")
+    assert result.returncode == 2
+    assert "No command given" in result.stderr
+    with tmp_env() as plain:  # no activation script: conda-limits checks PATH itself
+        result = conda("run-limited", "-p", str(plain), "--", "no-such-command-here")
+    assert result.returncode == 127
+    assert "'no-such-command-here' is not on the PATH" in result.stderr
+    assert "Nothing was run" in result.stderr
+    # After the activation scripts (they could extend PATH), the launcher says so.
+    result = conda("run-limited", "-p", str(env), "--", "no-such-command-here")
+    assert (result.returncode, result.stderr) == (
+        127, "conda-limits: command not found: no-such-command-here\n")

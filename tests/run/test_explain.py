@@ -1,0 +1,172 @@
+"""Which limit stopped a command, from its outcome; and the ``--report`` summary.
+
+The real processes behind these outcomes are in test_runner.py and test_cgroups.py; here each
+rule is checked on its own, including the cases where nothing may be claimed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+
+import pytest
+
+from conda_limits.run import explain
+from conda_limits.run.cgroups import MemoryStats
+from conda_limits.run.runner import Outcome
+
+MiB = 2**20
+UNL = ("unlimited", "unlimited")
+
+
+def outcome(status=0, sig=None, limits=None, sources=None, **changes) -> Outcome:
+    base = Outcome(status=status, signal=sig, wall=1.5, user=1.0, system=0.25, peak_rss=None,
+                   rss_floor=20 * MiB, sampled={}, written=0, limits=limits or {},
+                   sources=sources or {}, memory=None)
+    return dataclasses.replace(base, **changes)
+
+
+def line(result: Outcome) -> str | None:
+    lines = explain.explain(result)
+    assert len(lines) <= 1
+    return lines[0] if lines else None
+
+
+def test_success_says_nothing_whatever_the_limits():
+    assert line(outcome(limits={"vmem": (100 * MiB, 100 * MiB)},
+                        sampled={"VmPeak": 100 * MiB})) is None
+
+
+def test_sigxcpu_names_the_cpu_limit():
+    text = line(outcome(152, signal.SIGXCPU, {"cpu": (1, "unlimited")}))
+    assert text == ("conda-limits: the cpu limit stopped the command: it used 1.25 s of CPU "
+                    "time, the limit is 1 s (SIGXCPU)")
+
+
+def test_a_limit_signal_is_named_even_when_the_command_set_the_limit_itself():
+    assert line(outcome(152, signal.SIGXCPU)) == (
+        "conda-limits: the cpu limit stopped the command: it used 1.25 s of CPU time (SIGXCPU)")
+    assert line(outcome(153, signal.SIGXFSZ)).endswith("write a file past the limit (SIGXFSZ)")
+
+
+def test_sigkill_at_the_cpu_hard_limit_names_it():
+    text = line(outcome(137, signal.SIGKILL, {"cpu": (1, 1)}))
+    assert text.startswith("conda-limits: the cpu hard limit stopped the command")
+    assert line(outcome(137, signal.SIGKILL, {"cpu": (1, 60)})) is None
+
+
+def test_sigxfsz_names_the_file_size_limit():
+    text = line(outcome(153, signal.SIGXFSZ, {"fsize": (MiB, "unlimited")}))
+    assert text.endswith("past fsize 1 MiB (SIGXFSZ)")
+
+
+def test_an_oom_kill_in_the_cgroup_names_mem():
+    stats = MemoryStats("cgroup v1", 150 * MiB, 150 * MiB, 1)
+    text = line(outcome(137, signal.SIGKILL, memory=stats))
+    assert text == ("conda-limits: the --mem limit stopped the command: its memory reached "
+                    "150 MiB and the kernel's OOM killer ended it (SIGKILL)")
+    text = line(outcome(1, memory=stats))
+    assert text == ("conda-limits: the --mem limit (150 MiB) made the kernel's OOM killer end "
+                    "1 process(es) of the command")
+    assert line(outcome(0, memory=stats)) is None  # the command coped with it
+
+
+def test_sigkill_without_a_readable_oom_count_is_only_likely_mem():
+    text = line(outcome(137, signal.SIGKILL, memory=MemoryStats("systemd scope", 4 * MiB)))
+    assert "most likely the kernel's OOM killer" in text
+    assert line(outcome(137, signal.SIGKILL,
+                        memory=MemoryStats("cgroup v1", 4 * MiB, MiB, 0))) is None
+
+
+@pytest.mark.parametrize("key,sampled,what", [("vmem", "VmPeak", "address space"),
+                                              ("data", "VmData", "data segment")])
+def test_a_failure_near_a_memory_limit_is_likely_that_limit(key, sampled, what):
+    limits = {key: (300 * MiB, "unlimited")}
+    text = line(outcome(1, limits=limits, sampled={sampled: 290 * MiB}))
+    assert text == (f"conda-limits: the {key} limit most likely stopped the command: it failed "
+                    f"(exit status 1) with its {what} at 290 MiB of the {key} limit 300 MiB "
+                    "(MemoryError or a failed allocation)")
+    by_rss = line(outcome(134, signal.SIGABRT, limits=limits, peak_rss=280 * MiB))
+    assert "(killed by SIGABRT) with its resident memory at 280 MiB" in by_rss
+
+
+def test_a_failure_far_from_the_memory_limit_or_a_requested_stop_claims_nothing():
+    limits = {"vmem": (300 * MiB, "unlimited")}
+    inherited = {"vmem": "inherited"}
+    assert line(outcome(1, limits=limits, sources=inherited,
+                        sampled={"VmPeak": 100 * MiB})) is None
+    assert line(outcome(130, signal.SIGINT, limits=limits, sampled={"VmPeak": 299 * MiB})) is None
+    assert line(outcome(1, sampled={"VmPeak": 299 * MiB})) is None  # no limit at all
+
+
+@pytest.mark.parametrize("status,sig,how", [(1, None, "exit status 1"),
+                                            (134, signal.SIGABRT, "killed by SIGABRT")])
+def test_a_failure_under_a_memory_limit_never_approached_says_what_to_look_for(status, sig, how):
+    """One allocation too large for the limit fails at once: the measures cannot tell."""
+    limits = {"data": (300 * MiB, "unlimited")}
+    result = outcome(status, sig, limits=limits, sources={"data": "flag"},
+                     sampled={"VmData": 10 * MiB})
+    lines = explain.explain(result, ["python3.12", "train.py"])
+    text = lines[0] if lines else None
+    assert text == (f"conda-limits: the command failed ({how}) with data limited to 300 MiB: "
+                    "if it reported MemoryError or 'Cannot allocate memory', an allocation did "
+                    "not fit under the data limit")
+    assert line(outcome(139, signal.SIGSEGV, limits=limits, sources={"data": "flag"})) is None
+    assert line(outcome(3, limits=limits, sources={"data": "flag"})) is None
+
+
+def test_sigsegv_blames_the_stack_only_when_conda_limits_set_it():
+    limits = {"stack": (8 * MiB, "unlimited")}
+    assert line(outcome(139, signal.SIGSEGV, limits, {"stack": "inherited"})) is None
+    text = line(outcome(139, signal.SIGSEGV, limits, {"stack": "environment"}))
+    assert "crashed (SIGSEGV) with the stack limit at 8 MiB" in text
+
+
+def test_a_failure_after_writing_the_file_size_limit():
+    limits = {"fsize": (MiB, "unlimited")}
+    text = line(outcome(1, limits=limits, written=MiB))
+    assert text == ("conda-limits: the command failed after writing 1 MiB with the file size "
+                    "limit at 1 MiB: a write past it fails with 'File too large' (EFBIG)")
+    assert line(outcome(1, limits=limits, written=MiB - 1)) is None
+    assert line(outcome(1, limits=limits, written=None)) is None
+
+
+def test_report_lists_status_times_memory_and_limits():
+    result = outcome(137, signal.SIGKILL, {"vmem": (4 << 30, "unlimited"), "nofile": (100, 4096),
+                                           "cpu": UNL},
+                     {"vmem": "environment", "nofile": "flag", "cpu": "inherited"},
+                     peak_rss=300 * MiB, memory=MemoryStats("cgroup v1", 256 * MiB, 255 * MiB, 1))
+    text = explain.report(result, ["python", "train.py", "--epochs", "10"])
+    assert text.splitlines() == [
+        "conda-limits report for: python train.py --epochs 10",
+        "  exit status: 137 (killed by SIGKILL)",
+        "  wall time:   1.50 s",
+        "  CPU time:    1.25 s (user 1.00 s, system 0.25 s)",
+        "  peak memory: 300 MiB resident (largest single process)",
+        "  --mem:       256 MiB (cgroup v1), peak 255 MiB (all processes, with page cache), "
+        "OOM kills 1",
+        "  limits in force (soft / hard):",
+        "    vmem     4 GiB / unlimited  (environment)",
+        "    nofile   100 / 4096  (--nofile)",
+    ]
+
+
+def test_report_says_when_the_peak_is_too_small_to_measure():
+    text = explain.report(outcome(sampled={"VmHWM": 3 * MiB}))
+    assert "peak memory: at least 3 MiB, at most 20 MiB resident" in text
+    assert "    none" in text
+    assert "at most 20 MiB resident" in explain.report(outcome())
+
+
+def test_exit_1_of_a_program_that_is_not_python_gets_no_memory_hint(tmp_path):
+    limits = {"vmem": (300 * MiB, "unlimited")}
+    failed = outcome(1, limits=limits, sources={"vmem": "environment"})
+    assert explain.explain(failed, ["grep", "x", "file"]) == []
+    assert explain.explain(failed, ["false"]) == []
+    script = tmp_path / "train"
+    script.write_text("#!/usr/bin/env python3\nraise MemoryError\n")
+    script.chmod(0o755)
+    assert explain.explain(failed, ["train"], str(tmp_path))
+    assert explain.explain(failed, [str(script)])
+    assert explain.runs_python(["python"]) and explain.runs_python(["/usr/bin/python3.11"])
+    assert not explain.runs_python(["pythonista-tool"]) and not explain.runs_python([])
