@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import provenance, resources
+from .errors import LimitsError
 from .model import Limit, LimitSet
 from .provenance import Sources
 from .values import InvalidValue
@@ -33,7 +34,7 @@ ALL = ("1", "true", "yes", "all")
 NONE = ("", "0", "false", "no")
 
 
-class DefaultsError(ValueError):
+class DefaultsError(LimitsError, ValueError):
     """Site defaults that cannot be used, or a bad ``CONDA_LIMITS_NO_DEFAULTS``."""
 
     def __init__(self, message: str, *, in_config: bool = True) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomicfile
+from .errors import LimitsError
 from .model import Limit, LimitSet, SchemaError, parse_limits
 
 KEY = "limits"
@@ -27,7 +28,7 @@ DEFAULT_INDENT = 2
 _ROOT_CONTENT = re.compile(r"[^\s#]")  # a line starting (at column 0) with content
 
 
-class EnvFileError(Exception):
+class EnvFileError(LimitsError):
     """An environment file that cannot be read, understood or edited (1-based position)."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str,

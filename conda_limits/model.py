@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import resources
+from .errors import LimitsError
 from .resources import Resource
 from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
 
@@ -25,7 +26,7 @@ SCHEMA_HELP = (
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(LimitsError, ValueError):
     """Content that does not follow the ``limits:`` schema.
 
     ``line`` and ``column`` are 1-based positions in the source file, when known.

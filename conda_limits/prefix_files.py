@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomicfile, record
+from .errors import LimitsError
 from .model import LimitSet
 from .provenance import Sources
 from .shells import csh, fish, posix
@@ -37,7 +38,7 @@ FAMILIES: tuple[ScriptFamily, ...] = (
 )
 
 
-class PrefixNotWritable(OSError):
+class PrefixNotWritable(LimitsError, OSError):
     """The environment's files cannot be written; nothing was changed."""
 
     def __init__(self, prefix: Path, error: OSError) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
+from .errors import LimitsError
 from .model import LimitSet, SchemaError, parse_limits
 from .provenance import Sources
 
@@ -24,7 +25,7 @@ HEADER = (
 )
 
 
-class RecordError(Exception):
+class RecordError(LimitsError):
     """The record exists but cannot be read or understood."""
 
     def __init__(self, path: Path, problem: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal, Union
 
+from .errors import LimitsError
 from .resources import Kind, Resource
 
 UNLIMITED: Final = "unlimited"
@@ -33,7 +34,7 @@ ACCEPTED: Final = {
 }
 
 
-class InvalidValue(ValueError):
+class InvalidValue(LimitsError, ValueError):
     """A limit value that cannot be accepted; the message says what is accepted."""
 
     def __init__(self, resource: Resource, raw: object, reason: str = "") -> None:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomicfile
+from ..errors import LimitsError
 
 MARKER = "conda_limits"  # key in kernel.json's metadata that marks our kernelspecs
 OVERRIDES = "conda-limits.yml"  # per-kernel limits given at install (e.g. --mem)
 _NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 
 
-class KernelSpecError(Exception):
+class KernelSpecError(LimitsError):
     """A kernelspec cannot be installed or removed; nothing was changed."""
 
 

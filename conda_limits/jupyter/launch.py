@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import record, resources
+from ..errors import LimitsError
 from ..run import activation as envactivation
 from ..run import runner
 from ..run.activation import Activation
@@ -141,7 +142,7 @@ def _watch(memory: object, kernel_pid: int) -> None:
         os._exit(0)
 
 
-class LaunchError(Exception):
+class LaunchError(LimitsError):
     """The kernel cannot be started as configured; the message says why."""
 
 

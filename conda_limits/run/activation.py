@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import resources
+from ..errors import LimitsError
 from ..values import UNLIMITED, Value
 
 # conda-limits' own scripts (prefix.SCRIPT_NAME + ".sh"; not imported: prefix loads renderers)
@@ -33,7 +34,7 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 UNSET_MARKER = "***unset***"
 
 
-class ActivationError(ValueError):
+class ActivationError(LimitsError, ValueError):
     """An activation that cannot be handed to a shell (e.g. a variable name sh cannot set)."""
 
 

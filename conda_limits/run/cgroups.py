@@ -26,11 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import LimitsError
+
 PREFIX = "conda-limits-"  # name of every cgroup or scope made here: conda-limits-<pid>-<token>
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-class MemoryCapUnavailable(RuntimeError):
+class MemoryCapUnavailable(LimitsError, RuntimeError):
     """No backend can enforce ``--mem`` here; ``reasons`` says why, per backend."""
 
     def __init__(self, limit: int, reasons: Sequence[str]) -> None:
@@ -40,7 +42,7 @@ class MemoryCapUnavailable(RuntimeError):
                          + "; ".join(self.reasons))
 
 
-class MemoryCapError(RuntimeError):
+class MemoryCapError(LimitsError, RuntimeError):
     """A cgroup could not be set up for the command (it was not started)."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .. import record, resources, rlimits
+from ..errors import LimitsError
 from ..model import LimitSet
 from ..values import UNLIMITED, Value, exceeds, from_kernel, human, pretty, to_kernel
 from . import activation as envactivation
@@ -49,7 +50,7 @@ REPORT_INTERVAL = 0.1
 POLL_INTERVAL = 0.05
 
 
-class RunnerError(RuntimeError):
+class RunnerError(LimitsError, RuntimeError):
     """The command could not be started; it did not run."""
 
 
