@@ -31,12 +31,8 @@ def refuse_windows() -> None:
 
 def read_limits(prefix: Path) -> LimitSet:
     from .. import record
-    from .exceptions import LimitsRecordError
 
-    try:
-        return record.read(prefix)
-    except record.RecordError as error:
-        raise LimitsRecordError(str(error)) from None
+    return record.read(prefix)
 
 
 def read_sources(prefix: Path) -> Sources:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from conda.exceptions import CondaError
 
-
-class LimitsError(CondaError):
-    """Base class of conda-limits' errors."""
+from ..errors import LimitsError
 
 
-class LimitsNotSupportedError(LimitsError):
+class CondaLimitsError(CondaError):
+    """Base class of conda-limits' errors as conda reports them."""
+
+
+class LimitsNotSupportedError(CondaLimitsError):
     def __init__(self, platform: str) -> None:
         super().__init__(
             f"Resource limits are not supported on {platform}: it has no setrlimit/ulimit. "
@@ -17,7 +23,7 @@ class LimitsNotSupportedError(LimitsError):
         )
 
 
-class PrefixNotWritableError(LimitsError):
+class PrefixNotWritableError(CondaLimitsError):
     def __init__(self, prefix: str, problem: str) -> None:
         super().__init__(
             f"Cannot write the limits of the environment at {prefix}: {problem}. "
@@ -25,13 +31,13 @@ class PrefixNotWritableError(LimitsError):
         )
 
 
-class LimitsRecordError(LimitsError):
+class LimitsRecordError(CondaLimitsError):
     def __init__(self, problem: str) -> None:
         super().__init__(f"The environment's limits record is broken: {problem}\n"
                          "Fix or remove the file, or run `conda limits unset --all`.")
 
 
-class LimitsFileError(LimitsError):
+class LimitsFileError(CondaLimitsError):
     """An environment.yml whose ``limits:`` cannot be read, validated or written."""
 
     def __init__(self, problem: str, consequence: str = "Nothing was changed.") -> None:
@@ -41,7 +47,7 @@ class LimitsFileError(LimitsError):
                          problem=problem, consequence=consequence)
 
 
-class LimitsDefaultsError(LimitsError):
+class LimitsDefaultsError(CondaLimitsError):
     """Site defaults (``plugins: limits_defaults:`` in a .condarc) that cannot be used, or a
     bad ``CONDA_LIMITS_NO_DEFAULTS``."""
 
@@ -55,20 +61,66 @@ class LimitsDefaultsError(LimitsError):
                          problem=problem, key=KEY, opt_out=OPT_OUT)
 
 
-class NothingToDoError(LimitsError):
+class NothingToDoError(CondaLimitsError):
     def __init__(self, what: str) -> None:
         super().__init__(what)
 
 
-class KernelInstallError(LimitsError):
+class KernelInstallError(CondaLimitsError):
     def __init__(self, problem: str) -> None:
         super().__init__(f"Jupyter kernel: {problem}. Nothing was changed.")
 
 
-class RunLimitedError(LimitsError):
+class RunLimitedError(CondaLimitsError):
     """``conda run-limited`` could not start the command; nothing was run."""
 
     def __init__(self, problem: str, return_code: int = 1) -> None:
         self.return_code = return_code
         # Passed as an argument: the problem may quote the command (see LimitsFileError).
         super().__init__("%(problem)s\nNothing was run.", problem=problem)
+
+
+def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
+    """The conda error that reports ``error``, an error of the conda-free core: the one place
+    that translates them. ``prefix`` is the environment the command was about, when known."""
+    # Imported here: this runs only when something went wrong.
+    from .. import defaults, environment_yml, prefix_files, record
+    from ..jupyter import kernelspec
+    from ..run import activation, cgroups, runner
+
+    if isinstance(error, record.RecordError):
+        return LimitsRecordError(str(error))
+    if isinstance(error, prefix_files.PrefixNotWritable):
+        return PrefixNotWritableError(str(error.prefix), error.error.strerror or str(error.error))
+    if isinstance(error, environment_yml.EnvFileError):
+        return LimitsFileError(str(error))
+    if isinstance(error, defaults.DefaultsError):
+        return LimitsDefaultsError(str(error), in_config=error.in_config)
+    if isinstance(error, kernelspec.KernelSpecError):
+        return KernelInstallError(str(error))
+    if isinstance(error, runner.CommandNotFound):
+        where = f"the environment at {prefix}" if prefix else "the environment"
+        return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
+                               f"{where}.", return_code=127)
+    if isinstance(error, cgroups.MemoryCapUnavailable):
+        from ..resources import MEM
+        from ..values import human
+
+        return RunLimitedError(
+            f"Cannot cap resident memory at {human(MEM, error.limit)} (--mem) here: "
+            + "; ".join(error.reasons)
+            + ".\nRun as a user who may write a cgroup, or limit memory with --data instead.")
+    if isinstance(error, (runner.RunnerError, cgroups.MemoryCapError,
+                          activation.ActivationError)):
+        return RunLimitedError(f"Cannot start the command: {error}.")
+    # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).
+    return CondaLimitsError("%(problem)s", problem=str(error))
+
+
+@contextmanager
+def conda_errors(prefix: Path | None = None) -> Iterator[None]:
+    """Report the core's errors raised inside the block as conda's (see :func:`conda_error`)."""
+    try:
+        yield
+    except LimitsError as error:
+        raise conda_error(error, prefix) from None

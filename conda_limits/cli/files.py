@@ -86,14 +86,10 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str]) -> int:
 def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
     """Make the file's ``limits:`` block hold ``limits`` (unless ``dry_run``)."""
     from .. import environment_yml
-    from .exceptions import LimitsFileError
 
-    try:
-        text = environment_yml.edit(env, limits)
-        if not dry_run:
-            environment_yml.save(env, text)
-    except environment_yml.EnvFileError as error:
-        raise LimitsFileError(str(error)) from None
+    text = environment_yml.edit(env, limits)
+    if not dry_run:
+        environment_yml.save(env, text)
 
 
 def set_in_file(args: Namespace, given: LimitSet) -> int:

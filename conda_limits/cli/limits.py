@@ -30,4 +30,7 @@ def _formatter():
 
 
 def execute(args: Namespace) -> int:
-    return args.limits_execute(args)
+    from .exceptions import conda_errors
+
+    with conda_errors():
+        return args.limits_execute(args)

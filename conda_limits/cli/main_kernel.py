@@ -76,7 +76,6 @@ def execute_install(args: Namespace) -> int:
     from ..jupyter import kernelspec
     from ..values import human
     from .common import env_label, print_json, target_prefix
-    from .exceptions import KernelInstallError
 
     prefix = target_prefix(args)
     label = env_label(prefix)
@@ -87,15 +86,12 @@ def execute_install(args: Namespace) -> int:
         overrides = f"mem: {human(MEM, args.mem)}\n"
     kernels = kernelspec.kernels_dir(sys_prefix=args.sys_prefix,
                                      jupyter_prefix=args.jupyter_prefix)
-    try:
-        name = kernelspec.check_name(args.kernel_name or kernelspec.default_name(
-            Path(label) if label != str(prefix) else prefix))
-        target = kernelspec.install(
-            prefix, name=name, kernels=kernels, force=args.force,
-            display_name=args.display_name or f"Python ({label}, limited)",
-            launcher_python=sys.executable, overrides_yaml=overrides)
-    except kernelspec.KernelSpecError as error:
-        raise KernelInstallError(str(error)) from None
+    name = kernelspec.check_name(args.kernel_name or kernelspec.default_name(
+        Path(label) if label != str(prefix) else prefix))
+    target = kernelspec.install(
+        prefix, name=name, kernels=kernels, force=args.force,
+        display_name=args.display_name or f"Python ({label}, limited)",
+        launcher_python=sys.executable, overrides_yaml=overrides)
     if context.json:
         print_json({"name": name, "path": str(target), "prefix": str(prefix)})
     else:
@@ -133,12 +129,8 @@ def execute_remove(args: Namespace) -> int:
 
     from ..jupyter import kernelspec
     from .common import print_json
-    from .exceptions import KernelInstallError
 
-    try:
-        kernel = kernelspec.remove(args.kernel_name)
-    except kernelspec.KernelSpecError as error:
-        raise KernelInstallError(str(error)) from None
+    kernel = kernelspec.remove(args.kernel_name)
     if context.json:
         print_json({"removed": kernel.name, "path": str(kernel.directory)})
     else:

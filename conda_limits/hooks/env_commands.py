@@ -135,9 +135,9 @@ def after_apply(command: str) -> None:
     args = _args()
     prefix = file_prefix(args.get("name"), args.get("prefix"), files or _named(args))
     if not (prefix / "conda-meta").is_dir():
-        from ..cli.exceptions import LimitsError
+        from ..cli.exceptions import CondaLimitsError
 
-        raise LimitsError(f"conda-limits cannot find the environment at {prefix} to apply "
+        raise CondaLimitsError(f"conda-limits cannot find the environment at {prefix} to apply "
                           + (", ".join(f"the limits of {env.path}" for env in files) or what))
     from_files = merge(*(from_file(env.limits, env.path) for env in files))
     limits, sources = merge(plan.defaults, from_files)
