@@ -13,5 +13,5 @@ def __getattr__(name: str) -> str:
             from ._version import __version__
         except ImportError:  # a source tree that was never built
             return "0.0.0"
-        return __version__
+        return str(__version__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

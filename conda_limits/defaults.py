@@ -105,7 +105,8 @@ def merge(*layers: tuple[LimitSet, Sources]) -> tuple[LimitSet, Sources]:
 
     A new environment's limits are ``merge(site defaults, file 1, file 2, ...)``.
     """
-    limits, sources = LimitSet(), {}
+    limits = LimitSet()
+    sources: Sources = {}
     for layer_limits, layer_sources in layers:
         limits = limits.merged(layer_limits)
         for key in layer_limits:

@@ -17,11 +17,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import atomicfile
 from .errors import LimitsError
 from .model import Limit, LimitSet, SchemaError, parse_limits
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 KEY = "limits"
 DEFAULT_INDENT = 2
@@ -69,7 +72,7 @@ def _text_value(data: Any, key: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _yaml():
+def _yaml() -> YAML:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
@@ -109,7 +112,7 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
                            f"limits:, ...); got {_kind(data)}", 1, 1)
     has_limits = data is not None and KEY in data
     try:
-        limits = parse_limits(data.get(KEY), where=data) if has_limits else LimitSet()
+        limits = parse_limits(data[KEY], where=data) if data and has_limits else LimitSet()
     except SchemaError as error:
         raise EnvFileError(path, error.message, error.line, error.column) from None
     return EnvFile(path, text, data, limits, has_limits, newline, bom)

@@ -7,12 +7,24 @@ Parsers, ruamel.yaml and process machinery load only when a command of ours runs
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaSubcommand
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from conda.plugins.types import (
+        CondaHealthCheck,
+        CondaPostCommand,
+        CondaPreCommand,
+        CondaSetting,
+    )
+
 
 @hookimpl
-def conda_subcommands():
+def conda_subcommands() -> Iterator[CondaSubcommand]:
     from .cli import limits, main_run_limited
 
     yield CondaSubcommand(
@@ -30,7 +42,7 @@ def conda_subcommands():
 
 
 @hookimpl
-def conda_health_checks():
+def conda_health_checks() -> Iterator[CondaHealthCheck]:
     """`conda doctor`'s ``limits`` check (conda >= 23.11; with ``--fix`` from conda 26.1)."""
     from .hooks.health_checks import health_checks
 
@@ -38,7 +50,7 @@ def conda_health_checks():
 
 
 @hookimpl
-def conda_settings():
+def conda_settings() -> Iterator[CondaSetting]:
     """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3)."""
     from .hooks.site_defaults import settings
 
@@ -46,7 +58,7 @@ def conda_settings():
 
 
 @hookimpl
-def conda_pre_commands():
+def conda_pre_commands() -> Iterator[CondaPreCommand]:
     """Validate environment.yml's `limits:` before `conda (env) create/update -f` act."""
     from conda.plugins.types import CondaPreCommand
 
@@ -58,7 +70,7 @@ def conda_pre_commands():
 
 
 @hookimpl
-def conda_post_commands():
+def conda_post_commands() -> Iterator[CondaPostCommand]:
     """Apply environment.yml's `limits:` after create/update; add them to exports."""
     from conda.plugins.types import CondaPostCommand
 

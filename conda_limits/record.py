@@ -98,7 +98,7 @@ def dumps(limits: LimitSet, sources: Sources | None = None) -> str:
     return out.getvalue()
 
 
-def _flow_pairs(data: dict) -> dict:
+def _flow_pairs(data: dict[str, Any]) -> dict[str, Any]:
     """Write nested mappings ({soft, hard} pairs, sources) in flow style, as the docs do."""
     from ruamel.yaml.comments import CommentedMap
 

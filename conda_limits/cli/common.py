@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..model import LimitSet
 from ..provenance import Sources
@@ -95,17 +97,17 @@ def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
 
 
 def to_json(prefix: Path, limits: LimitSet, sources: Sources | None = None,
-            **extra: object) -> dict:
+            **extra: object) -> dict[str, Any]:
     """The environment's limits; with ``sources``, each limit also has its ``source``
     (``{"kind": ..., "path": ...}``, or null when unknown)."""
-    data = limits.to_json()
+    data: Mapping[str, Mapping[str, object]] = limits.to_json()
     if sources is not None:
         data = {key: {**value, "source": sources[key].to_data() if key in sources else None}
                 for key, value in data.items()}
     return {"prefix": str(prefix), "limits": data, **extra}
 
 
-def print_json(data: dict) -> None:
+def print_json(data: dict[str, Any]) -> None:
     from conda.cli.common import stdout_json
 
     stdout_json(data)

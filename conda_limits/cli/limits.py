@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser, Namespace
+from argparse import ArgumentParser, HelpFormatter, Namespace
 from importlib import import_module
 
 VERBS = ("set", "show", "unset", "kernel", "export", "apply")
@@ -23,7 +23,7 @@ def configure_parser(parser: ArgumentParser) -> None:
         verb_parser.set_defaults(limits_execute=module.execute)
 
 
-def _formatter():
+def _formatter() -> type[HelpFormatter]:
     from argparse import RawDescriptionHelpFormatter
 
     return RawDescriptionHelpFormatter
@@ -33,4 +33,4 @@ def execute(args: Namespace) -> int:
     from .exceptions import conda_errors
 
     with conda_errors():
-        return args.limits_execute(args)
+        return int(args.limits_execute(args))

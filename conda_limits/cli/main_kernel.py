@@ -64,7 +64,7 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
-    return args.kernel_execute(args)
+    return int(args.kernel_execute(args))
 
 
 def execute_install(args: Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
+from pathlib import Path
 
 HELP = "Remove resource limits from an environment (some, or --all)."
 DESCRIPTION = HELP + (
@@ -68,10 +69,9 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def _active_here(prefix) -> bool:
+def _active_here(prefix: Path) -> bool:
     """Whether ``prefix`` is the active or a stacked environment of the calling shell."""
     import os
-    from pathlib import Path
 
     active = [value for name, value in os.environ.items()
               if name == "CONDA_PREFIX" or (name.startswith("CONDA_PREFIX_")

@@ -211,7 +211,9 @@ def after_export(command: str) -> None:
     file_format, stdout_format = _export_formats(args, file)
     lost = None
     try:
-        if file_format == YAML_FORMAT:
+        if file is None:  # nothing was written to a file
+            pass
+        elif file_format == YAML_FORMAT:
             environment_yml.replace_limits(file, limits)
         elif file_format == JSON_FORMAT:
             environment_yml.merge_json(file, limits)

@@ -9,6 +9,12 @@ from __future__ import annotations
 from argparse import Namespace
 from collections.abc import Callable, Iterator
 from inspect import signature
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conda.plugins.types import CondaHealthCheck
+
+    from ..model import LimitSet
 
 NAME = "limits"
 SUMMARY = "Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA"
@@ -17,7 +23,7 @@ OK_MARK = "\N{WHITE HEAVY CHECK MARK}"  # as conda doctor's own checks print the
 X_MARK = "\N{CROSS MARK}"
 
 
-def health_checks() -> Iterator[object]:
+def health_checks() -> Iterator[CondaHealthCheck]:
     """The ``CondaHealthCheck`` of conda-limits, if this conda has the type."""
     from conda.plugins import types
 
@@ -95,7 +101,7 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     return 0
 
 
-def _summary(limits) -> str:
+def _summary(limits: LimitSet) -> str:
     from ..values import pretty
 
     return ", ".join(f"{resource.key} {pretty(resource, limit.effective)}"

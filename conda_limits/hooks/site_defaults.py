@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..defaults import OPT_OUT, SETTING
+
+if TYPE_CHECKING:
+    from conda.plugins.types import CondaSetting
+
+    from ..model import LimitSet
+    from ..provenance import Sources
 
 DESCRIPTION = (
     "conda-limits: default resource limits of every environment created from now on, e.g. "
@@ -24,7 +30,7 @@ DESCRIPTION = (
 )
 
 
-def settings() -> Iterator[object]:
+def settings() -> Iterator[CondaSetting]:
     """The ``CondaSetting`` of the defaults, if this conda has settings plugins."""
     from conda.common.configuration import MapParameter, PrimitiveParameter
     from conda.plugins import types
@@ -38,7 +44,7 @@ def settings() -> Iterator[object]:
                        parameter=MapParameter(PrimitiveParameter("", element_type=str)))
 
 
-def configured():
+def configured() -> tuple[LimitSet, Sources]:
     """The site defaults that a new environment gets now: ``(LimitSet, Sources)``.
 
     Leaves out the limits ``CONDA_LIMITS_NO_DEFAULTS`` names; empty on a conda without
@@ -61,7 +67,7 @@ def configured():
         merged = defaults.parse("the merged configuration", _without(_merged(config), skip))
     except defaults.DefaultsError as error:
         raise LimitsDefaultsError(str(error), in_config=error.in_config) from None
-    sources = {}
+    sources: Sources = {}
     for key, limit in merged.items():
         wins = [where for where, limits in layers if limits.get(key) == limit] or \
                [where for where, limits in layers if key in limits]

@@ -16,6 +16,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import atomicfile
 from ..errors import LimitsError
@@ -95,7 +96,7 @@ def env_python(prefix: Path) -> Path | None:
 
 
 def kernel_json(name: str, prefix: Path, directory: Path, display_name: str,
-                launcher_python: str) -> dict:
+                launcher_python: str) -> dict[str, Any]:
     """The kernel.json content: paths only, never limit values."""
     return {
         "argv": [launcher_python, "-m", "conda_limits.jupyter.launch", "--prefix", str(prefix),

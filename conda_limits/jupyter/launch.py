@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import record, resources
 from ..errors import LimitsError
@@ -30,6 +31,9 @@ from ..run import runner
 from ..run.activation import Activation
 from ..values import UNLIMITED, Value, parse, to_kernel
 from .kernelspec import OVERRIDES
+
+if TYPE_CHECKING:
+    from ..run.cgroups import MemoryCap
 
 PREFIX = "conda-limits kernel"
 
@@ -111,7 +115,7 @@ def _gate() -> tuple[int, int]:
     return gate_fd, ready_fd
 
 
-def _watch(memory: object, kernel_pid: int) -> None:
+def _watch(memory: MemoryCap, kernel_pid: int) -> None:
     """Fork a detached watcher that removes the cgroup once the kernel has ended."""
     if os.fork():
         os.wait()  # the intermediate child exits at once
@@ -137,7 +141,7 @@ def _watch(memory: object, kernel_pid: int) -> None:
 
             while os.path.exists(f"/proc/{kernel_pid}"):
                 time.sleep(1)
-        memory.close()  # type: ignore[attr-defined]
+        memory.close()
     finally:
         os._exit(0)
 
@@ -151,7 +155,8 @@ class LaunchError(LimitsError):
 KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
 
 
-def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.LimitPlan, object]:
+def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.LimitPlan,
+                                               MemoryCap | None]:
     """Everything the kernel needs before ``exec``: its launch, limits and --mem cgroup."""
     prefix = Path(args.prefix)
     python = prefix / "bin" / "python"
@@ -203,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if memory is not None:
         _watch(memory, os.getpid())  # removes the cgroup when this pid (the kernel) ends
         try:
-            memory.attach(os.getpid())  # type: ignore[attr-defined]
+            memory.attach(os.getpid())
         except Exception as error:
             print(f"{PREFIX}: {error}", file=sys.stderr)
             return 1
@@ -218,7 +223,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(launch.executable, launch.argv, launch.environ)
-    return 127  # not reached
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ from . import activation as envactivation
 from .activation import Activation
 
 if TYPE_CHECKING:
+    import resource
+    from types import FrameType
+
     from .cgroups import MemoryCap, MemoryStats
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -199,7 +202,7 @@ class _Signals:
             pass
         return self
 
-    def forward(self, signum: int, frame: object) -> None:
+    def forward(self, signum: int, frame: FrameType | None) -> None:
         if self.pid is not None:
             try:
                 os.kill(self.pid, signum)
@@ -377,7 +380,7 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
 @dataclass(frozen=True)
 class _Ended:
     wait_status: int
-    usage: object  # resource.struct_rusage
+    usage: resource.struct_rusage
     sampled: dict[str, int]
     written: int | None
 
