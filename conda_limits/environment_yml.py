@@ -73,9 +73,9 @@ def _text_value(data: Any, key: str) -> str | None:
 
 
 def _yaml() -> YAML:
-    from ruamel.yaml import YAML
+    from .yaml_loader import round_trip
 
-    yaml = YAML(typ="rt")
+    yaml = round_trip()
     yaml.preserve_quotes = True
     yaml.width = 4096  # never fold a long line
     return yaml

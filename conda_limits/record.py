@@ -61,11 +61,12 @@ def read_sources(prefix: str | os.PathLike[str]) -> Sources:
 
 
 def _load(text: str, path: Path) -> Any:
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from .yaml_loader import round_trip
+
     try:
-        return YAML(typ="rt").load(text)
+        return round_trip().load(text)
     except YAMLError as error:
         raise RecordError(path, f"not valid YAML: {error}") from None
 

@@ -2,7 +2,9 @@
 
 A value is an ``int`` (bytes, a count or seconds) or the string ``"unlimited"``. Parsing is
 strict: ASCII digits only, no signs, no fractions, a bounded length, so that nothing a user
-typed can reach generated shell code except as a validated integer.
+typed can reach generated shell code except as a validated integer. A YAML integer counts as
+written: ``0x10``, ``0o17``, ``1_024``, ``+5``, ``010`` or ``1:30`` reaches :func:`parse` as a
+:class:`WrittenInt` (see ``yaml_loader.py``) and is refused, whatever number YAML made of it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ ACCEPTED: Final = {
 }
 
 
+class WrittenInt(int):
+    """An integer that a YAML file wrote other than in plain decimal digits: YAML's number,
+    and ``text``, the scalar as written (``0x10``, ``1_024``, ``010``, ``+5``, ``1:30``)."""
+
+    text: str
+
+    def __new__(cls, value: int, text: str) -> WrittenInt:
+        number = super().__new__(cls, value)
+        number.text = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 class InvalidValue(LimitsError, ValueError):
     """A limit value that cannot be accepted; the message says what is accepted."""
 
@@ -53,8 +70,12 @@ def parse(resource: Resource, raw: object) -> Value:
     """Parse ``raw`` (a str, or an int from YAML) as a value of ``resource``."""
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise InvalidValue(resource, raw)
+    if isinstance(raw, WrittenInt) and raw >= 0:
+        raise InvalidValue(resource, raw.text, "not plain decimal digits: this YAML reader "
+                           f"takes it as {int(raw)}, others may not; write "
+                           f"{human(resource, int(raw))} instead")
     if isinstance(raw, int):
-        number = raw
+        number = int(raw)
     else:
         text = raw.strip()
         if len(text) > MAX_TEXT or not text:

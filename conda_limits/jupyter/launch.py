@@ -58,11 +58,12 @@ def kernel_mem(spec_dir: str | None) -> int | None:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from ..yaml_loader import round_trip
+
     try:
-        data = YAML(typ="safe").load(text)
+        data = round_trip().load(text)
     except YAMLError as error:
         mark = getattr(error, "problem_mark", None) if isinstance(error, MarkedYAMLError) \
             else None
