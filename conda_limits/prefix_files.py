@@ -7,35 +7,14 @@ scripts work without conda-limits (or conda's Python) being importable when they
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomicfile, record
 from .errors import LimitsError
 from .model import LimitSet
 from .provenance import Sources
-from .shells import csh, fish, posix
-
-SCRIPT_NAME = "zz-conda-limits"  # sorts last: applied after, restored before, other scripts
-ACTIVATE_D = Path("etc", "conda", "activate.d")
-DEACTIVATE_D = Path("etc", "conda", "deactivate.d")
-
-
-@dataclass(frozen=True)
-class ScriptFamily:
-    """One shell family's pair of renderers."""
-
-    suffix: str
-    activate: Callable[[LimitSet], str]
-    deactivate: Callable[[], str]
-
-
-FAMILIES: tuple[ScriptFamily, ...] = (
-    ScriptFamily(".sh", posix.render_activate, posix.render_deactivate),
-    ScriptFamily(".fish", fish.render_activate, fish.render_deactivate),
-    ScriptFamily(".csh", csh.render_activate, csh.render_deactivate),
-)
+from .shells.families import FAMILIES
+from .shells.protocol import ACTIVATE_D, DEACTIVATE_D, SCRIPT_NAME
 
 
 class PrefixNotWritable(LimitsError, OSError):

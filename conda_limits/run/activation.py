@@ -24,11 +24,10 @@ from pathlib import Path
 
 from .. import resources
 from ..errors import LimitsError
-from ..values import UNLIMITED, Value
+from ..shells.protocol import ACTIVATE_D, HARD_KEY, POSIX_SCRIPT, parse_figure, saved_name
+from ..values import Value
 
-# conda-limits' own scripts (prefix.SCRIPT_NAME + ".sh"; not imported: prefix loads renderers)
-OWN_SCRIPT = "zz-conda-limits.sh"
-ACTIVATE_D = os.path.join("etc", "conda", "activate.d")
+OWN_SCRIPT = POSIX_SCRIPT  # conda-limits' own .sh scripts, skipped here (see the module doc)
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: The marker conda stores for a variable that ``conda env config vars unset`` removed.
 UNSET_MARKER = "***unset***"
@@ -126,17 +125,6 @@ def _is_own(script: str) -> bool:
     return os.path.basename(script) == OWN_SCRIPT
 
 
-def _saved_name(level: int, key: str) -> str:
-    # The variable in which render_sh's activate script keeps the shell's previous soft value.
-    return f"_CONDA_LIMITS_{level}_{key.upper()}"
-
-
-def _parse_saved(text: str | None) -> Value | None:
-    if text == UNLIMITED:
-        return UNLIMITED
-    return int(text) if text and text.isdigit() else None
-
-
 @dataclass(frozen=True)
 class LimitScripts:
     """What skipping conda-limits' own scripts means for the limits (see the module doc)."""
@@ -151,19 +139,17 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
     When the environment being left has conda-limits' deactivate script, the soft values it
     saved at that level are returned (the runner restores them) and its variables are unset.
     """
-    from ..shells.posix import HARD_KEY
-
     leaving = [s for s in activation.deactivate_scripts if _is_own(s)]
     restored: dict[str, Value] = {}
     environ = dict(activation.environ)
     if leaving:
         old_level = _level(activation.previous)
         for key in resources.KEYS:
-            value = _parse_saved(activation.previous.get(_saved_name(old_level, key)))
+            value = parse_figure(activation.previous.get(saved_name(old_level, key)))
             if value is not None:
                 restored[key] = value
-            environ.pop(_saved_name(old_level, key), None)
-        environ.pop(_saved_name(old_level, HARD_KEY), None)
+            environ.pop(saved_name(old_level, key), None)
+        environ.pop(saved_name(old_level, HARD_KEY), None)
     stripped = replace(
         activation,
         environ=environ,
@@ -178,13 +164,11 @@ def with_saved_limits(activation: Activation, saved: Mapping[str, Value],
     """Record ``saved`` (soft values before the limits) and the limits whose hard value was
     lowered, as conda-limits' activate script does (a value this level has already stays):
     ``conda deactivate`` in a shell started as the command then restores them."""
-    from ..shells.posix import HARD_KEY
-
     environ = dict(activation.environ)
     for key, value in saved.items():
-        environ.setdefault(_saved_name(activation.level, key), str(value))
+        environ.setdefault(saved_name(activation.level, key), str(value))
     if lowered_hard:
-        name = _saved_name(activation.level, HARD_KEY)
+        name = saved_name(activation.level, HARD_KEY)
         keys = environ.get(name, "").split()
         keys += [k.upper() for k in lowered_hard if k.upper() not in keys]
         environ[name] = " ".join(keys)

@@ -1,9 +1,8 @@
 """Render the ``.csh`` activate/deactivate scripts (tcsh, and csh where it is tcsh).
 
-Same protocol as the ``.sh`` scripts (see :mod:`conda_limits.shells.posix`): the shell's previous
-soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` in bytes,
-counts or seconds (or ``unlimited``), and ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` lists the keys
-whose hard limit it lowered, so that a shell of another family can deactivate too.
+The variables, names and units are those of :mod:`conda_limits.shells.protocol`: the shell's
+previous soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>``,
+so that a shell of another family can deactivate too.
 
 csh has no functions, so every limit gets its own block of fixed text. What the text relies on:
 
@@ -26,13 +25,9 @@ from dataclasses import dataclass
 
 from ..model import Limit, LimitSet
 from ..resources import RESOURCES, Resource
-from .posix import HARD_KEY, ROW, figure, text, unit
+from .protocol import HARD_KEY, ROW, figure, header, text, unit
 
-HEADER = """\
-# Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
-# {purpose}
-# csh/tcsh: never exits the shell; every `limit` is tried in a subshell first.
-"""
+SHELL = "csh/tcsh: never exits the shell; every `limit` is tried in a subshell first."
 
 def _load(var: str, key: str) -> str:
     """Set ``var`` to _CONDA_LIMITS_<level>_<key>, or to '' (eval: the name has the level in it;
@@ -295,7 +290,7 @@ def render_activate(limits: LimitSet) -> str:
     lines: list[str] = []
     for resource, limit in limits.items_with_resource():
         lines += _apply(resource, limit)
-    return (HEADER.format(purpose="Applies this environment's resource limits on activation.")
+    return (header(True, SHELL)
             + SETUP + READ_ROWS + "\n".join(lines) + "\n" + CLEANUP)
 
 
@@ -306,7 +301,7 @@ def render_deactivate() -> str:
         lines += _restore(resource)
     lines += _slow_restore()
     lines.append(f"unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}")
-    return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
+    return (header(False, SHELL)
             + SETUP + "\n".join(lines) + "\n" + CLEANUP)
 
 

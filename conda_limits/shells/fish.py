@@ -1,9 +1,8 @@
 """Render the ``.fish`` activate/deactivate scripts.
 
-Same protocol as the ``.sh`` scripts (see :mod:`conda_limits.shells.posix`): the shell's previous
-soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` in bytes,
-counts or seconds (or ``unlimited``), and ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` lists the keys
-whose hard limit it lowered, so that a shell of another family can deactivate too.
+The variables, names and units are those of :mod:`conda_limits.shells.protocol`: the shell's
+previous soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>``,
+so that a shell of another family can deactivate too.
 
 fish specifics the text relies on:
 
@@ -22,13 +21,9 @@ from __future__ import annotations
 
 from ..model import LimitSet
 from ..resources import RESOURCES, Resource
-from .posix import HARD_KEY, figure, text, unit
+from .protocol import HARD_KEY, figure, header, text, unit
 
-HEADER = """\
-# Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
-# {purpose}
-# fish: builtins only; never exits the shell; leaves no function or variable behind.
-"""
+SHELL = "fish: builtins only; never exits the shell; leaves no function or variable behind."
 
 FUNCTIONS = r"""function __cl_w
     printf 'conda-limits: %s\n' $argv[1] >&2
@@ -149,7 +144,7 @@ def render_activate(limits: LimitSet) -> str:
             *_words(resource), figure(limit.soft), figure(limit.hard),
             text(resource, limit.soft), text(resource, limit.hard)]) + "\n"
         for resource, limit in limits.items_with_resource())
-    return (HEADER.format(purpose="Applies this environment's resource limits on activation.")
+    return (header(True, SHELL)
             + FUNCTIONS + APPLY + MAIN.format(calls=calls, verb="apply"))
 
 
@@ -157,7 +152,7 @@ def render_deactivate() -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
     calls = "".join("    __cl_restore $level " + " ".join(_words(r)) + "\n" for r in RESOURCES)
     calls += f"    set -eg _CONDA_LIMITS_{{$level}}_{HARD_KEY}\n"
-    return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
+    return (header(False, SHELL)
             + FUNCTIONS + RESTORE + MAIN.format(calls=calls, verb="restore"))
 
 

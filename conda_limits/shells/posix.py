@@ -33,23 +33,11 @@ How the text keeps its promises:
 from __future__ import annotations
 
 from ..model import LimitSet
-from ..resources import RESOURCES, Kind, Resource
-from ..values import UNLIMITED, Value, human
+from ..resources import RESOURCES, Resource
+from . import protocol
+from .protocol import HARD_KEY, PREFIX, ROW, figure, header, text, unit
 
-PREFIX = "__cl_"  # every function and variable the scripts use starts with this (short: parsing costs)
-HARD_KEY = "HARD"  # _CONDA_LIMITS_<level>_HARD: keys whose hard limit activation lowered
-
-#: Row of each limit in /proc/self/limits where the kernel numbers limits the generic way
-#: (x86, arm, riscv...: RLIMIT_* + 1 for the header line). Elsewhere the label check fails
-#: and the scripts search the rows.
-ROW = {"cpu": 1, "fsize": 2, "data": 3, "stack": 4, "core": 5, "nproc": 7, "nofile": 8,
-       "memlock": 9, "vmem": 10}
-
-HEADER = """\
-# Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
-# {purpose}
-# POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell.
-"""
+SHELL = "POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell."
 
 # zsh: options back on return; no warnings for globals, arrays from 1. l: level; b: bytes per
 # -f/-c unit; p: nproc letter (-p in dash, busybox); a: offset of the rows array (bash 0, zsh 1;
@@ -253,9 +241,6 @@ if [ -n "$__cl_y" ]; then
 fi
 """
 
-_UNIT = {Kind.SIZE: " (in bytes)", Kind.COUNT: "", Kind.DURATION: " (in seconds)"}
-
-
 def letter(resource: Resource) -> str:
     """The ``ulimit`` option as script text: fixed, but chosen at run time for nproc."""
     return "$__cl_p" if resource.key == "nproc" else resource.ulimit
@@ -264,27 +249,6 @@ def letter(resource: Resource) -> str:
 def block(resource: Resource) -> str:
     """Bytes per ``ulimit`` unit as script text: fixed, but chosen at run time for -f/-c."""
     return "$__cl_b" if resource.posix_block is not None else str(resource.block)
-
-
-def figure(value: Value | None) -> str:
-    """A value as script text: digits, ``unlimited``, or ``-`` for "not configured"."""
-    if value is None:
-        return "-"
-    return UNLIMITED if value == UNLIMITED else str(int(value))
-
-
-def text(resource: Resource, value: Value | None) -> str:
-    """A value for people in warnings (``4G``), or ``-``; from a validated value only."""
-    return "-" if value is None else human(resource, value)
-
-
-def unit(resource: Resource) -> str:
-    """What follows a limit's name, or a figure that is not ``unlimited``, in a warning."""
-    return _UNIT[resource.kind]
-
-
-def _key(resource: Resource) -> str:
-    return resource.key.upper()
 
 
 def _saved(key: str) -> str:
@@ -301,7 +265,7 @@ def _load_saved(keys: list[str]) -> str:
 
 def _words(resource: Resource) -> list[str]:
     # ROW LABEL KEY LETTER BLOCK NAME UNIT: every word comes from the resource table.
-    return [str(ROW[resource.key]), f'"{resource.label}"', _key(resource),
+    return [str(ROW[resource.key]), f'"{resource.label}"', protocol.key(resource),
             f'"{letter(resource)}"', f'"{block(resource)}"', resource.key,
             f'"{unit(resource)}"']
 
@@ -337,7 +301,7 @@ def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits``."""
     keys, calls, quick = [], [], []
     for resource, limit in limits.items_with_resource():
-        key = _key(resource)
+        key = protocol.key(resource)
         keys.append(key)
         texts = [text(resource, limit.soft), text(resource, limit.hard)]
         words = [*_words(resource), figure(limit.soft), figure(limit.hard), *texts,
@@ -350,7 +314,7 @@ def render_activate(limits: LimitSet) -> str:
     saved = "".join(f" {_saved(key)}" for key in keys)
     # The fast path only where every limit is a soft one (a lowered hard limit is rare).
     fast = bool(calls) and len(quick) == len(calls)
-    head = HEADER.format(purpose="Applies this environment's resource limits on activation.")
+    head = header(True, SHELL)
     if fast:
         head += _fast(FAST_APPLY, _setup(True, warn=False) + FAST_ROWS + _load_saved(keys)
                       + "  __cl_y=1\n" + "".join(quick), "q", saved)
@@ -361,22 +325,21 @@ def render_activate(limits: LimitSet) -> str:
 
 def render_deactivate() -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
-    keys = [_key(r) for r in RESOURCES]
-    calls = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_restore '
-                    + " ".join([*_words(r), f'"${_saved(_key(r))}"']) + "\n"
+    keys = [protocol.key(r) for r in RESOURCES]
+    calls = "".join(f'  [ -z "${_saved(protocol.key(r))}" ] || __cl_restore '
+                    + " ".join([*_words(r), f'"${_saved(protocol.key(r))}"']) + "\n"
                     for r in RESOURCES)
-    quick = "".join(f'  [ -z "${_saved(_key(r))}" ] || __cl_r {_key(r)} '
-                    + " ".join([*_words(r)[3:5], f'"${_saved(_key(r))}"']) + " || __cl_y=\n"
+    quick = "".join(f'  [ -z "${_saved(protocol.key(r))}" ] || __cl_r {protocol.key(r)} '
+                    + " ".join([*_words(r)[3:5], f'"${_saved(protocol.key(r))}"']) + " || __cl_y=\n"
                     for r in RESOURCES)
     body = (_load_saved(keys) + calls
             + '  unset "_CONDA_LIMITS_${__cl_l}_HARD"\n')
     saved = "".join(f" {_saved(key)}" for key in keys)
     fast = _fast(FAST_RESTORE, _setup(False) + _load_saved(keys) + "  __cl_y=1\n" + quick
                  + '  [ -z "$__cl_y" ] || unset "_CONDA_LIMITS_${__cl_l}_HARD"\n', "r", saved)
-    return (HEADER.format(purpose="Restores the shell's resource limits on deactivation.")
+    return (header(False, SHELL)
             + fast + FUNCTIONS + SET + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
             + _cleanup("restore", saved, True))
 
 
-__all__ = ["render_activate", "render_deactivate", "letter", "block", "figure", "text", "unit",
-           "PREFIX", "ROW", "HARD_KEY"]
+__all__ = ["render_activate", "render_deactivate"]

@@ -230,11 +230,6 @@ def test_restored_values_replace_the_inherited_ones():
 # --- activation -------------------------------------------------------------------------------
 
 
-def test_the_names_of_conda_limits_own_scripts_match_the_prefix_module():
-    assert envactivation.OWN_SCRIPT == f"{prefix_files.SCRIPT_NAME}.sh"
-    assert Path(envactivation.ACTIVATE_D) == prefix_files.ACTIVATE_D
-
-
 def test_activation_scripts_variables_and_config_vars_reach_the_command(env):
     add_script(env, "gdal.sh", 'export GDAL_DATA="$CONDA_PREFIX/share/gdal"\nset -- clobbered\n')
     add_script(env, "not-sh.fish", "set -gx FISH_ONLY 1\n")

@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 
 from conda_limits import resources
+from conda_limits.shells import protocol
 from conda_limits.values import UNLIMITED, Value
 
-INTERNAL_PREFIXES = ("__cl_", "__conda_limits")
-SAVED_PREFIX = "_CONDA_LIMITS_"
+INTERNAL_PREFIXES = (protocol.PREFIX, "__conda_limits")
+SAVED_PREFIX = protocol.SAVED_PREFIX
 MARK = "@@conda-limits-test@@"
 
 # Internal function names a script may define (checked for leftovers in shells that cannot
@@ -69,7 +70,7 @@ TCSH = Shell("tcsh", "csh", ("tcsh", "-f"))
 
 SH_SHELLS = (BASH, BASH_POSIX, DASH, ZSH, KSH)
 ALL_SHELLS = (*SH_SHELLS, FISH, TCSH)
-SUFFIX = {"sh": ".sh", "fish": ".fish", "csh": ".csh"}
+SUFFIX = {"sh": protocol.POSIX_SUFFIX, "fish": protocol.FISH_SUFFIX, "csh": protocol.CSH_SUFFIX}
 
 
 # The bytes-per-unit of `ulimit`/`limit` for -f and -c, per shell (for tests that set a
@@ -234,10 +235,8 @@ def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def script(prefix: Path, which: str, family: str) -> Path:
-    from conda_limits import prefix_files
-
-    folder = prefix_files.ACTIVATE_D if which == "activate" else prefix_files.DEACTIVATE_D
-    return prefix / folder / f"{prefix_files.SCRIPT_NAME}{SUFFIX[family]}"
+    folder = protocol.ACTIVATE_D if which == "activate" else protocol.DEACTIVATE_D
+    return prefix / folder / f"{protocol.SCRIPT_NAME}{SUFFIX[family]}"
 
 
 def _split(proc: subprocess.CompletedProcess[str]) -> Result:
