@@ -3,8 +3,8 @@
 1. ``conda run-limited -n ENV -- true`` against ``conda run -n ENV true`` (target: at most
    half its wall time), run alternately so that both see the same machine load.
 2. The runner alone against util-linux ``prlimit --nofile=... true``: a fresh Python process
-   running :func:`conda_limits.run.runner.run`, and, inside one Python process, one
-   :func:`runner.run_command` against one ``subprocess.run(["prlimit", ...])``.
+   running :func:`conda_limits.run.command.run`, and, inside one Python process, one
+   :func:`conda_limits.run.process.run_command` against one ``subprocess.run(["prlimit", ...])``.
 
 Usage: python benchmarks/bench_run_limited.py [-n ENV | -p PREFIX] [--runs N] [--conda PATH]
 Without -n/-p, a temporary empty environment is created (and removed) with the conda given.
@@ -62,22 +62,23 @@ def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
 
 def in_process(prefix: Path, runs: int) -> dict[str, list[float]]:
     from conda_limits.model import parse_limits
-    from conda_limits.run import activation as envactivation
-    from conda_limits.run import runner
+    from conda_limits.run.activation import from_prefix, without_own_scripts
+    from conda_limits.run.plan import plan_limits
+    from conda_limits.run.process import run_command
 
-    activation = envactivation.without_own_scripts(envactivation.from_prefix(prefix)).activation
-    plan = runner.plan_limits(parse_limits({"nofile": 1024}))
+    activation = without_own_scripts(from_prefix(prefix)).activation
+    plan = plan_limits(parse_limits({"nofile": 1024}))
     prlimit = shutil.which("prlimit")
 
     def runner_once() -> float:
         start = time.perf_counter()
-        runner.run_command(["true"], activation, plan)
+        run_command(["true"], activation, plan)
         return time.perf_counter() - start
 
     def prlimit_once() -> float:
         return timed([prlimit, "--nofile=1024", "true"])
 
-    return alternate(runs, **{"runner.run_command(['true'])": runner_once,
+    return alternate(runs, **{"run_command(['true'])": runner_once,
                               "subprocess.run(prlimit ... true)": prlimit_once})
 
 
@@ -126,12 +127,12 @@ def main() -> None:
         if not prlimit:
             print("2. skipped: util-linux prlimit is not installed")
             return
-        code = ("import sys; from conda_limits.run import runner; from conda_limits.model import "
-                "parse_limits; sys.exit(runner.run(sys.argv[1], ['true'], "
+        code = ("import sys; from conda_limits.run import command; from conda_limits.model import "
+                "parse_limits; sys.exit(command.run(sys.argv[1], ['true'], "
                 "parse_limits({'nofile': 1024})))")
         show("2a. the runner in a fresh Python process against prlimit",
              alternate(args.runs, **{
-                 "python -c runner.run(['true'])": lambda: timed(
+                 "python -c command.run(['true'])": lambda: timed(
                      [sys.executable, "-c", code, str(prefix)]),
                  "prlimit --nofile=1024 true": lambda: timed([prlimit, "--nofile=1024", "true"]),
              }), "prlimit --nofile=1024 true")

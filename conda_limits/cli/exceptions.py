@@ -86,7 +86,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     # Imported here: this runs only when something went wrong.
     from .. import defaults, environment_yml, prefix_files, record
     from ..jupyter import kernelspec
-    from ..run import activation, cgroups, runner
+    from ..run import activation, cgroups, command, process
 
     if isinstance(error, record.RecordError):
         return LimitsRecordError(str(error))
@@ -98,7 +98,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
         return LimitsDefaultsError(str(error), in_config=error.in_config)
     if isinstance(error, kernelspec.KernelSpecError):
         return KernelInstallError(str(error))
-    if isinstance(error, runner.CommandNotFound):
+    if isinstance(error, command.CommandNotFound):
         where = f"the environment at {prefix}" if prefix else "the environment"
         return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
                                f"{where}.", return_code=127)
@@ -110,7 +110,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
             f"Cannot cap resident memory at {human(MEM, error.limit)} (--mem) here: "
             + "; ".join(error.reasons)
             + ".\nRun as a user who may write a cgroup, or limit memory with --data instead.")
-    if isinstance(error, (runner.RunnerError, cgroups.MemoryCapError,
+    if isinstance(error, (process.RunnerError, cgroups.MemoryCapError,
                           activation.ActivationError)):
         return RunLimitedError(f"Cannot start the command: {error}.")
     # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).

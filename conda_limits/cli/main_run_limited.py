@@ -1,19 +1,14 @@
 """``conda run-limited``: run one command in an environment under its limits.
 
 The conda glue: parses the arguments, computes the activation with conda's own activator in
-this process (no ``conda shell.posix`` subprocesses), and hands over to
-:func:`conda_limits.run.runner.run`.
+this process (:mod:`conda_limits.run.conda_env`, no ``conda shell.posix`` subprocesses), and
+hands over to
+:func:`conda_limits.run.command.run`.
 """
 
 from __future__ import annotations
 
-import os
 from argparse import REMAINDER, ArgumentParser, Namespace, RawDescriptionHelpFormatter
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..run.activation import Activation
 
 HELP = "Run a command in an environment under its resource limits."
 DESCRIPTION = """\
@@ -56,45 +51,24 @@ def configure_parser(parser: ArgumentParser) -> None:
                         help="The command and its arguments; put `--` before it.")
 
 
-def conda_activation(prefix: Path) -> Activation:
-    """What ``conda activate PREFIX`` would do from this process's environment, computed by
-    conda's POSIX activator: the variables, and the scripts it would source."""
-    from conda.activate import PosixActivator
-    from conda.base.context import context
-
-    from ..run.activation import Activation
-
-    activator = PosixActivator()
-    stack = bool(context.auto_stack) and context.shlvl <= context.auto_stack
-    built = (activator.build_stack if stack else activator.build_activate)(str(prefix))
-    previous = dict(os.environ)
-    environ = dict(previous)
-    environ.update({k: str(v) for k, v in built.get("export_path", {}).items()})
-    for name in built.get("unset_vars", ()):
-        environ[name] = ""  # as conda's POSIX activation does it: export NAME=''
-    environ.update({k: str(v) for k, v in built.get("export_vars", {}).items()})
-    return Activation(environ, tuple(built.get("activate_scripts", ())),
-                      tuple(built.get("deactivate_scripts", ())), previous)
-
-
 def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
     from .. import record
     from ..model import Limit, LimitSet
     from ..resources import MEM
-    from ..run import activation as envactivation
-    from ..run import cgroups, runner
+    from ..run import activation, cgroups, command, process
+    from ..run.conda_env import conda_activation
     from ..values import UNLIMITED, human
     from .common import refuse_windows, target_prefix
     from .exceptions import LimitsRecordError, RunLimitedError
     from .options import given_values
 
     refuse_windows()
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    if not command:
+    argv = list(args.command)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
         raise ArgumentError("No command given: put it after `--`, e.g. "
                             "`conda run-limited -n ENV -- python script.py`.")
     prefix = target_prefix(args)
@@ -102,11 +76,11 @@ def execute(args: Namespace) -> int:
                           for key, value in given_values(args).items()})
     mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
     try:
-        return runner.run(prefix, command, overrides, mem=mem,
-                          activation=conda_activation(prefix), report=args.report)
+        return command.run(prefix, argv, overrides, mem=mem,
+                           activation=conda_activation(prefix), report=args.report)
     except record.RecordError as error:
         raise LimitsRecordError(str(error)) from None
-    except runner.CommandNotFound as error:
+    except command.CommandNotFound as error:
         raise RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of the "
                               f"environment at {prefix}.", return_code=127) from None
     except cgroups.MemoryCapUnavailable as error:
@@ -115,5 +89,5 @@ def execute(args: Namespace) -> int:
             + "; ".join(error.reasons)
             + ".\nRun as a user who may write a cgroup, or limit memory with --data instead."
         ) from None
-    except (runner.RunnerError, cgroups.MemoryCapError, envactivation.ActivationError) as error:
+    except (process.RunnerError, cgroups.MemoryCapError, activation.ActivationError) as error:
         raise RunLimitedError(f"Cannot start the command: {error}.") from None

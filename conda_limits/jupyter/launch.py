@@ -6,7 +6,8 @@ Run by the kernelspecs that ``conda limits kernel install`` writes::
 
 At every start it reads the environment's recorded limits (and the kernelspec's own
 ``--mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
-conda is importable, else :func:`envactivation.from_prefix`), sets the limits on itself and
+conda is importable, else :func:`~conda_limits.run.activation.from_prefix`: see
+:mod:`conda_limits.run.conda_env`), sets the limits on itself and
 ``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
 ``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
 interrupt, restart and kill reach it directly. A ``--mem`` cgroup is removed by a small
@@ -26,9 +27,8 @@ from typing import TYPE_CHECKING
 
 from .. import record, resources
 from ..errors import LimitsError
-from ..run import activation as envactivation
-from ..run import runner
-from ..run.activation import Activation
+from ..run import activation, conda_env, launcher, process
+from ..run.plan import LimitPlan, plan_activation
 from ..values import UNLIMITED, Value, parse, to_kernel
 from .kernelspec import OVERRIDES
 
@@ -78,7 +78,7 @@ def kernel_mem(spec_dir: str | None) -> int | None:
     return None if value == UNLIMITED else int(value)
 
 
-def mem_limit(plan: runner.LimitPlan, mem: int | None) -> int | None:
+def mem_limit(plan: LimitPlan, mem: int | None) -> int | None:
     """``MEM_LIMIT`` for jupyter-resource-usage: the cgroup cap, else min(vmem, data)."""
     if mem is not None:
         return mem
@@ -88,27 +88,15 @@ def mem_limit(plan: runner.LimitPlan, mem: int | None) -> int | None:
     return min(numbers) if numbers else None
 
 
-def activation_for(prefix: Path) -> Activation:
-    """What ``conda activate PREFIX`` would give the kernel (conda's own code if present)."""
-    try:
-        from conda.base.context import reset_context
-    except ImportError:
-        return envactivation.from_prefix(prefix)
-    from ..cli.main_run_limited import conda_activation
-
-    reset_context()
-    return conda_activation(prefix)
-
-
 def _gate() -> tuple[int, int]:
     """Descriptors for the launcher's handshake: a gate already open, a sink for 'ready'."""
-    read_end, write_end = runner.high_pipe()  # above 9: never one of the numbers chosen
+    read_end, write_end = process.high_pipe()  # above 9: never one of the numbers chosen
     os.write(write_end, b"go\n")
     os.close(write_end)
     sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
     sink_high = fcntl.fcntl(sink, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(sink)
-    gate_fd, ready_fd = runner.free_descriptors()
+    gate_fd, ready_fd = process.free_descriptors()
     os.dup2(read_end, gate_fd)
     os.dup2(sink_high, ready_fd)
     os.close(read_end)
@@ -156,8 +144,7 @@ class LaunchError(LimitsError):
 KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
 
 
-def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.LimitPlan,
-                                               MemoryCap | None]:
+def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, MemoryCap | None]:
     """Everything the kernel needs before ``exec``: its launch, limits and --mem cgroup."""
     prefix = Path(args.prefix)
     python = prefix / "bin" / "python"
@@ -169,14 +156,13 @@ def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.Limi
     except Exception as error:  # record, YAML and value errors alike: say what and where
         raise LaunchError(f"cannot read the limits: {error}") from None
     try:
-        activation = activation_for(prefix)
+        given = conda_env.activation_for(prefix)
     except Exception as error:  # conda's activator: an unknown or broken environment
         raise LaunchError(f"cannot activate {prefix}: {error}") from None
-    plan, activation = runner.plan_activation(recorded, activation)
+    plan, started = plan_activation(recorded, given)
     limit = mem_limit(plan, mem)
     if limit is not None:
-        activation = replace(activation, environ={**activation.environ,
-                                                  "MEM_LIMIT": str(limit)})
+        started = replace(started, environ={**started.environ, "MEM_LIMIT": str(limit)})
     command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
     memory = None
     if mem is not None:
@@ -188,8 +174,8 @@ def prepare(args: argparse.Namespace) -> tuple[envactivation.Launch, runner.Limi
             raise LaunchError(str(error)) from None
     try:
         gate_fd, ready_fd = _gate()
-        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
-    except (envactivation.ActivationError, runner.RunnerError) as error:
+        launch = launcher.launch(started, command, gate_fd, ready_fd)
+    except (activation.ActivationError, process.RunnerError) as error:
         if memory is not None:
             memory.close()
         raise LaunchError(str(error)) from None

@@ -1,10 +1,10 @@
-"""The command's environment, and the one ``sh`` that finishes the activation and starts it.
+"""The command's environment: what ``conda activate`` would give it, as an :class:`Activation`.
 
-conda computes the variables of an activation in Python (``cli/main_run_limited.py`` asks
-conda's own activator); :func:`from_prefix` is a conda-free approximation for callers without
-conda (Jupyter kernels). Either way the result is an :class:`Activation`: the environment, and the ``.sh``
-scripts that ``conda activate`` would source. One ``sh`` (:func:`launch`) waits at a gate until
-the runner has put its limits and cgroup in place, sources the scripts, and execs the command.
+conda computes the variables of an activation in Python (:mod:`conda_limits.run.conda_env`
+asks conda's own activator); :func:`from_prefix` is a conda-free approximation for callers
+without conda (Jupyter kernels). Either way the result is an :class:`Activation`: the
+environment, and the ``.sh`` scripts that ``conda activate`` would source. The shell that
+sources them and starts the command is :mod:`conda_limits.run.launcher`'s.
 
 conda-limits' own ``zz-conda-limits.sh`` scripts are not sourced there: the runner applies the
 environment's limits itself (the flags of ``conda run-limited`` win over the recorded values,
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +27,6 @@ from ..shells.protocol import ACTIVATE_D, HARD_KEY, POSIX_SCRIPT, parse_figure, 
 from ..values import Value
 
 OWN_SCRIPT = POSIX_SCRIPT  # conda-limits' own .sh scripts, skipped here (see the module doc)
-_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 #: The marker conda stores for a variable that ``conda env config vars unset`` removed.
 UNSET_MARKER = "***unset***"
 
@@ -173,104 +171,3 @@ def with_saved_limits(activation: Activation, saved: Mapping[str, Value],
         keys += [k.upper() for k in lowered_hard if k.upper() not in keys]
         environ[name] = " ".join(keys)
     return replace(activation, environ=environ)
-
-
-# The launcher: fixed text; everything variable arrives as arguments or environment values.
-# $1, $2: the gate's and the ready pipe's file descriptors; then the deactivate scripts, "--",
-# the activate scripts, "--", the command. The launcher says it is ready (its own exec is
-# complete, so limits set now stay), waits for the go-ahead (status 125 if the runner failed
-# and nothing ran). The sourcing function gives each script its own positional parameters.
-LAUNCHER = r"""__conda_limits_gate=$1 __conda_limits_ready=$2
-shift 2
-printf r >&"$__conda_limits_ready" || exit 125
-eval "exec $__conda_limits_ready>&-"
-read -r __conda_limits_go <&"$__conda_limits_gate" || exit 125
-eval "exec $__conda_limits_gate<&-"
-unset __conda_limits_gate __conda_limits_ready __conda_limits_go
-__conda_limits_source() { . "$1"; }
-while [ "$1" != -- ]; do __conda_limits_source "$1"; shift; done
-shift
-if [ -n "${__CONDA_LIMITS_NSET-}" ]; then
-  __conda_limits_i=1
-  while [ "$__conda_limits_i" -le "${__CONDA_LIMITS_NUNSET:-0}" ]; do
-    eval "__conda_limits_k=\$__CONDA_LIMITS_U$__conda_limits_i"
-    unset "$__conda_limits_k" "__CONDA_LIMITS_U$__conda_limits_i"
-    __conda_limits_i=$((__conda_limits_i + 1))
-  done
-  __conda_limits_i=1
-  while [ "$__conda_limits_i" -le "$__CONDA_LIMITS_NSET" ]; do
-    eval "__conda_limits_k=\$__CONDA_LIMITS_K$__conda_limits_i"
-    eval "__conda_limits_v=\$__CONDA_LIMITS_V$__conda_limits_i"
-    unset "__CONDA_LIMITS_K$__conda_limits_i" "__CONDA_LIMITS_V$__conda_limits_i"
-    export "$__conda_limits_k=$__conda_limits_v"
-    __conda_limits_i=$((__conda_limits_i + 1))
-  done
-  unset __CONDA_LIMITS_NSET __CONDA_LIMITS_NUNSET __conda_limits_i __conda_limits_k \
-    __conda_limits_v
-fi
-while [ "$1" != -- ]; do __conda_limits_source "$1"; shift; done
-shift
-unset -f __conda_limits_source
-if ! command -v "$1" >/dev/null 2>&1; then
-  printf 'conda-limits: command not found: %s\n' "$1" >&2
-  exit 127
-fi
-exec "$@"
-"""
-
-@dataclass(frozen=True)
-class Launch:
-    """How to start the launcher: executable, argv and environment."""
-
-    executable: str
-    argv: list[str]
-    environ: dict[str, str]
-
-
-def shell(activation: Activation) -> str:
-    """The shell for the launcher: bash when scripts are sourced (``conda run`` sources them
-    with bash, and packages' scripts may rely on it), else ``/bin/sh``."""
-    from shutil import which
-
-    if activation.sources_scripts:
-        found = which("bash") or which("sh")
-    else:
-        found = "/bin/sh" if os.access("/bin/sh", os.X_OK) else which("sh")
-    if not found:
-        raise ActivationError("no POSIX shell (bash or sh) was found to start the command")
-    return found
-
-
-def launch(activation: Activation, command: Sequence[str], gate_fd: int,
-           ready_fd: int) -> Launch:
-    """The launcher for ``command`` under ``activation``: it writes a byte to ``ready_fd``,
-    then waits for a line on ``gate_fd`` before it goes on."""
-    if not command:
-        raise ActivationError("no command to run")
-    executable = shell(activation)
-    argv = [executable, "-c", LAUNCHER, "conda-run-limited", str(int(gate_fd)),
-            str(int(ready_fd)), *activation.deactivate_scripts, "--",
-            *activation.activate_scripts, "--", *command]
-    if not activation.deactivate_scripts:
-        return Launch(executable, argv, dict(activation.environ))
-    # The deactivate scripts run in the previous environment; the launcher then switches.
-    environ = dict(activation.previous)
-    new = activation.environ
-    unset = _names([k for k in environ if k not in new])
-    changed = [(k, new[k]) for k in _names([k for k in new if environ.get(k) != new[k]])]
-    for i, key in enumerate(unset, 1):
-        environ[f"__CONDA_LIMITS_U{i}"] = key
-    for i, (key, value) in enumerate(changed, 1):
-        environ[f"__CONDA_LIMITS_K{i}"] = key
-        environ[f"__CONDA_LIMITS_V{i}"] = value
-    environ["__CONDA_LIMITS_NUNSET"] = str(len(unset))
-    environ["__CONDA_LIMITS_NSET"] = str(len(changed))
-    return Launch(executable, argv, environ)
-
-
-def _names(keys: list[str]) -> list[str]:
-    bad = [k for k in keys if not _NAME_RE.fullmatch(k)]
-    if bad:
-        raise ActivationError(f"the activation sets or unsets {bad[0]!r}, which is not a "
-                              "variable name a shell can export")
-    return keys

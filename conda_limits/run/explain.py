@@ -20,7 +20,7 @@ from ..resources import MEM
 from ..values import UNLIMITED, Value, pretty
 
 if TYPE_CHECKING:
-    from .runner import Outcome
+    from .process import Outcome
 
 PREFIX = "conda-limits: "
 #: A peak at or above this share of a limit counts as "close to the limit".

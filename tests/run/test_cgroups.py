@@ -91,10 +91,10 @@ def usable_backend(name: str | None = None) -> str:
 
 RUN = """\
 import json, sys
-from conda_limits.run import cgroups, runner
+from conda_limits.run import cgroups, command
 a = json.loads(sys.argv[1])
 try:
-    sys.exit(runner.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False)))
+    sys.exit(command.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False)))
 except cgroups.MemoryCapUnavailable as error:
     print("refused:", error, file=sys.stderr)
     sys.exit(3)
@@ -211,7 +211,7 @@ def unprivileged_python() -> list[str]:
     source = str(Path(conda_limits.__file__).parent.parent)
     for python in (sys.executable, "/usr/bin/python3"):
         try:
-            probe = subprocess.run([python, "-c", "import conda_limits.run.runner"], user=65534,
+            probe = subprocess.run([python, "-c", "import conda_limits.run.command"], user=65534,
                                    group=65534, env={"PYTHONPATH": source}, capture_output=True)
         except OSError:
             continue

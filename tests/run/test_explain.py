@@ -1,6 +1,6 @@
 """Which limit stopped a command, from its outcome; and the ``--report`` summary.
 
-The real processes behind these outcomes are in test_runner.py and test_cgroups.py; here each
+The real processes behind these outcomes are in test_command.py and test_cgroups.py; here each
 rule is checked on its own, including the cases where nothing may be claimed.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from conda_limits.run import explain
 from conda_limits.run.cgroups import MemoryStats
-from conda_limits.run.runner import Outcome
+from conda_limits.run.process import Outcome
 
 MiB = 2**20
 UNL = ("unlimited", "unlimited")

@@ -1,22 +1,17 @@
-"""Run one command under an environment's limits: the core of ``conda run-limited``.
+"""Start one command under a plan of limits and supervise it until it ends (Linux).
 
-How the command starts (Linux): this process spawns one shell with ``posix_spawn`` (so the
-caller's large process is never copied), which waits at a gate. Meanwhile the runner moves it
-into the ``--mem`` cgroup, sets its limits with prlimit(2) and reads them back; then it opens
-the gate, and the shell sources the activation scripts and execs the command, which inherits
-all of it (see :mod:`conda_limits.run.activation`). stdin, stdout and stderr are the caller's.
+How the command starts: this process spawns the launcher (:mod:`conda_limits.run.launcher`)
+with ``posix_spawn`` (so the caller's large process is never copied), which waits at a gate.
+Meanwhile :func:`run_command` moves it into the ``--mem`` cgroup, sets its limits with
+prlimit(2) and reads them back; then it opens the gate, and the launcher sources the
+activation scripts and execs the command, which inherits all of it. stdin, stdout and stderr
+are the caller's.
 
 While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
 process are passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
 reach the command directly and are not sent twice. The exit status is the command's, or
-128+N when signal N killed it.
-
-Entry points, none of which imports conda:
-
-* :func:`run` -- limits from the prefix's record plus overrides, optional ``--mem`` cap,
-  diagnosis line and ``--report``; returns the exit status.
-* :func:`plan_limits` and :func:`run_command` -- the same in two steps, returning the
-  :class:`Outcome` (used by :func:`run`, and by launchers such as the Jupyter kernel's).
+128+N when signal N killed it; the :class:`Outcome` also holds what it used (from wait4 and
+/proc) and the limits it ran under.
 """
 
 from __future__ import annotations
@@ -27,15 +22,14 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
-from .. import record, resources, rlimits
+from .. import resources
 from ..errors import LimitsError
-from ..model import LimitSet
-from ..values import UNLIMITED, Value, exceeds, from_kernel, human, pretty, to_kernel
-from . import activation as envactivation
+from ..values import UNLIMITED, Value, from_kernel, human, to_kernel
+from . import launcher
 from .activation import Activation
+from .plan import LimitPlan
 
 if TYPE_CHECKING:
     import resource
@@ -55,84 +49,6 @@ POLL_INTERVAL = 0.05
 
 class RunnerError(LimitsError, RuntimeError):
     """The command could not be started; it did not run."""
-
-
-class CommandNotFound(RunnerError):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"command not found: {name} (not on the environment's PATH)")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One resource's limits for the command, and where its value comes from."""
-
-    key: str
-    soft: Value
-    hard: Value
-    before: Value  # the soft value the command would have had without conda-limits
-    source: str  # "flag", "environment", or "inherited"
-    hard_before: Value = UNLIMITED  # the hard limit it would have had
-
-
-@dataclass(frozen=True)
-class LimitPlan:
-    """The limits to put on the command (every resource), and warnings about ceilings."""
-
-    settings: tuple[Setting, ...]
-    warnings: tuple[str, ...] = ()
-
-    def __getitem__(self, key: str) -> Setting:
-        for setting in self.settings:
-            if setting.key == key:
-                return setting
-        raise KeyError(key)
-
-    def saved(self) -> dict[str, Value]:
-        """The previous soft values of the limits conda-limits sets (for deactivation)."""
-        return {s.key: s.before for s in self.settings if s.source != "inherited"}
-
-    def lowered_hard(self) -> list[str]:
-        """The limits whose hard value the plan lowers."""
-        return [s.key for s in self.settings if exceeds(s.hard_before, s.hard)]
-
-
-def plan_limits(recorded: LimitSet, overrides: LimitSet | None = None, *,
-                restored: Mapping[str, Value] | None = None) -> LimitPlan:
-    """The limits for a command: ``recorded`` with ``overrides`` winning, on top of this
-    process's limits (or the ``restored`` soft values of an environment being left).
-
-    Values above the hard limit in force are lowered to it, with a warning, as activation does.
-    """
-    overrides = overrides or LimitSet()
-    restored = restored or {}
-    merged = recorded.merged(overrides)
-    settings, warnings = [], []
-    for resource in resources.RESOURCES:
-        key = resource.key
-        soft_now, hard_now = rlimits.current(resource)
-        before = restored.get(key, soft_now)
-        if exceeds(before, hard_now):
-            before = hard_now
-        source = "flag" if key in overrides else "environment" if key in recorded else "inherited"
-        limit = merged.get(key)
-        hard = hard_now
-        if limit is not None and limit.hard is not None:
-            if exceeds(limit.hard, hard_now):
-                warnings.append(f"{key} hard limit {human(resource, limit.hard)} is above the "
-                                f"hard limit in force ({pretty(resource, hard_now)}); keeping it")
-            else:
-                hard = limit.hard
-        if limit is not None and limit.soft is not None:
-            soft = limit.soft
-            if exceeds(soft, hard):
-                warnings.append(f"{key} {human(resource, soft)} is above the hard limit "
-                                f"({pretty(resource, hard)}); using the hard limit")
-                soft = hard
-        else:
-            soft = hard if exceeds(before, hard) else before
-        settings.append(Setting(key, soft, hard, before, source, hard_now))
-    return LimitPlan(tuple(settings), tuple(warnings))
 
 
 @dataclass(frozen=True)
@@ -292,7 +208,7 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
     """Run ``command`` under ``plan`` (and in ``memory``'s cgroup) and wait for it.
 
     ``activation`` gives the environment and the scripts to source first (conda-limits' own
-    scripts already removed, see :func:`envactivation.without_own_scripts`). ``sample``
+    scripts already removed, see :func:`activation.without_own_scripts`). ``sample``
     watches the command's memory for a report even without vmem/data limits.
     The memory cap is closed (its cgroup removed) before this returns.
     Raises :class:`RunnerError` when the command could not be started.
@@ -343,7 +259,7 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
     try:
         # The launcher gets them as low descriptors: dash redirects only 0-9.
         gate_fd, ready_fd = free_descriptors()
-        launch = envactivation.launch(activation, command, gate_fd, ready_fd)
+        launch = launcher.launch(activation, command, gate_fd, ready_fd)
         argv = memory.wrap(launch.argv) if memory else launch.argv
         executable = argv[0] if memory else launch.executable
         pid = os.posix_spawn(executable, argv, launch.environ,
@@ -401,72 +317,3 @@ def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
     written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
     _, wait_status, usage = os.wait4(pid, 0)
     return _Ended(wait_status, usage, sampled, written)
-
-
-def find_command(command: Sequence[str], activation: Activation) -> None:
-    """Raise :class:`CommandNotFound` when ``command`` cannot be run.
-
-    Only checked here when no activation script runs first (one could extend PATH); the
-    launcher checks again just before running it.
-    """
-    if not command:
-        raise RunnerError("no command given")
-    if activation.sources_scripts:
-        return
-    from shutil import which
-
-    if which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
-        raise CommandNotFound(command[0])
-
-
-def plan_activation(recorded: LimitSet, activation: Activation,
-                    overrides: LimitSet | None = None) -> tuple[LimitPlan, Activation]:
-    """The limits for a command and the activation to start it with.
-
-    conda-limits' own scripts are left out of ``activation`` (the caller applies the plan,
-    once), and the variables they would have left are set, so that a shell started as the
-    command can still ``conda deactivate`` back to the limits it started with.
-    """
-    stripped = envactivation.without_own_scripts(activation)
-    plan = plan_limits(recorded, overrides, restored=stripped.restored)
-    return plan, envactivation.with_saved_limits(stripped.activation, plan.saved(),
-                                                 plan.lowered_hard())
-
-
-def run(prefix: str | os.PathLike[str], command: Sequence[str],
-        overrides: LimitSet | None = None, *, mem: int | None = None,
-        env: Mapping[str, str] | None = None, activation: Activation | None = None,
-        report: bool = False, stderr: TextIO | None = None) -> int:
-    """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
-
-    ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
-    memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
-    it). ``activation`` is the environment computed by conda; without it, a conda-free
-    activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
-    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary.
-    Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
-    """
-    from . import cgroups, explain
-
-    stderr = stderr or sys.stderr
-    if activation is None:
-        activation = envactivation.from_prefix(Path(prefix), env)
-    plan, activation = plan_activation(record.read(prefix), activation, overrides)
-    find_command(command, activation)
-    memory = cgroups.memory_cap(mem) if mem else None
-    for warning in plan.warnings:
-        print(f"conda-limits: {warning}", file=stderr)
-    outcome = run_command(command, activation, plan, memory=memory, sample=report)
-    for line in explain.explain(outcome, command, activation.environ.get("PATH")):
-        print(line, file=stderr)
-    if memory is not None and memory.removed_leftovers:
-        print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "
-              "running in its --mem cgroup", file=stderr)
-    if report:
-        print(explain.report(outcome, command), file=stderr)
-    stderr.flush()
-    return outcome.status
-
-
-__all__ = ["run", "run_command", "plan_limits", "plan_activation", "find_command", "LimitPlan", "Setting",
-           "Outcome", "RunnerError", "CommandNotFound", "FORWARDED"]

@@ -1,4 +1,5 @@
-"""The runner without conda: real commands under real limits, stdio, exit status, signals."""
+"""Running a command without conda (run.command, run.process): real commands under real
+limits, stdio, exit status, signals."""
 
 from __future__ import annotations
 
@@ -17,17 +18,24 @@ import pytest
 
 from conda_limits import prefix_files
 from conda_limits.model import LimitSet, parse_limits
-from conda_limits.run import activation as envactivation
-from conda_limits.run import runner
-from conda_limits.run.activation import Activation
+from conda_limits.run.activation import (
+    OWN_SCRIPT,
+    Activation,
+    from_prefix,
+    with_saved_limits,
+    without_own_scripts,
+)
+from conda_limits.run.command import CommandNotFound, find_command
+from conda_limits.run.plan import plan_limits
+from conda_limits.run.process import run_command
 
 # Runs the runner as a program would: its own process, the terminal's (here: pipes') stdio.
 RUN = """\
 import json, sys
-from conda_limits.run import runner
+from conda_limits.run import command
 from conda_limits.model import parse_limits
 a = json.loads(sys.argv[1])
-sys.exit(runner.run(a["prefix"], a["command"], parse_limits(a.get("limits")),
+sys.exit(command.run(a["prefix"], a["command"], parse_limits(a.get("limits")),
                     mem=a.get("mem"), report=a.get("report", False)))
 """
 
@@ -117,9 +125,9 @@ def test_descriptors_the_caller_passes_down_reach_the_command(env, tmp_path):
 
 
 def test_a_missing_command_is_refused_before_anything_runs(env):
-    activation = envactivation.from_prefix(env, {"PATH": "/usr/bin:/bin"})
-    with pytest.raises(runner.CommandNotFound, match="no-such-command-here"):
-        runner.find_command(["no-such-command-here"], activation)
+    activation = from_prefix(env, {"PATH": "/usr/bin:/bin"})
+    with pytest.raises(CommandNotFound, match="no-such-command-here"):
+        find_command(["no-such-command-here"], activation)
     code, _, err = run(env, ["no-such-command-here"])
     assert code == 1 and "CommandNotFound" in err
 
@@ -145,7 +153,7 @@ def test_an_override_wins_over_a_recorded_hard_limit(env):
     # conda-limits' own activate script would lower the hard limit to 100 for good; the
     # runner skips it and applies the override instead.
     prefix_files.write(env, parse_limits({"nofile": {"soft": 100, "hard": 100}}))
-    assert (env / prefix_files.ACTIVATE_D / envactivation.OWN_SCRIPT).exists()
+    assert (env / prefix_files.ACTIVATE_D / OWN_SCRIPT).exists()
     code, out, _ = run(env, limit_of("Max open files"), {"nofile": 300})
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     assert code == 0
@@ -161,10 +169,10 @@ def test_hard_limits_are_applied(env):
 
 def test_the_stack_limit_survives_the_launchers_own_exec(env, capfd):
     """exec pins RLIMIT_STACK until it completes: a limit set during it would be lost."""
-    activation = envactivation.from_prefix(env)
-    plan = runner.plan_limits(parse_limits({"stack": "4M"}))
+    activation = from_prefix(env)
+    plan = plan_limits(parse_limits({"stack": "4M"}))
     for _ in range(20):
-        outcome = runner.run_command(["grep", "^Max stack size", "/proc/self/limits"],
+        outcome = run_command(["grep", "^Max stack size", "/proc/self/limits"],
                                      activation, plan)
         assert outcome.status == 0
         assert capfd.readouterr().out.split()[3] == str(4 << 20)
@@ -175,13 +183,13 @@ def test_the_runner_works_from_another_thread(env, capfd):
     another thread while the runner is busy: it must still see every command end."""
     import threading
 
-    activation = envactivation.from_prefix(env)
-    plan = runner.plan_limits(parse_limits({"nofile": 99}))
+    activation = from_prefix(env)
+    plan = plan_limits(parse_limits({"nofile": 99}))
     results = []
 
     def work():
         for _ in range(50):
-            results.append(runner.run_command(["sh", "-c", "ulimit -n; exit 3"], activation,
+            results.append(run_command(["sh", "-c", "ulimit -n; exit 3"], activation,
                                               plan))
 
     worker = threading.Thread(target=work, daemon=True)
@@ -206,25 +214,6 @@ def test_a_value_above_the_hard_limit_is_lowered_to_it_with_a_warning(env):
     assert (code, out) == (0, f"{hard}\n")
     assert err == (f"conda-limits: nofile {hard + 1} is above the hard limit ({hard}); "
                    "using the hard limit\n")
-
-
-def test_plan_keeps_what_is_not_configured():
-    plan = runner.plan_limits(parse_limits({"vmem": "4G"}), parse_limits({"cpu": "1m"}))
-    for resource_name, setting in (("RLIMIT_STACK", plan["stack"]),):
-        soft, hard = resource.getrlimit(getattr(resource, resource_name))
-        assert setting.source == "inherited"
-        assert (setting.soft, setting.hard) == (
-            "unlimited" if soft == resource.RLIM_INFINITY else soft,
-            "unlimited" if hard == resource.RLIM_INFINITY else hard)
-    assert (plan["vmem"].soft, plan["vmem"].source) == (4 * 2**30, "environment")
-    assert (plan["cpu"].soft, plan["cpu"].source) == (60, "flag")
-    assert set(plan.saved()) == {"vmem", "cpu"}
-    assert plan.warnings == ()
-
-
-def test_restored_values_replace_the_inherited_ones():
-    plan = runner.plan_limits(LimitSet(), restored={"nofile": 77})
-    assert (plan["nofile"].soft, plan["nofile"].source) == (77, "inherited")
 
 
 # --- activation -------------------------------------------------------------------------------
@@ -252,14 +241,15 @@ def test_deactivate_scripts_see_the_environment_being_left(tmp_path, env):
     environ = {"PATH": f"{env}/bin:" + os.environ["PATH"], "CONDA_PREFIX": str(env),
                "CONDA_SHLVL": "2", "OLD_SCRIPT_VAR": "1", "KEPT": "k", "NEW": "it's $new"}
     activation = Activation(environ, (), (str(script),), previous)
-    plan = runner.plan_limits(LimitSet())
+    plan = plan_limits(LimitSet())
     command = py("import os; print(sorted((k, v) for k, v in os.environ.items() "
                  "if k in ('CONDA_PREFIX','CONDA_SHLVL','OLD_SCRIPT_VAR','ONLY_BEFORE','KEPT',"
                  "'NEW') or k.startswith('__CONDA_LIMITS')))")
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, pickle; from conda_limits.run import runner; "
+        [sys.executable, "-c", "import sys, pickle; "
+         "from conda_limits.run.process import run_command; "
          "a, p, c = pickle.loads(bytes.fromhex(sys.argv[1])); "
-         "sys.exit(runner.run_command(c, a, p).status)",
+         "sys.exit(run_command(c, a, p).status)",
          __import__("pickle").dumps((activation, plan, command)).hex()],
         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -280,7 +270,7 @@ def test_a_shell_started_as_the_command_deactivates_back_with_the_real_script(en
     if soft < 200 or hard == resource.RLIM_INFINITY:
         pytest.skip("needs a finite open files limit of at least 200")
     prefix_files.write(env, parse_limits(limits))
-    script = env / prefix_files.DEACTIVATE_D / envactivation.OWN_SCRIPT
+    script = env / prefix_files.DEACTIVATE_D / OWN_SCRIPT
     code, out, err = run(env, ["sh", "-c", 'ulimit -n; . "$0"; ulimit -n; env | '
                                "grep -c '^_CONDA_LIMITS_' || :", str(script)])
     assert code == 0
@@ -294,17 +284,17 @@ def test_a_shell_started_as_the_command_deactivates_back_with_the_real_script(en
 def test_leaving_an_environment_restores_the_limits_it_saved(tmp_path, env):
     old = tmp_path / "old"
     prefix_files.write(old, parse_limits({"nofile": 100}))
-    own = old / prefix_files.DEACTIVATE_D / envactivation.OWN_SCRIPT
+    own = old / prefix_files.DEACTIVATE_D / OWN_SCRIPT
     previous = {"PATH": os.environ["PATH"], "CONDA_PREFIX": str(old), "CONDA_SHLVL": "1",
                 "_CONDA_LIMITS_1_NOFILE": "321"}
     environ = {**previous, "CONDA_PREFIX": str(env), "CONDA_SHLVL": "2"}
-    stripped = envactivation.without_own_scripts(Activation(environ, (), (str(own),), previous))
+    stripped = without_own_scripts(Activation(environ, (), (str(own),), previous))
     assert stripped.restored == {"nofile": 321}
     assert stripped.activation.deactivate_scripts == ()
     assert "_CONDA_LIMITS_1_NOFILE" not in stripped.activation.environ
-    plan = runner.plan_limits(parse_limits({"vmem": "8G"}), restored=stripped.restored)
+    plan = plan_limits(parse_limits({"vmem": "8G"}), restored=stripped.restored)
     assert plan["nofile"].soft == 321
-    saved = envactivation.with_saved_limits(stripped.activation, plan.saved()).environ
+    saved = with_saved_limits(stripped.activation, plan.saved()).environ
     assert saved["_CONDA_LIMITS_2_VMEM"] == str(plan["vmem"].before)
     assert "_CONDA_LIMITS_2_NOFILE" not in saved
 

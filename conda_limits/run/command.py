@@ -1,0 +1,79 @@
+"""Run one command in an environment under its limits: the core of ``conda run-limited``.
+
+:func:`run` reads the environment's recorded limits, plans them with the overrides
+(:mod:`~conda_limits.run.plan`), sets up the ``--mem`` cap (:mod:`~conda_limits.run.cgroups`),
+starts and supervises the command (:mod:`~conda_limits.run.process`) and prints what the
+user is told on stderr: ceiling warnings, the line saying which limit stopped the command and
+the ``--report`` (:mod:`~conda_limits.run.explain`). It imports no conda.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from .. import record
+from ..model import LimitSet
+from .activation import Activation, from_prefix
+from .plan import plan_activation
+from .process import RunnerError, run_command
+
+
+class CommandNotFound(RunnerError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"command not found: {name} (not on the environment's PATH)")
+
+
+def find_command(command: Sequence[str], activation: Activation) -> None:
+    """Raise :class:`CommandNotFound` when ``command`` cannot be run.
+
+    Only checked here when no activation script runs first (one could extend PATH); the
+    launcher checks again just before running it.
+    """
+    if not command:
+        raise RunnerError("no command given")
+    if activation.sources_scripts:
+        return
+    from shutil import which
+
+    if which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
+        raise CommandNotFound(command[0])
+
+
+def run(prefix: str | os.PathLike[str], command: Sequence[str],
+        overrides: LimitSet | None = None, *, mem: int | None = None,
+        env: Mapping[str, str] | None = None, activation: Activation | None = None,
+        report: bool = False, stderr: TextIO | None = None) -> int:
+    """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
+
+    ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
+    memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
+    it). ``activation`` is the environment computed by conda; without it, a conda-free
+    activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
+    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary.
+    Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
+    """
+    from . import cgroups, explain
+
+    stderr = stderr or sys.stderr
+    if activation is None:
+        activation = from_prefix(Path(prefix), env)
+    plan, activation = plan_activation(record.read(prefix), activation, overrides)
+    find_command(command, activation)
+    memory = cgroups.memory_cap(mem) if mem else None
+    for warning in plan.warnings:
+        print(f"conda-limits: {warning}", file=stderr)
+    outcome = run_command(command, activation, plan, memory=memory, sample=report)
+    for line in explain.explain(outcome, command, activation.environ.get("PATH")):
+        print(line, file=stderr)
+    if memory is not None and memory.removed_leftovers:
+        print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "
+              "running in its --mem cgroup", file=stderr)
+    if report:
+        print(explain.report(outcome, command), file=stderr)
+    stderr.flush()
+    return outcome.status
