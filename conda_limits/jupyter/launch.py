@@ -25,11 +25,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import record, resources
+from .. import record, resources, rlimits
 from ..errors import LimitsError
 from ..run import activation, conda_env, launcher, process
 from ..run.plan import LimitPlan, plan_activation
-from ..values import UNLIMITED, Value, parse, to_kernel
+from ..values import UNLIMITED, Value, parse
 from .kernelspec import OVERRIDES
 
 if TYPE_CHECKING:
@@ -183,8 +183,6 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import resource as _resource
-
     try:
         launch, plan, memory = prepare(_parse_args(argv))
     except LaunchError as error:
@@ -199,14 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:
             print(f"{PREFIX}: {error}", file=sys.stderr)
             return 1
-    for setting in plan.settings:
-        if setting.source == "inherited":
-            continue
-        which = getattr(_resource, resources.get(setting.key).rlimit)
-        try:
-            _resource.setrlimit(which, (to_kernel(setting.soft), to_kernel(setting.hard)))
-        except (OSError, ValueError) as error:
-            print(f"{PREFIX}: cannot set the {setting.key} limit: {error}", file=sys.stderr)
+    for failed in rlimits.apply(plan.wanted(inherited=False))[1]:
+        print(f"{PREFIX}: cannot set the {failed.key} limit: {failed.error}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(launch.executable, launch.argv, launch.environ)

@@ -47,6 +47,12 @@ class LimitPlan:
         """The previous soft values of the limits conda-limits sets (for deactivation)."""
         return {s.key: s.before for s in self.settings if s.source != "inherited"}
 
+    def wanted(self, *, inherited: bool = True) -> list[tuple[str, Value, Value]]:
+        """``(key, soft, hard)`` of every limit, for :func:`conda_limits.rlimits.apply`;
+        without the inherited ones when ``inherited`` is false."""
+        return [(s.key, s.soft, s.hard) for s in self.settings
+                if inherited or s.source != "inherited"]
+
     def lowered_hard(self) -> list[str]:
         """The limits whose hard value the plan lowers."""
         return [s.key for s in self.settings if exceeds(s.hard_before, s.hard)]

@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import resources
+from .. import resources, rlimits
 from ..errors import LimitsError
-from ..values import UNLIMITED, Value, from_kernel, human, to_kernel
+from ..values import UNLIMITED, Value, human
 from . import launcher
 from .activation import Activation
 from .plan import LimitPlan
@@ -151,21 +151,11 @@ def _own_peak_rss() -> int:
 
 def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
     """Set the plan's limits on ``pid``; return the limits it has afterwards."""
-    import resource as _resource
-
-    in_force = {}
-    for setting in plan.settings:
-        which = getattr(_resource, resources.get(setting.key).rlimit)
-        wanted = (to_kernel(setting.soft), to_kernel(setting.hard))
-        try:
-            if _resource.prlimit(pid, which) != wanted:
-                _resource.prlimit(pid, which, wanted)
-            soft, hard = _resource.prlimit(pid, which)
-        except (OSError, ValueError) as error:
-            raise RunnerError(f"cannot set the {setting.key} limit of the command to "
-                              f"{human(resources.get(setting.key), setting.soft)}: "
-                              f"{getattr(error, 'strerror', None) or error}") from None
-        in_force[setting.key] = (from_kernel(soft), from_kernel(hard))
+    in_force, failed = rlimits.apply(plan.wanted(), pid)
+    if failed:
+        first = failed[0]
+        raise RunnerError(f"cannot set the {first.key} limit of the command to "
+                          f"{human(resources.get(first.key), first.soft)}: {first.reason}")
     return in_force
 
 
