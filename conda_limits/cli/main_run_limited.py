@@ -54,14 +54,12 @@ def configure_parser(parser: ArgumentParser) -> None:
 def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
-    from .. import record
     from ..model import Limit, LimitSet
-    from ..resources import MEM
-    from ..run import activation, cgroups, command, process
+    from ..run import command
     from ..run.conda_env import conda_activation
-    from ..values import UNLIMITED, human
+    from ..values import UNLIMITED
     from .common import refuse_windows, target_prefix
-    from .exceptions import LimitsRecordError, RunLimitedError
+    from .exceptions import conda_errors
     from .options import given_values
 
     refuse_windows()
@@ -75,19 +73,6 @@ def execute(args: Namespace) -> int:
     overrides = LimitSet({key: Limit(value, value if args.hard else None)
                           for key, value in given_values(args).items()})
     mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
-    try:
+    with conda_errors(prefix):
         return command.run(prefix, argv, overrides, mem=mem,
                            activation=conda_activation(prefix), report=args.report)
-    except record.RecordError as error:
-        raise LimitsRecordError(str(error)) from None
-    except command.CommandNotFound as error:
-        raise RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of the "
-                              f"environment at {prefix}.", return_code=127) from None
-    except cgroups.MemoryCapUnavailable as error:
-        raise RunLimitedError(
-            f"Cannot cap resident memory at {human(MEM, error.limit)} (--mem) here: "
-            + "; ".join(error.reasons)
-            + ".\nRun as a user who may write a cgroup, or limit memory with --data instead."
-        ) from None
-    except (process.RunnerError, cgroups.MemoryCapError, activation.ActivationError) as error:
-        raise RunLimitedError(f"Cannot start the command: {error}.") from None

@@ -149,6 +149,23 @@ def test_changed_limits_apply_at_the_next_start_without_reinstalling(kenv, start
     assert kernel.run(code)[0].strip() == "200"
 
 
+def test_a_kernel_json_of_the_previous_version_still_starts_a_limited_kernel(kenv, start):
+    """Kernelspecs installed before the launcher moved to conda_limits.jupyter.launch name
+    ``-m conda_limits.kernel_launch``: the shim there starts the same launcher."""
+    prefix_files.write(kenv, parse_limits({"nofile": 333}))
+    spec_file = install(kenv) / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    assert spec["argv"][1:3] == ["-m", "conda_limits.jupyter.launch"]
+    spec["argv"][2] = "conda_limits.kernel_launch"  # as the previous version wrote it
+    spec_file.write_text(json.dumps(spec))
+    kernel = start("limited")
+    out, reply = kernel.run("import os, resource, sys\n"
+                            "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+                            "print(sys.prefix, os.environ['CONDA_PREFIX'])\n")
+    assert reply["status"] == "ok"
+    assert out.split() == ["333", str(kenv), str(kenv)]
+
+
 def test_interrupt_reaches_the_kernel(kenv, start):
     prefix_files.write(kenv, parse_limits({"nofile": 256}))
     install(kenv)
