@@ -35,7 +35,8 @@ from .kernelspec import OVERRIDES
 if TYPE_CHECKING:
     from ..run.cgroups import MemoryCap
 
-PREFIX = "conda-limits kernel"
+#: Who speaks in the lines the launcher writes to the Jupyter server's log.
+SPEAKER = "conda-limits kernel"
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -186,19 +187,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         launch, plan, memory = prepare(_parse_args(argv))
     except LaunchError as error:
-        print(f"{PREFIX}: {error}", file=sys.stderr)
+        print(f"{SPEAKER}: {error}", file=sys.stderr)
         return 1
     for warning in plan.warnings:
-        print(f"{PREFIX}: {warning}", file=sys.stderr)
+        print(f"{SPEAKER}: {warning}", file=sys.stderr)
     if memory is not None:
         _watch(memory, os.getpid())  # removes the cgroup when this pid (the kernel) ends
         try:
             memory.attach(os.getpid())
         except Exception as error:
-            print(f"{PREFIX}: {error}", file=sys.stderr)
+            print(f"{SPEAKER}: {error}", file=sys.stderr)
             return 1
     for failed in rlimits.apply(plan.wanted(inherited=False))[1]:
-        print(f"{PREFIX}: cannot set the {failed.key} limit: {failed.error}", file=sys.stderr)
+        print(f"{SPEAKER}: cannot set the {failed.key} limit: {failed.error}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(launch.executable, launch.argv, launch.environ)

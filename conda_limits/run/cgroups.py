@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import LimitsError
 
-PREFIX = "conda-limits-"  # name of every cgroup or scope made here: conda-limits-<pid>-<token>
+NAME_PREFIX = "conda-limits-"  # name of every cgroup or scope made here: conda-limits-<pid>-<token>
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -218,11 +218,11 @@ def _rmdir(directory: Path) -> None:
 
 def _make_child(parent: Path) -> Path:
     """Create a new cgroup under ``parent``, first removing stale ones left by killed runs."""
-    for stale in parent.glob(f"{PREFIX}*"):
-        owner = stale.name[len(PREFIX):].split("-")[0]
+    for stale in parent.glob(f"{NAME_PREFIX}*"):
+        owner = stale.name[len(NAME_PREFIX):].split("-")[0]
         if owner.isdigit() and not _pid_alive(int(owner)) and not _procs(stale):
             _rmdir(stale)
-    child = parent / f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+    child = parent / f"{NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     child.mkdir(mode=0o755)
     return child
 
@@ -322,7 +322,7 @@ class SystemdScope(MemoryCap):
         self.executable = executable
         self.mount = mount
         self.user = user
-        self.unit = f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
+        self.unit = f"{NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
         self._last: MemoryStats | None = None
 
     def wrap(self, argv: list[str]) -> list[str]:

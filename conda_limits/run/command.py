@@ -66,13 +66,13 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     find_command(command, activation)
     memory = cgroups.memory_cap(mem) if mem else None
     for warning in plan.warnings:
-        print(f"conda-limits: {warning}", file=stderr)
+        print(f"{explain.LINE_START}{warning}", file=stderr)
     outcome = run_command(command, activation, plan, memory=memory, sample=report)
     for line in explain.explain(outcome, command, activation.environ.get("PATH")):
         print(line, file=stderr)
     if memory is not None and memory.removed_leftovers:
-        print(f"conda-limits: stopped {memory.removed_leftovers} process(es) the command left "
-              "running in its --mem cgroup", file=stderr)
+        print(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the "
+              "command left running in its --mem cgroup", file=stderr)
     if report:
         print(explain.report(outcome, command), file=stderr)
     stderr.flush()

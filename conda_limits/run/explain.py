@@ -22,7 +22,8 @@ from ..values import UNLIMITED, Value, pretty
 if TYPE_CHECKING:
     from .process import Outcome
 
-PREFIX = "conda-limits: "
+#: How every line conda-limits adds to a command's stderr starts.
+LINE_START = "conda-limits: "
 #: A peak at or above this share of a limit counts as "close to the limit".
 CLOSE = 0.9
 #: Deaths the user asked for (Ctrl-C, kill): no limit is blamed for them.
@@ -55,7 +56,7 @@ def explain(outcome: Outcome, command: Sequence[str] = (), path: str | None = No
     ``command`` (found on ``path``) tells whether a failed exit may be Python's MemoryError.
     """
     line = _explain(outcome, runs_python(command, path))
-    return [PREFIX + line] if line else []
+    return [LINE_START + line] if line else []
 
 
 def runs_python(command: Sequence[str], path: str | None = None) -> bool:
@@ -75,6 +76,13 @@ def runs_python(command: Sequence[str], path: str | None = None) -> bool:
     except OSError:
         return False
     return first.startswith(b"#!") and b"python" in first
+
+
+def _how(outcome: Outcome) -> str:
+    """How the command ended, for a line: ``killed by SIGABRT`` or ``exit status 1``."""
+    if outcome.signal:
+        return f"killed by {_name(outcome.signal)}"
+    return f"exit status {outcome.status}"
 
 
 def _explain(outcome: Outcome, python: bool = False) -> str | None:
@@ -136,9 +144,7 @@ def _memory_hint(outcome: Outcome) -> str | None:
         limit = _limit(outcome, key)[0]
         if limit == UNLIMITED or outcome.sources.get(key) == "inherited":
             continue
-        how = (f"killed by {_name(outcome.signal)}" if outcome.signal
-               else f"exit status {outcome.status}")
-        return (f"the command failed ({how}) with {key} limited to {_size(limit)}: if it "
+        return (f"the command failed ({_how(outcome)}) with {key} limited to {_size(limit)}: if it "
                 "reported MemoryError or 'Cannot allocate memory', an allocation did not fit "
                 f"under the {key} limit")
     return None
@@ -155,10 +161,8 @@ def _memory_near_limit(outcome: Outcome) -> str | None:
                     (outcome.peak_rss, "its resident memory")]
         for value, described in measures:
             if value is not None and value >= CLOSE * int(limit):
-                how = (f"killed by {_name(outcome.signal)}" if outcome.signal
-                       else f"exit status {outcome.status}")
                 return (f"the {key} limit most likely stopped the command: it failed "
-                        f"({how}) with {described} at {_size(value)} of the {key} limit "
+                        f"({_how(outcome)}) with {described} at {_size(value)} of the {key} limit "
                         f"{_size(limit)} (MemoryError or a failed allocation)")
     return None
 

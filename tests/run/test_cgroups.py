@@ -127,7 +127,7 @@ def leftover_cgroups(pid: int) -> list[Path]:
     for mount, own in ((v1_mount, v1_own), (v2_mount, v2_own)):
         directory = mount.directory(own) if mount and own else None
         if directory is not None and directory.is_dir():
-            found += list(directory.glob(f"{cgroups.PREFIX}{pid}-*"))
+            found += list(directory.glob(f"{cgroups.NAME_PREFIX}{pid}-*"))
     return found
 
 
@@ -197,7 +197,7 @@ def test_stale_cgroups_of_dead_runs_are_cleaned_up():
     cap = cgroups.memory_cap(64 * MiB, backends=("cgroup v1",))
     parent = cap.directory.parent
     cap.close()
-    stale = parent / f"{cgroups.PREFIX}999999999-dead"
+    stale = parent / f"{cgroups.NAME_PREFIX}999999999-dead"
     stale.mkdir()
     cap = cgroups.memory_cap(64 * MiB, backends=("cgroup v1",))
     cap.close()
