@@ -1,0 +1,412 @@
+"""``cores: X``: hold a command to X cores of CPU time with a cgroup, or refuse.
+
+The kernel's CFS bandwidth control gives a cgroup ``quota`` microseconds of CPU time per
+``period`` (100 ms here): 2.5 cores is 250 ms per 100 ms, shared by all the command's threads
+and children; past it they wait (are *throttled*) until the next period. Three backends, tried
+in the order of ``--mem``'s (:mod:`conda_limits.run.cgroups`), whose cgroup helpers they use:
+
+* ``systemd``: ``systemd-run [--user] --scope -p CPUQuota=250%`` around the command, where
+  systemd manages a cgroup v2 tree with the cpu controller (the scope's ``cpu.max`` is checked).
+* ``cgroup v2``: a child of a writable cgroup v2 directory whose ``cgroup.subtree_control``
+  enables ``cpu``, with ``cpu.max`` = ``QUOTA PERIOD``.
+* ``cgroup v1``: a child of this process's cgroup in the v1 ``cpu`` hierarchy, with
+  ``cpu.cfs_period_us`` and ``cpu.cfs_quota_us``.
+
+What the cgroup saw comes from its ``cpu.stat``: periods, throttled periods and throttled time
+(and, on v2, the CPU time used). A cgroup made here is removed when the command ends, after
+killing what the command left in it, as for ``--mem``. Where no backend can enforce the quota,
+:func:`cpu_quota` raises :class:`CpuQuotaUnavailable` and nothing runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from ..errors import LimitsError
+from ..run import cgroups
+from ..run.cgroups import Mount
+
+#: The CFS period used here, in microseconds (the kernel's and systemd's default).
+PERIOD_US = 100_000
+BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
+
+
+class CpuQuotaUnavailable(LimitsError):
+    """No backend can enforce ``cores`` here; ``reasons`` says why, per backend."""
+
+    def __init__(self, cores: Decimal, reasons: Sequence[str]) -> None:
+        self.cores = cores
+        self.reasons = tuple(reasons)
+        super().__init__("no cgroup backend can enforce a CPU quota here: "
+                         + "; ".join(self.reasons))
+
+
+class CpuQuotaError(LimitsError):
+    """A cgroup could not be set up for the command (it was not started)."""
+
+
+def quota_us(cores: Decimal) -> int:
+    """Microseconds of CPU time per :data:`PERIOD_US` for ``cores`` (at least the kernel's 1 ms)."""
+    return max(1000, int(cores * PERIOD_US))
+
+
+@dataclass(frozen=True)
+class CpuStats:
+    """What the cgroup's ``cpu.stat`` said (None: not known)."""
+
+    backend: str
+    cores: Decimal
+    periods: int | None = None  # periods in which the cgroup ran
+    throttled_periods: int | None = None  # periods in which it hit the quota
+    throttled_us: int | None = None  # time its threads waited for the next period
+    usage_us: int | None = None  # CPU time used (cgroup v2, or v1 with cpuacct beside cpu)
+
+    def share(self) -> float | None:
+        """The part of the periods in which the quota held the command back (0 to 1)."""
+        if not self.periods or self.throttled_periods is None:
+            return None
+        return self.throttled_periods / self.periods
+
+
+def parse_stat(text: str) -> dict[str, int]:
+    """The ``key value`` lines of a ``cpu.stat`` file."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
+
+
+def _stats(backend: str, cores: Decimal, directory: Path | None) -> CpuStats:
+    if directory is None:
+        return CpuStats(backend, cores)
+    try:
+        stat = parse_stat(cgroups._read(directory / "cpu.stat"))
+    except OSError:
+        return CpuStats(backend, cores)
+    throttled = stat.get("throttled_usec")
+    if throttled is None and "throttled_time" in stat:  # v1: nanoseconds
+        throttled = stat["throttled_time"] // 1000
+    usage = stat.get("usage_usec")
+    if usage is None:
+        try:
+            usage = int(cgroups._read(directory / "cpuacct.usage")) // 1000
+        except (OSError, ValueError):
+            pass
+    return CpuStats(backend, cores, stat.get("nr_periods"), stat.get("nr_throttled"),
+                    throttled, usage)
+
+
+def controller_mounts(mountinfo: str, controller: str) -> tuple[Mount | None, Mount | None]:
+    """The cgroup v2 mount and the v1 mount holding ``controller``, from mountinfo text."""
+    v2 = v1 = None
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        mount = Mount(Path(cgroups._unescape(fields[4])), cgroups._unescape(fields[3]))
+        if tail[0] == "cgroup2" and v2 is None:
+            v2 = mount
+        elif tail[0] == "cgroup" and controller in tail[2].split(",") and v1 is None:
+            v1 = mount
+    return v2, v1
+
+
+def own_cgroups(text: str, controller: str) -> tuple[str | None, str | None]:
+    """This process's cgroup v2 path and its v1 path for ``controller``, from /proc/self/cgroup."""
+    v2 = v1 = None
+    for line in text.splitlines():
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hid == "0" and controllers == "":
+            v2 = path
+        elif controller in controllers.split(","):
+            v1 = path
+    return v2, v1
+
+
+def v2_parent(mount: Mount, own: str | None, controller: str) -> tuple[Path | None, str]:
+    """A cgroup v2 directory where a child with ``controller`` can be made, or why there is
+    none: this cgroup's nearest ancestor (the root: itself) that enables the controller."""
+    if own is None:
+        return None, "this process is in no cgroup v2"
+    here = mount.directory(own)
+    if here is None:
+        return None, f"this process's cgroup {own} is outside {mount.path}"
+    # A non-root cgroup with processes may not have children with controllers.
+    for candidate in [here] if here == mount.path else list(here.parents):
+        if mount.path not in (candidate, *candidate.parents):
+            break
+        try:
+            enabled = cgroups._read(candidate / "cgroup.subtree_control").split()
+        except OSError:
+            continue
+        if controller not in enabled:
+            continue
+        if os.access(candidate, os.W_OK) and os.access(candidate / "cgroup.procs", os.W_OK):
+            return candidate, ""
+        return None, f"{candidate} is not writable by this user"
+    return None, f"no {controller} controller is enabled in cgroup v2 at {mount.path}"
+
+
+class CpuQuota:
+    """A cgroup holding one command to ``cores`` of CPU time (see the module docstring)."""
+
+    backend = ""
+
+    def __init__(self, cores: Decimal) -> None:
+        self.cores = cores
+        self.directory: Path | None = None
+        self.removed_leftovers = 0
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """The command line that starts ``argv`` under this quota (unchanged for directories)."""
+        return argv
+
+    def attach(self, pid: int) -> None:
+        """Put ``pid`` (not yet running the command) into the cgroup."""
+        assert self.directory is not None
+        try:
+            cgroups._write(self.directory / "cgroup.procs", str(pid))
+        except OSError as error:
+            raise CpuQuotaError(f"cannot move the command into {self.directory}: "
+                                f"{error.strerror or error}") from None
+
+    def stats(self) -> CpuStats:
+        return _stats(self.backend, self.cores, self.directory)
+
+    def close(self) -> None:
+        """Kill what the command left running in the cgroup, then remove the cgroup."""
+        if self.directory is None:
+            return
+        self.removed_leftovers = cgroups._empty(self.directory)
+        cgroups._rmdir(self.directory)
+
+
+class CgroupV1(CpuQuota):
+    """A child of this process's cgroup in the v1 cpu hierarchy, with the CFS quota.
+
+    Where ``cpuacct`` is mounted apart from ``cpu`` (``accounting``: this process's cgroup
+    there), a child is made there too, so that the CPU time used is known.
+    """
+
+    backend = "cgroup v1"
+
+    def __init__(self, cores: Decimal, parent: Path, accounting: Path | None = None) -> None:
+        super().__init__(cores)
+        self.directory = directory = cgroups._make_child(parent)
+        try:
+            cgroups._write(directory / "cpu.cfs_period_us", str(PERIOD_US))
+            cgroups._write(directory / "cpu.cfs_quota_us", str(quota_us(cores)))
+            applied = int(cgroups._read(directory / "cpu.cfs_quota_us"))
+        except (OSError, ValueError) as error:
+            cgroups._rmdir(directory)
+            raise CpuQuotaError(f"cannot set the CPU quota in {directory}: "
+                                f"{getattr(error, 'strerror', None) or error}") from None
+        if applied != quota_us(cores):
+            cgroups._rmdir(directory)
+            raise CpuQuotaError(f"{directory} did not take the CPU quota "
+                                f"(cpu.cfs_quota_us reads {applied})")
+        self.accounting: Path | None = None
+        if accounting is not None and os.access(accounting, os.W_OK):
+            try:
+                self.accounting = cgroups._make_child(accounting)
+            except OSError:
+                pass  # usage unknown: the quota holds all the same
+
+    def attach(self, pid: int) -> None:
+        super().attach(pid)
+        if self.accounting is not None:
+            try:
+                cgroups._write(self.accounting / "cgroup.procs", str(pid))
+            except OSError:
+                cgroups._rmdir(self.accounting)
+                self.accounting = None
+
+    def stats(self) -> CpuStats:
+        found = super().stats()
+        if self.accounting is None or found.usage_us is not None:
+            return found
+        try:
+            usage = int(cgroups._read(self.accounting / "cpuacct.usage")) // 1000
+        except (OSError, ValueError):
+            return found
+        return CpuStats(found.backend, found.cores, found.periods, found.throttled_periods,
+                        found.throttled_us, usage)
+
+    def close(self) -> None:
+        super().close()
+        if self.accounting is not None:
+            cgroups._empty(self.accounting)
+            cgroups._rmdir(self.accounting)
+
+
+def configure_v2(directory: Path, cores: Decimal) -> None:
+    """Write ``cpu.max`` in a cgroup v2 directory and check that the kernel took it."""
+    wanted = f"{quota_us(cores)} {PERIOD_US}"
+    try:
+        cgroups._write(directory / "cpu.max", wanted)
+    except OSError as error:
+        raise CpuQuotaError(f"cannot set cpu.max in {directory}: "
+                            f"{error.strerror or error}") from None
+    check_v2(directory, cores)
+
+
+def check_v2(directory: Path, cores: Decimal) -> None:
+    try:
+        applied = cgroups._read(directory / "cpu.max").split()
+    except OSError as error:
+        raise CpuQuotaError(f"{directory} has no cpu controller "
+                            f"({error.strerror or error})") from None
+    if (len(applied) != 2 or not all(a.isdigit() for a in applied)
+            or int(applied[0]) * PERIOD_US > quota_us(cores) * int(applied[1])):
+        raise CpuQuotaError(f"the CPU quota is not in force in {directory} "
+                            f"(cpu.max reads {' '.join(applied)!r})")
+
+
+class CgroupV2(CpuQuota):
+    """A child of a cgroup v2 directory that enables the cpu controller, with ``cpu.max``."""
+
+    backend = "cgroup v2"
+
+    def __init__(self, cores: Decimal, parent: Path) -> None:
+        super().__init__(cores)
+        self.directory = cgroups._make_child(parent)
+        try:
+            configure_v2(self.directory, cores)
+        except CpuQuotaError:
+            cgroups._rmdir(self.directory)
+            raise
+
+
+def systemd_properties(cores: Decimal) -> list[str]:
+    """``systemd-run`` options for the quota: ``-p CPUQuota=250%`` (1% is 0.01 core)."""
+    return ["-p", f"CPUQuota={int(cores * 100)}%"]
+
+
+class SystemdScope(CpuQuota):
+    """``systemd-run --scope -p CPUQuota=...``: systemd makes and removes the cgroup."""
+
+    backend = "systemd scope"
+
+    def __init__(self, cores: Decimal, executable: str, mount: Mount, user: bool) -> None:
+        super().__init__(cores)
+        self.executable = executable
+        self.mount = mount
+        self.user = user
+        self.unit = f"{cgroups.PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
+                "--collect", f"--unit={self.unit}", *systemd_properties(self.cores),
+                "--", *argv]
+
+    def attach(self, pid: int, timeout: float = 10.0) -> None:
+        """Wait until systemd-run has moved ``pid`` into the scope, then check cpu.max."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                v2, _ = own_cgroups(Path(f"/proc/{pid}/cgroup").read_text(), "cpu")
+            except OSError:
+                raise CpuQuotaError("systemd-run ended before the command started: "
+                                    "it could not create the scope") from None
+            if v2 and v2.rstrip("/").endswith("/" + self.unit):
+                break
+            if time.monotonic() > deadline:
+                raise CpuQuotaError("systemd-run did not move the command into a scope "
+                                    f"within {timeout:.0f} s")
+            time.sleep(0.005)
+        directory = self.mount.directory(v2)
+        if directory is None:
+            raise CpuQuotaError(f"the scope's cgroup {v2} is not visible under "
+                                f"{self.mount.path}")
+        check_v2(directory, self.cores)
+        self.directory = directory
+
+    def stats(self) -> CpuStats:
+        # systemd removes the scope once it is empty, possibly before this is read.
+        if self.directory is None or not self.directory.exists():
+            return CpuStats(self.backend, self.cores)
+        return super().stats()
+
+    def close(self) -> None:
+        """Nothing to do: ``--collect`` has systemd remove the scope when it is empty."""
+
+
+def _systemd(cores: Decimal, mount: Mount | None) -> tuple[SystemdScope | None, str]:
+    from shutil import which
+
+    executable = which("systemd-run")
+    if executable is None:
+        return None, "systemd-run is not installed"
+    if not Path("/run/systemd/system").is_dir():
+        return None, "systemd is not the init system"
+    if mount is None:
+        return None, "no cgroup v2 is mounted"
+    try:
+        controllers = cgroups._read(mount.path / "cgroup.controllers").split()
+    except OSError:
+        controllers = []
+    if "cpu" not in controllers:
+        return None, f"cgroup v2 at {mount.path} has no cpu controller"
+    user = os.geteuid() != 0
+    if user and not os.environ.get("XDG_RUNTIME_DIR"):
+        return None, "no systemd user session (XDG_RUNTIME_DIR is not set)"
+    return SystemdScope(cores, executable, mount, user), ""
+
+
+def cpu_quota(cores: Decimal, backends: Sequence[str] = BACKENDS) -> CpuQuota:
+    """A quota of ``cores`` from the first backend that can enforce it here.
+
+    Raises :class:`CpuQuotaUnavailable` (naming each backend's reason) when none can.
+    """
+    try:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+        own = Path("/proc/self/cgroup").read_text()
+    except OSError:
+        raise CpuQuotaUnavailable(cores, ["no /proc/self/cgroup: cgroups are Linux-only"]) \
+            from None
+    v2_mount, v1_mount = controller_mounts(mountinfo, "cpu")
+    v2_own, v1_own = own_cgroups(own, "cpu")
+    acct_mount = controller_mounts(mountinfo, "cpuacct")[1]
+    acct_own = own_cgroups(own, "cpuacct")[1]
+    accounting = (acct_mount.directory(acct_own) if acct_mount and acct_own
+                  and acct_mount != v1_mount else None)
+    reasons = []
+    for backend in backends:
+        if backend == "systemd":
+            quota, reason = _systemd(cores, v2_mount)
+            if quota is not None:
+                return quota
+        elif backend == "cgroup v2":
+            if v2_mount is None:
+                reason = "no cgroup v2 is mounted"
+            else:
+                parent, reason = v2_parent(v2_mount, v2_own, "cpu")
+                if parent is not None:
+                    try:
+                        return CgroupV2(cores, parent)
+                    except (OSError, CpuQuotaError) as error:
+                        reason = str(getattr(error, "strerror", None) or error)
+        elif backend == "cgroup v1":
+            parent = v1_mount.directory(v1_own) if v1_mount and v1_own else None
+            if parent is None:
+                reason = "no cgroup v1 cpu controller is mounted"
+            elif not os.access(parent, os.W_OK):
+                reason = f"{parent} is not writable by this user"
+            else:
+                try:
+                    return CgroupV1(cores, parent, accounting)
+                except (OSError, CpuQuotaError) as error:
+                    reason = str(getattr(error, "strerror", None) or error)
+        else:
+            raise ValueError(f"unknown CPU quota backend {backend!r}")
+        reasons.append(f"{backend}: {reason}")
+    raise CpuQuotaUnavailable(cores, reasons)

@@ -1,0 +1,217 @@
+"""The three CPU settings: their names, strict parsing, formatting and checks on this machine.
+
+``threads`` is a whole number of threads, ``cpuset`` a set of CPU numbers, ``cores`` a number
+of cores with at most two decimals (0.01 core is 1 ms of CPU time per 100 ms, the smallest
+quota the kernel takes). Parsing (:func:`parse`) accepts what the ``limits:`` schema may hold
+on any machine; :func:`check_here` refuses what cannot work on this one (CPUs it does not
+have, more cores than it has): the CLI calls both for what a user types, files from other
+machines are only parsed, and applying them narrows them to what is there, with a warning.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeAlias
+
+from ..errors import LimitsError
+from . import affinity
+
+THREADS: Final = "threads"
+CPUSET: Final = "cpuset"
+CORES: Final = "cores"
+KEYS: Final = (THREADS, CPUSET, CORES)
+
+#: Largest ``threads`` accepted: far above any machine's cores, small enough for every pool.
+MAX_THREADS: Final = 4096
+_CENT: Final = Decimal("0.01")
+
+CpuValue: TypeAlias = int | frozenset[int] | Decimal
+
+SUMMARY: Final = {
+    THREADS: "size of the compute thread pools (OMP_NUM_THREADS, MKL, OpenBLAS, ...); "
+             "not --cpu, which is CPU seconds",
+    CPUSET: "CPUs the processes may run on (affinity), e.g. 0-3,8",
+    CORES: "CPU-time quota in cores through a cgroup, e.g. 2.5 (run-limited and kernels only)",
+}
+ACCEPTED: Final = {
+    THREADS: f"a whole number of threads from 1 to {MAX_THREADS}, e.g. 4",
+    CPUSET: affinity.ACCEPTED,
+    CORES: "a number of cores above 0 with at most two decimals, e.g. 2 or 0.5",
+}
+METAVAR: Final = {THREADS: "N", CPUSET: "LIST", CORES: "CORES"}
+
+
+class InvalidCpuSetting(LimitsError, ValueError):
+    """A value that cannot be accepted for ``key``; the message says what is accepted."""
+
+    def __init__(self, key: str, raw: object, reason: str = "") -> None:
+        self.key = key
+        self.raw = raw
+        self.reason = reason or f"expected {ACCEPTED[key]}"
+        super().__init__(f"invalid value {_show(raw)} for {key}: {self.reason}")
+
+
+def _show(raw: object) -> str:
+    text = repr(raw) if isinstance(raw, str) else str(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse(key: str, raw: object) -> CpuValue:
+    """Parse ``raw`` (text, or a number or list-less scalar from YAML) as a value of ``key``."""
+    if key == THREADS:
+        return parse_threads(raw)
+    if key == CPUSET:
+        return parse_cpuset(raw)
+    if key == CORES:
+        return parse_cores(raw)
+    raise KeyError(key)
+
+
+def parse_threads(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidCpuSetting(THREADS, raw)
+    text = str(raw).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 6:
+        raise InvalidCpuSetting(THREADS, raw)
+    number = int(text)
+    if number < 1:
+        raise InvalidCpuSetting(THREADS, raw, f"at least 1 thread; expected {ACCEPTED[THREADS]}")
+    if number > MAX_THREADS:
+        raise InvalidCpuSetting(THREADS, raw, f"at most {MAX_THREADS} threads")
+    return number
+
+
+def parse_cpuset(raw: object) -> frozenset[int]:
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidCpuSetting(CPUSET, raw)
+    try:
+        return affinity.parse_cpu_list(str(raw))
+    except affinity.CpuListError as error:
+        raise InvalidCpuSetting(CPUSET, raw, f"{error.reason}; expected {ACCEPTED[CPUSET]}") \
+            from None
+
+
+def parse_cores(raw: object) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise InvalidCpuSetting(CORES, raw)
+    text = repr(raw) if isinstance(raw, float) else str(raw).strip()
+    if not text.isascii() or len(text) > 12 or not text.replace(".", "", 1).isdigit():
+        raise InvalidCpuSetting(CORES, raw, f"above 0; expected {ACCEPTED[CORES]}"
+                                if text.startswith("-") else "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise InvalidCpuSetting(CORES, raw) from None
+    if number.quantize(_CENT) != number:
+        raise InvalidCpuSetting(CORES, raw, "at most two decimals (0.01 core is the "
+                                "smallest quota the kernel takes)")
+    if number <= 0:
+        raise InvalidCpuSetting(CORES, raw, f"above 0; expected {ACCEPTED[CORES]}")
+    number = number.quantize(_CENT)
+    # 2.50 -> 2.5, 2.00 -> 2 (normalize alone would turn 10 into 1E+1)
+    return Decimal(int(number)) if number == number.to_integral() else number.normalize()
+
+
+def human(key: str, value: CpuValue) -> str:
+    """The value as the schema and the flags write it: ``4``, ``0-3,8``, ``2.5``. Parses back."""
+    if key == CPUSET:
+        assert isinstance(value, frozenset)
+        return affinity.format_cpu_list(value)
+    return str(value)
+
+
+def to_yaml(key: str, value: CpuValue) -> int | float | str:
+    """The value for YAML: threads as an int, cores as a number, cpuset as text."""
+    if key == THREADS:
+        return int(value)  # type: ignore[arg-type]
+    if key == CORES:
+        assert isinstance(value, Decimal)
+        return int(value) if value == value.to_integral() else float(value)
+    return human(key, value)
+
+
+def to_json(key: str, value: CpuValue) -> int | float | list[int]:
+    if key == CPUSET:
+        assert isinstance(value, frozenset)
+        return sorted(value)
+    return to_yaml(key, value)  # type: ignore[return-value]
+
+
+def check_here(key: str, value: CpuValue) -> None:
+    """Refuse what cannot work on this machine (raises :class:`InvalidCpuSetting`)."""
+    if key == CPUSET:
+        assert isinstance(value, frozenset)
+        missing = value - affinity.present_cpus()
+        if missing:
+            raise InvalidCpuSetting(
+                CPUSET, human(key, value),
+                f"this machine has no CPU {affinity.format_cpu_list(missing)} "
+                f"(its CPUs: {affinity.format_cpu_list(affinity.present_cpus())})")
+    elif key == CORES:
+        count = os.cpu_count() or 1
+        if value > count:  # type: ignore[operator]
+            raise InvalidCpuSetting(CORES, human(key, value),
+                                    f"this machine has {count} CPU(s); at most {count}")
+
+
+@dataclass(frozen=True)
+class CpuSettings:
+    """The CPU settings of an environment or a run (``None``: not set)."""
+
+    threads: int | None = None
+    cpuset: frozenset[int] | None = None
+    cores: Decimal | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.threads, self.cpuset, self.cores))
+
+    def items(self) -> list[tuple[str, CpuValue]]:
+        """The settings that are set, in table order."""
+        return [(k, v) for k, v in ((THREADS, self.threads), (CPUSET, self.cpuset),
+                                    (CORES, self.cores)) if v is not None]
+
+    def merged(self, other: CpuSettings) -> CpuSettings:
+        """These settings with ``other``'s (those that are set) winning."""
+        return CpuSettings(
+            self.threads if other.threads is None else other.threads,
+            self.cpuset if other.cpuset is None else other.cpuset,
+            self.cores if other.cores is None else other.cores)
+
+    def pool_size(self) -> int | None:
+        """The thread-pool size to export: ``threads``, else what ``cpuset`` and ``cores``
+        allow (the size of the set, the quota rounded up; the smaller of both), else None."""
+        if self.threads is not None:
+            return self.threads
+        sizes = []
+        if self.cpuset:
+            sizes.append(len(self.cpuset))
+        if self.cores is not None:
+            sizes.append(max(1, math.ceil(self.cores)))
+        return min(sizes) if sizes else None
+
+    def pool_source(self) -> str | None:
+        """Which setting :meth:`pool_size` comes from, for ``show`` and ``--report``."""
+        if self.threads is not None:
+            return THREADS
+        if self.cpuset and (self.cores is None
+                            or len(self.cpuset) <= max(1, math.ceil(self.cores))):
+            return CPUSET
+        return CORES if self.cores is not None else None
+
+    def to_yaml(self) -> dict[str, Any]:
+        return {k: to_yaml(k, v) for k, v in self.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: to_json(k, v) for k, v in self.items()}
+
+
+def from_mapping(data: Mapping[str, Any]) -> CpuSettings:
+    """The CPU settings among ``data``'s keys (other keys are ignored): raises
+    :class:`InvalidCpuSetting` for a bad value."""
+    return CpuSettings(parse_threads(data[THREADS]) if THREADS in data else None,
+                       parse_cpuset(data[CPUSET]) if CPUSET in data else None,
+                       parse_cores(data[CORES]) if CORES in data else None)
