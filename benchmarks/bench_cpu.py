@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conda_limits.cpu import threads  # noqa: E402
+from conda_limits.cpu import threads
 
 JOB = """\
 import sys, time, numpy
