@@ -21,7 +21,6 @@ killing what the command left in it, as for ``--mem``. Where no backend can enfo
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -101,59 +100,6 @@ def _stats(backend: str, cores: Decimal, directory: Path | None) -> CpuStats:
             pass
     return CpuStats(backend, cores, stat.get("nr_periods"), stat.get("nr_throttled"),
                     throttled, usage)
-
-
-def controller_mounts(mountinfo: str, controller: str) -> tuple[Mount | None, Mount | None]:
-    """The cgroup v2 mount and the v1 mount holding ``controller``, from mountinfo text."""
-    v2 = v1 = None
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        if len(fields) < 5 or len(tail) < 3:
-            continue
-        mount = Mount(Path(cgroups._unescape(fields[4])), cgroups._unescape(fields[3]))
-        if tail[0] == "cgroup2" and v2 is None:
-            v2 = mount
-        elif tail[0] == "cgroup" and controller in tail[2].split(",") and v1 is None:
-            v1 = mount
-    return v2, v1
-
-
-def own_cgroups(text: str, controller: str) -> tuple[str | None, str | None]:
-    """This process's cgroup v2 path and its v1 path for ``controller``, from /proc/self/cgroup."""
-    v2 = v1 = None
-    for line in text.splitlines():
-        hid, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        if hid == "0" and controllers == "":
-            v2 = path
-        elif controller in controllers.split(","):
-            v1 = path
-    return v2, v1
-
-
-def v2_parent(mount: Mount, own: str | None, controller: str) -> tuple[Path | None, str]:
-    """A cgroup v2 directory where a child with ``controller`` can be made, or why there is
-    none: this cgroup's nearest ancestor (the root: itself) that enables the controller."""
-    if own is None:
-        return None, "this process is in no cgroup v2"
-    here = mount.directory(own)
-    if here is None:
-        return None, f"this process's cgroup {own} is outside {mount.path}"
-    # A non-root cgroup with processes may not have children with controllers.
-    for candidate in [here] if here == mount.path else list(here.parents):
-        if mount.path not in (candidate, *candidate.parents):
-            break
-        try:
-            enabled = cgroups._read(candidate / "cgroup.subtree_control").split()
-        except OSError:
-            continue
-        if controller not in enabled:
-            continue
-        if os.access(candidate, os.W_OK) and os.access(candidate / "cgroup.procs", os.W_OK):
-            return candidate, ""
-        return None, f"{candidate} is not writable by this user"
-    return None, f"no {controller} controller is enabled in cgroup v2 at {mount.path}"
 
 
 class CpuQuota:
@@ -310,23 +256,10 @@ class SystemdScope(CpuQuota):
 
     def attach(self, pid: int, timeout: float = 10.0) -> None:
         """Wait until systemd-run has moved ``pid`` into the scope, then check cpu.max."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                v2, _ = own_cgroups(Path(f"/proc/{pid}/cgroup").read_text(), "cpu")
-            except OSError:
-                raise CpuQuotaError("systemd-run ended before the command started: "
-                                    "it could not create the scope") from None
-            if v2 and v2.rstrip("/").endswith("/" + self.unit):
-                break
-            if time.monotonic() > deadline:
-                raise CpuQuotaError("systemd-run did not move the command into a scope "
-                                    f"within {timeout:.0f} s")
-            time.sleep(0.005)
-        directory = self.mount.directory(v2)
-        if directory is None:
-            raise CpuQuotaError(f"the scope's cgroup {v2} is not visible under "
-                                f"{self.mount.path}")
+        try:
+            directory = cgroups.scope_directory(pid, self.unit, self.mount, timeout)
+        except OSError as error:
+            raise CpuQuotaError(str(error)) from None
         check_v2(directory, self.cores)
         self.directory = directory
 
@@ -341,25 +274,10 @@ class SystemdScope(CpuQuota):
 
 
 def _systemd(cores: Decimal, mount: Mount | None) -> tuple[SystemdScope | None, str]:
-    from shutil import which
-
-    executable = which("systemd-run")
-    if executable is None:
-        return None, "systemd-run is not installed"
-    if not Path("/run/systemd/system").is_dir():
-        return None, "systemd is not the init system"
-    if mount is None:
-        return None, "no cgroup v2 is mounted"
-    try:
-        controllers = cgroups._read(mount.path / "cgroup.controllers").split()
-    except OSError:
-        controllers = []
-    if "cpu" not in controllers:
-        return None, f"cgroup v2 at {mount.path} has no cpu controller"
-    user = os.geteuid() != 0
-    if user and not os.environ.get("XDG_RUNTIME_DIR"):
-        return None, "no systemd user session (XDG_RUNTIME_DIR is not set)"
-    return SystemdScope(cores, executable, mount, user), ""
+    executable, reason = cgroups.systemd_run(mount, "cpu")
+    if executable is None or mount is None:
+        return None, reason
+    return SystemdScope(cores, executable, mount, os.geteuid() != 0), ""
 
 
 def cpu_quota(cores: Decimal, backends: Sequence[str] = BACKENDS) -> CpuQuota:
@@ -373,10 +291,10 @@ def cpu_quota(cores: Decimal, backends: Sequence[str] = BACKENDS) -> CpuQuota:
     except OSError:
         raise CpuQuotaUnavailable(cores, ["no /proc/self/cgroup: cgroups are Linux-only"]) \
             from None
-    v2_mount, v1_mount = controller_mounts(mountinfo, "cpu")
-    v2_own, v1_own = own_cgroups(own, "cpu")
-    acct_mount = controller_mounts(mountinfo, "cpuacct")[1]
-    acct_own = own_cgroups(own, "cpuacct")[1]
+    v2_mount, v1_mount = cgroups._mounts(mountinfo, "cpu")
+    v2_own, v1_own = cgroups._own_cgroups(own, "cpu")
+    acct_mount = cgroups._mounts(mountinfo, "cpuacct")[1]
+    acct_own = cgroups._own_cgroups(own, "cpuacct")[1]
     accounting = (acct_mount.directory(acct_own) if acct_mount and acct_own
                   and acct_mount != v1_mount else None)
     reasons = []
@@ -389,7 +307,7 @@ def cpu_quota(cores: Decimal, backends: Sequence[str] = BACKENDS) -> CpuQuota:
             if v2_mount is None:
                 reason = "no cgroup v2 is mounted"
             else:
-                parent, reason = v2_parent(v2_mount, v2_own, "cpu")
+                parent, reason = cgroups._v2_parent(v2_mount, v2_own, "cpu")
                 if parent is not None:
                     try:
                         return CgroupV2(cores, parent)

@@ -71,8 +71,8 @@ class Mount:
         return self.path / rel if rel not in ("", ".") else self.path
 
 
-def _mounts(mountinfo: str) -> tuple[Mount | None, Mount | None]:
-    """The cgroup v2 mount and the v1 mount of the memory controller, from mountinfo text."""
+def _mounts(mountinfo: str, controller: str = "memory") -> tuple[Mount | None, Mount | None]:
+    """The cgroup v2 mount and the v1 mount of ``controller``, from mountinfo text."""
     v2 = v1 = None
     for line in mountinfo.splitlines():
         left, _, right = line.partition(" - ")
@@ -82,7 +82,7 @@ def _mounts(mountinfo: str) -> tuple[Mount | None, Mount | None]:
         root, point = _unescape(fields[3]), Path(_unescape(fields[4]))
         if tail[0] == "cgroup2" and v2 is None:
             v2 = Mount(point, root)
-        elif tail[0] == "cgroup" and "memory" in tail[2].split(",") and v1 is None:
+        elif tail[0] == "cgroup" and controller in tail[2].split(",") and v1 is None:
             v1 = Mount(point, root)
     return v2, v1
 
@@ -94,15 +94,15 @@ def _unescape(text: str) -> str:
     return text
 
 
-def _own_cgroups(text: str) -> tuple[str | None, str | None]:
-    """This process's cgroup v2 path and v1 memory cgroup path, from /proc/self/cgroup."""
+def _own_cgroups(text: str, controller: str = "memory") -> tuple[str | None, str | None]:
+    """This process's cgroup v2 path and v1 ``controller`` cgroup path, from /proc/self/cgroup."""
     v2 = v1 = None
     for line in text.splitlines():
         hid, _, rest = line.partition(":")
         controllers, _, path = rest.partition(":")
         if hid == "0" and controllers == "":
             v2 = path
-        elif "memory" in controllers.split(","):
+        elif controller in controllers.split(","):
             v1 = path
     return v2, v1
 
@@ -332,22 +332,10 @@ class SystemdScope(MemoryCap):
 
     def attach(self, pid: int, timeout: float = 10.0) -> None:
         """Wait until systemd-run has moved ``pid`` into the scope, then check memory.max."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                v2, _ = _own_cgroups(Path(f"/proc/{pid}/cgroup").read_text())
-            except OSError:
-                raise MemoryCapError("systemd-run ended before the command started: "
-                                     "it could not create the scope") from None
-            if v2 and v2.rstrip("/").endswith("/" + self.unit):
-                break
-            if time.monotonic() > deadline:
-                raise MemoryCapError("systemd-run did not move the command into a scope "
-                                     f"within {timeout:.0f} s")
-            time.sleep(0.005)
-        directory = self.mount.directory(v2)
-        if directory is None:
-            raise MemoryCapError(f"the scope's cgroup {v2} is not visible under {self.mount.path}")
+        try:
+            directory = scope_directory(pid, self.unit, self.mount, timeout)
+        except OSError as error:
+            raise MemoryCapError(str(error)) from None
         _check_v2(directory, self.limit)
         self.directory = directory
 
@@ -361,8 +349,32 @@ class SystemdScope(MemoryCap):
         """Nothing to do: ``--collect`` has systemd remove the scope when it is empty."""
 
 
-def _v2_parent(mount: Mount, own: str | None) -> tuple[Path | None, str]:
-    """A cgroup v2 directory where a memory-capped child can be made, or why there is none."""
+def scope_directory(pid: int, unit: str, mount: Mount, timeout: float) -> Path:
+    """The cgroup directory of systemd scope ``unit``, once systemd-run has moved ``pid``
+    into it; raises OSError saying what went wrong."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            v2, _ = _own_cgroups(Path(f"/proc/{pid}/cgroup").read_text())
+        except OSError:
+            raise OSError("systemd-run ended before the command started: "
+                          "it could not create the scope") from None
+        if v2 and v2.rstrip("/").endswith("/" + unit):
+            break
+        if time.monotonic() > deadline:
+            raise OSError(f"systemd-run did not move the command into a scope within "
+                          f"{timeout:.0f} s")
+        time.sleep(0.005)
+    directory = mount.directory(v2)
+    if directory is None:
+        raise OSError(f"the scope's cgroup {v2} is not visible under {mount.path}")
+    return directory
+
+
+def _v2_parent(mount: Mount, own: str | None,
+               controller: str = "memory") -> tuple[Path | None, str]:
+    """A cgroup v2 directory where a child with ``controller`` can be made, or why there is
+    none."""
     if own is None:
         return None, "this process is in no cgroup v2"
     here = mount.directory(own)
@@ -378,15 +390,16 @@ def _v2_parent(mount: Mount, own: str | None) -> tuple[Path | None, str]:
             enabled = _read(candidate / "cgroup.subtree_control").split()
         except OSError:
             continue
-        if "memory" not in enabled:
+        if controller not in enabled:
             continue
         if os.access(candidate, os.W_OK) and os.access(candidate / "cgroup.procs", os.W_OK):
             return candidate, ""
         return None, f"{candidate} is not writable by this user"
-    return None, f"no memory controller is enabled in cgroup v2 at {mount.path}"
+    return None, f"no {controller} controller is enabled in cgroup v2 at {mount.path}"
 
 
-def _systemd(limit: int, mount: Mount | None) -> tuple[SystemdScope | None, str]:
+def systemd_run(mount: Mount | None, controller: str) -> tuple[str | None, str]:
+    """The ``systemd-run`` that can make a scope with ``controller`` here, or why none can."""
     from shutil import which
 
     executable = which("systemd-run")
@@ -400,12 +413,18 @@ def _systemd(limit: int, mount: Mount | None) -> tuple[SystemdScope | None, str]
         controllers = _read(mount.path / "cgroup.controllers").split()
     except OSError:
         controllers = []
-    if "memory" not in controllers:
-        return None, f"cgroup v2 at {mount.path} has no memory controller"
-    user = os.geteuid() != 0
-    if user and not os.environ.get("XDG_RUNTIME_DIR"):
+    if controller not in controllers:
+        return None, f"cgroup v2 at {mount.path} has no {controller} controller"
+    if os.geteuid() != 0 and not os.environ.get("XDG_RUNTIME_DIR"):
         return None, "no systemd user session (XDG_RUNTIME_DIR is not set)"
-    return SystemdScope(limit, executable, mount, user), ""
+    return executable, ""
+
+
+def _systemd(limit: int, mount: Mount | None) -> tuple[SystemdScope | None, str]:
+    executable, reason = systemd_run(mount, "memory")
+    if executable is None or mount is None:
+        return None, reason
+    return SystemdScope(limit, executable, mount, os.geteuid() != 0), ""
 
 
 BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
