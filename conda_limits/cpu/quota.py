@@ -247,7 +247,7 @@ class SystemdScope(CpuQuota):
         self.executable = executable
         self.mount = mount
         self.user = user
-        self.unit = f"{cgroups.PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
+        self.unit = f"{cgroups.NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
 
     def wrap(self, argv: list[str]) -> list[str]:
         return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
