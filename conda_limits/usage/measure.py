@@ -1,0 +1,60 @@
+"""A log entry from what a run's supervisor saw: ``run-limited``'s outcome, or a kernel's."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ..values import UNLIMITED, Value
+from .entry import MemUse, Run, command_name, now
+
+if TYPE_CHECKING:
+    from ..run.cgroups import MemoryStats
+    from ..run.process import Outcome
+
+#: ``Outcome.sampled``'s /proc/PID/status names -> the measures they give.
+_SAMPLED = {"VmPeak": "vmem", "VmHWM": "rss", "VmData": "data"}
+
+
+def signal_name(number: int | None) -> str | None:
+    """``SIGKILL`` for 9 (None for None)."""
+    if number is None:
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def finite(limits: Mapping[str, tuple[Value, Value]]) -> dict[str, int]:
+    """The finite soft limits of a ``{key: (soft, hard)}`` mapping."""
+    return {key: int(soft) for key, (soft, _) in limits.items() if soft != UNLIMITED}
+
+
+def mem_use(stats: MemoryStats | None) -> MemUse | None:
+    return None if stats is None else MemUse(stats.limit, stats.peak, stats.oom_kills)
+
+
+def from_outcome(outcome: Outcome, command: Sequence[str], *, stopped_by: str | None = None,
+                 peaks: Mapping[str, int] | None = None, ended: float | None = None) -> Run:
+    """The entry of a ``run-limited`` run that ended at ``ended`` (default: now).
+
+    ``peaks``: the process tree's sampled peaks (:class:`.sample.Peaks`); the outcome's own
+    readings (exact peak resident memory, CPU time) are added to them.
+    """
+    used: dict[str, float] = {}
+    for name, value in outcome.sampled.items():
+        if name in _SAMPLED:
+            used[_SAMPLED[name]] = value
+    for name, value in (peaks or {}).items():
+        used[name] = max(value, used.get(name, 0))
+    if outcome.peak_rss is not None:
+        used["rss"] = max(outcome.peak_rss, used.get("rss", 0))
+    used["cpu"] = outcome.user + outcome.system
+    return Run(
+        at=(ended if ended is not None else now()) - outcome.wall, via="run-limited",
+        command=command_name(command[0]) if command else "?", wall=outcome.wall,
+        status=outcome.status, signal=signal_name(outcome.signal), stopped_by=stopped_by,
+        used=used, limits=finite(outcome.limits), mem=mem_use(outcome.memory),
+    )

@@ -1,0 +1,101 @@
+"""The peaks of a process tree, sampled from ``/proc`` while it runs.
+
+A look (:meth:`Peaks.look`) reads, for the process and every descendant it finds through
+``/proc/PID/task/TID/children``: ``/proc/PID/status`` (``VmPeak``, ``VmHWM``, ``VmData``,
+``Threads``) and the number of entries of ``/proc/PID/fd``. ``VmPeak`` and ``VmHWM`` are the
+kernel's own high-water marks, so a look sees every earlier peak of a process still running;
+what a process reached after the last look before it ended is missed (the kernel frees those
+figures when a process exits, before it can be reaped), as are ``VmData`` and open files
+between looks, and processes that lived only between two looks.
+
+Limits apply per process, so the memory figures and open files are those of the largest
+single process; ``procs`` and ``threads`` count the whole tree.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+#: A look follows at most this many processes of the tree.
+MAX_PROCESSES = 256
+_STATUS = {b"VmPeak": "vmem", b"VmHWM": "rss", b"VmData": "data", b"Threads": "threads"}
+
+
+@dataclass
+class Peaks:
+    """Highest figures seen so far (bytes, counts); a measure never seen is absent."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def look(self, pid: int) -> None:
+        """Read the figures of ``pid`` and its descendants now."""
+        threads = 0
+        tree = descendants(pid)
+        for member in tree:
+            status = _status(member)
+            threads += status.pop("threads", 0)
+            files = _open_files(member)
+            if files is not None:
+                status["nofile"] = files
+            for name, value in status.items():
+                self.raise_to(name, value)
+        if tree:
+            self.raise_to("procs", len(tree))
+        if threads:
+            self.raise_to("threads", threads)
+
+    def raise_to(self, name: str, value: int | None) -> None:
+        if value is not None and value > self.seen.get(name, -1):
+            self.seen[name] = value
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and the processes below it (at most MAX_PROCESSES); empty when it is gone."""
+    if not os.path.isdir(f"/proc/{pid}"):
+        return []
+    found, queue = [pid], [pid]
+    while queue and len(found) < MAX_PROCESSES:
+        parent = queue.pop()
+        for child in _children(parent):
+            if child not in found and len(found) < MAX_PROCESSES:
+                found.append(child)
+                queue.append(child)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                out += [int(child) for child in handle.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _status(pid: int) -> dict[str, int]:
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                name, _, value = line.partition(b":")
+                key = _STATUS.get(name)
+                if key is not None:
+                    number = int(value.split()[0])
+                    out[key] = number if key == "threads" else number * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _open_files(pid: int) -> int | None:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None  # gone, or another user's process
