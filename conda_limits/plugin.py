@@ -1,8 +1,9 @@
 """conda's entry point for conda-limits.
 
-conda imports this module on nearly every invocation: it holds only the ``@hookimpl``
-functions, and imports nothing of conda-limits beyond what a hook needs when it is called.
-Parsers, ruamel.yaml and process machinery load only when a command of ours runs.
+conda imports this module and calls its hooks on nearly every command, its own or not: it holds
+only the ``@hookimpl`` functions, which name what conda-limits offers and import nothing that
+does the work. The subcommands' parsers are built, and the code behind every hook imported,
+only when conda uses them (:mod:`conda_limits.cli`).
 """
 
 from __future__ import annotations
@@ -25,19 +26,19 @@ if TYPE_CHECKING:
 
 @hookimpl
 def conda_subcommands() -> Iterator[CondaSubcommand]:
-    from .cli import limits, main_run_limited
+    from .cli import later, parser_later
 
     yield CondaSubcommand(
         name="limits",
         summary="Set, show and remove an environment's resource limits (ulimit).",
-        action=limits.execute,
-        configure_parser=limits.configure_parser,
+        action=later("cli.limits:execute"),
+        configure_parser=parser_later("cli.limits"),
     )
     yield CondaSubcommand(
         name="run-limited",
         summary="Run a command in an environment under its resource limits.",
-        action=main_run_limited.execute,
-        configure_parser=main_run_limited.configure_parser,
+        action=later("cli.main_run_limited:execute"),
+        configure_parser=parser_later("cli.main_run_limited"),
     )
 
 
@@ -62,11 +63,12 @@ def conda_pre_commands() -> Iterator[CondaPreCommand]:
     """Validate environment.yml's `limits:` before `conda (env) create/update -f` act."""
     from conda.plugins.types import CondaPreCommand
 
-    from .hooks import env_commands
+    from .cli import later
+    from .hooks import APPLY_COMMANDS
 
     yield CondaPreCommand(name="conda-limits-read-environment-file",
-                          action=env_commands.before_apply,
-                          run_for=set(env_commands.APPLY_COMMANDS))
+                          action=later("hooks.env_commands:before_apply"),
+                          run_for=set(APPLY_COMMANDS))
 
 
 @hookimpl
@@ -74,10 +76,12 @@ def conda_post_commands() -> Iterator[CondaPostCommand]:
     """Apply environment.yml's `limits:` after create/update; add them to exports."""
     from conda.plugins.types import CondaPostCommand
 
-    from .hooks import env_commands
+    from .cli import later
+    from .hooks import APPLY_COMMANDS, EXPORT_COMMANDS
 
     yield CondaPostCommand(name="conda-limits-apply-environment-file",
-                           action=env_commands.after_apply,
-                           run_for=set(env_commands.APPLY_COMMANDS))
-    yield CondaPostCommand(name="conda-limits-export", action=env_commands.after_export,
-                           run_for=set(env_commands.EXPORT_COMMANDS))
+                           action=later("hooks.env_commands:after_apply"),
+                           run_for=set(APPLY_COMMANDS))
+    yield CondaPostCommand(name="conda-limits-export",
+                           action=later("hooks.env_commands:after_export"),
+                           run_for=set(EXPORT_COMMANDS))

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import CREATE_COMMANDS
+
 if TYPE_CHECKING:
     from ..environment_yml import EnvFile
     from ..model import LimitSet
     from ..provenance import Sources
 
-APPLY_COMMANDS = frozenset({"create", "env_create", "env_update"})
-CREATE_COMMANDS = frozenset({"create", "env_create"})  # the ones that apply site defaults
-EXPORT_COMMANDS = frozenset({"export"})
 YAML_FORMAT = "environment-yaml"
 JSON_FORMAT = "environment-json"
 
