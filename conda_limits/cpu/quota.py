@@ -23,12 +23,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from ..errors import LimitsError
 from ..run import cgroups
 from ..run.cgroups import Mount
+from .settings import Cores
 
 #: The CFS period used here, in microseconds (the kernel's and systemd's default).
 PERIOD_US = 100_000
@@ -38,7 +38,7 @@ BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
 class CpuQuotaUnavailable(LimitsError):
     """No backend can enforce ``cores`` here; ``reasons`` says why, per backend."""
 
-    def __init__(self, cores: Decimal, reasons: Sequence[str]) -> None:
+    def __init__(self, cores: Cores, reasons: Sequence[str]) -> None:
         self.cores = cores
         self.reasons = tuple(reasons)
         super().__init__("no cgroup backend can enforce a CPU quota here: "
@@ -49,9 +49,9 @@ class CpuQuotaError(LimitsError):
     """A cgroup could not be set up for the command (it was not started)."""
 
 
-def quota_us(cores: Decimal) -> int:
+def quota_us(cores: Cores) -> int:
     """Microseconds of CPU time per :data:`PERIOD_US` for ``cores`` (at least the kernel's 1 ms)."""
-    return max(1000, int(cores * PERIOD_US))
+    return max(1000, cores.hundredths * PERIOD_US // 100)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class CpuStats:
     """What the cgroup's ``cpu.stat`` said (None: not known)."""
 
     backend: str
-    cores: Decimal
+    cores: Cores
     periods: int | None = None  # periods in which the cgroup ran
     throttled_periods: int | None = None  # periods in which it hit the quota
     throttled_us: int | None = None  # time its threads waited for the next period
@@ -82,7 +82,7 @@ def parse_stat(text: str) -> dict[str, int]:
     return out
 
 
-def _stats(backend: str, cores: Decimal, directory: Path | None) -> CpuStats:
+def _stats(backend: str, cores: Cores, directory: Path | None) -> CpuStats:
     if directory is None:
         return CpuStats(backend, cores)
     try:
@@ -107,7 +107,7 @@ class CpuQuota:
 
     backend = ""
 
-    def __init__(self, cores: Decimal) -> None:
+    def __init__(self, cores: Cores) -> None:
         self.cores = cores
         self.directory: Path | None = None
         self.removed_leftovers = 0
@@ -145,7 +145,7 @@ class CgroupV1(CpuQuota):
 
     backend = "cgroup v1"
 
-    def __init__(self, cores: Decimal, parent: Path, accounting: Path | None = None) -> None:
+    def __init__(self, cores: Cores, parent: Path, accounting: Path | None = None) -> None:
         super().__init__(cores)
         self.directory = directory = cgroups._make_child(parent)
         try:
@@ -194,7 +194,7 @@ class CgroupV1(CpuQuota):
             cgroups._rmdir(self.accounting)
 
 
-def configure_v2(directory: Path, cores: Decimal) -> None:
+def configure_v2(directory: Path, cores: Cores) -> None:
     """Write ``cpu.max`` in a cgroup v2 directory and check that the kernel took it."""
     wanted = f"{quota_us(cores)} {PERIOD_US}"
     try:
@@ -205,7 +205,7 @@ def configure_v2(directory: Path, cores: Decimal) -> None:
     check_v2(directory, cores)
 
 
-def check_v2(directory: Path, cores: Decimal) -> None:
+def check_v2(directory: Path, cores: Cores) -> None:
     try:
         applied = cgroups._read(directory / "cpu.max").split()
     except OSError as error:
@@ -222,7 +222,7 @@ class CgroupV2(CpuQuota):
 
     backend = "cgroup v2"
 
-    def __init__(self, cores: Decimal, parent: Path) -> None:
+    def __init__(self, cores: Cores, parent: Path) -> None:
         super().__init__(cores)
         self.directory = cgroups._make_child(parent)
         try:
@@ -232,9 +232,9 @@ class CgroupV2(CpuQuota):
             raise
 
 
-def systemd_properties(cores: Decimal) -> list[str]:
+def systemd_properties(cores: Cores) -> list[str]:
     """``systemd-run`` options for the quota: ``-p CPUQuota=250%`` (1% is 0.01 core)."""
-    return ["-p", f"CPUQuota={int(cores * 100)}%"]
+    return ["-p", f"CPUQuota={cores.hundredths}%"]
 
 
 class SystemdScope(CpuQuota):
@@ -242,7 +242,7 @@ class SystemdScope(CpuQuota):
 
     backend = "systemd scope"
 
-    def __init__(self, cores: Decimal, executable: str, mount: Mount, user: bool) -> None:
+    def __init__(self, cores: Cores, executable: str, mount: Mount, user: bool) -> None:
         super().__init__(cores)
         self.executable = executable
         self.mount = mount
@@ -273,14 +273,14 @@ class SystemdScope(CpuQuota):
         """Nothing to do: ``--collect`` has systemd remove the scope when it is empty."""
 
 
-def _systemd(cores: Decimal, mount: Mount | None) -> tuple[SystemdScope | None, str]:
+def _systemd(cores: Cores, mount: Mount | None) -> tuple[SystemdScope | None, str]:
     executable, reason = cgroups.systemd_run(mount, "cpu")
     if executable is None or mount is None:
         return None, reason
     return SystemdScope(cores, executable, mount, os.geteuid() != 0), ""
 
 
-def cpu_quota(cores: Decimal, backends: Sequence[str] = BACKENDS) -> CpuQuota:
+def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS) -> CpuQuota:
     """A quota of ``cores`` from the first backend that can enforce it here.
 
     Raises :class:`CpuQuotaUnavailable` (naming each backend's reason) when none can.

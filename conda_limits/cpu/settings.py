@@ -2,19 +2,19 @@
 
 ``threads`` is a whole number of threads, ``cpuset`` a set of CPU numbers, ``cores`` a number
 of cores with at most two decimals (0.01 core is 1 ms of CPU time per 100 ms, the smallest
-quota the kernel takes). Parsing (:func:`parse`) accepts what the ``limits:`` schema may hold
-on any machine; :func:`check_here` refuses what cannot work on this one (CPUs it does not
+quota the kernel takes), held as a whole number of hundredths (:class:`Cores`: no floats, and
+no ``decimal`` import, which would cost every conda command that loads the plugin's parsers).
+
+Parsing (:func:`parse`) accepts what the ``limits:`` schema may hold on any machine; :func:`check_here` refuses what cannot work on this one (CPUs it does not
 have, more cores than it has): the CLI calls both for what a user types, files from other
 machines are only parsed, and applying them narrows them to what is there, with a warning.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeAlias
 
 from ..errors import LimitsError
@@ -27,9 +27,28 @@ KEYS: Final = (THREADS, CPUSET, CORES)
 
 #: Largest ``threads`` accepted: far above any machine's cores, small enough for every pool.
 MAX_THREADS: Final = 4096
-_CENT: Final = Decimal("0.01")
 
-CpuValue: TypeAlias = int | frozenset[int] | Decimal
+
+@dataclass(frozen=True, order=True)
+class Cores:
+    """A number of cores, in hundredths: ``Cores(250)`` is 2.5 cores."""
+
+    hundredths: int
+
+    def __str__(self) -> str:
+        whole, part = divmod(self.hundredths, 100)
+        return str(whole) if not part else f"{whole}.{part:02d}".rstrip("0")
+
+    def ceil(self) -> int:
+        """Whole cores, rounded up (at least 1)."""
+        return max(1, -(-self.hundredths // 100))
+
+    def number(self) -> int | float:
+        """For YAML and JSON: an int when whole, else a float that prints back as ``str``."""
+        return self.hundredths // 100 if self.hundredths % 100 == 0 else float(str(self))
+
+
+CpuValue: TypeAlias = int | frozenset[int] | Cores
 
 SUMMARY: Final = {
     THREADS: "size of the compute thread pools (OMP_NUM_THREADS, MKL, OpenBLAS, ...); "
@@ -95,25 +114,23 @@ def parse_cpuset(raw: object) -> frozenset[int]:
             from None
 
 
-def parse_cores(raw: object) -> Decimal:
+def parse_cores(raw: object) -> Cores:
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise InvalidCpuSetting(CORES, raw)
     text = repr(raw) if isinstance(raw, float) else str(raw).strip()
-    if not text.isascii() or len(text) > 12 or not text.replace(".", "", 1).isdigit():
-        raise InvalidCpuSetting(CORES, raw, f"above 0; expected {ACCEPTED[CORES]}"
-                                if text.startswith("-") else "")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise InvalidCpuSetting(CORES, raw) from None
-    if number.quantize(_CENT) != number:
+    if text.startswith("-") and text[1:].replace(".", "", 1).isdigit():
+        raise InvalidCpuSetting(CORES, raw, f"above 0; expected {ACCEPTED[CORES]}")
+    whole, _, part = text.partition(".")
+    if (not text.isascii() or len(text) > 12 or not (whole + part).isdigit()
+            or not (whole or part)):
+        raise InvalidCpuSetting(CORES, raw)
+    if part.rstrip("0")[2:]:
         raise InvalidCpuSetting(CORES, raw, "at most two decimals (0.01 core is the "
                                 "smallest quota the kernel takes)")
-    if number <= 0:
+    value = Cores(int(whole or "0") * 100 + int((part.rstrip("0") + "00")[:2]))
+    if value.hundredths == 0:
         raise InvalidCpuSetting(CORES, raw, f"above 0; expected {ACCEPTED[CORES]}")
-    number = number.quantize(_CENT)
-    # 2.50 -> 2.5, 2.00 -> 2 (normalize alone would turn 10 into 1E+1)
-    return Decimal(int(number)) if number == number.to_integral() else number.normalize()
+    return value
 
 
 def human(key: str, value: CpuValue) -> str:
@@ -129,8 +146,8 @@ def to_yaml(key: str, value: CpuValue) -> int | float | str:
     if key == THREADS:
         return int(value)  # type: ignore[arg-type]
     if key == CORES:
-        assert isinstance(value, Decimal)
-        return int(value) if value == value.to_integral() else float(value)
+        assert isinstance(value, Cores)
+        return value.number()
     return human(key, value)
 
 
@@ -153,7 +170,8 @@ def check_here(key: str, value: CpuValue) -> None:
                 f"(its CPUs: {affinity.format_cpu_list(affinity.present_cpus())})")
     elif key == CORES:
         count = os.cpu_count() or 1
-        if value > count:  # type: ignore[operator]
+        assert isinstance(value, Cores)
+        if value.hundredths > count * 100:
             raise InvalidCpuSetting(CORES, human(key, value),
                                     f"this machine has {count} CPU(s); at most {count}")
 
@@ -164,7 +182,7 @@ class CpuSettings:
 
     threads: int | None = None
     cpuset: frozenset[int] | None = None
-    cores: Decimal | None = None
+    cores: Cores | None = None
 
     def __bool__(self) -> bool:
         return any(v is not None for v in (self.threads, self.cpuset, self.cores))
@@ -190,15 +208,14 @@ class CpuSettings:
         if self.cpuset:
             sizes.append(len(self.cpuset))
         if self.cores is not None:
-            sizes.append(max(1, math.ceil(self.cores)))
+            sizes.append(self.cores.ceil())
         return min(sizes) if sizes else None
 
     def pool_source(self) -> str | None:
         """Which setting :meth:`pool_size` comes from, for ``show`` and ``--report``."""
         if self.threads is not None:
             return THREADS
-        if self.cpuset and (self.cores is None
-                            or len(self.cpuset) <= max(1, math.ceil(self.cores))):
+        if self.cpuset and (self.cores is None or len(self.cpuset) <= self.cores.ceil()):
             return CPUSET
         return CORES if self.cores is not None else None
 

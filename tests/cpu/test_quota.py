@@ -7,12 +7,12 @@ import resource
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from conda_limits.cpu import quota
+from conda_limits.cpu.settings import Cores
 from conda_limits.run import cgroups
 from conda_limits.run.cgroups import Mount
 
@@ -62,32 +62,32 @@ def test_a_v2_child_goes_under_the_nearest_ancestor_that_enables_cpu(tmp_path):
 
 
 def test_quota_figures_and_cpu_stat_of_both_versions():
-    assert quota.quota_us(Decimal("2.5")) == 250_000
-    assert quota.quota_us(Decimal("0.01")) == 1000
-    assert quota.systemd_properties(Decimal("0.5")) == ["-p", "CPUQuota=50%"]
+    assert quota.quota_us(Cores(250)) == 250_000
+    assert quota.quota_us(Cores(1)) == 1000
+    assert quota.systemd_properties(Cores(50)) == ["-p", "CPUQuota=50%"]
     v2 = quota.parse_stat("usage_usec 900\nuser_usec 800\nnr_periods 10\nnr_throttled 4\n"
                           "throttled_usec 200\n")
     assert v2["nr_throttled"] == 4 and v2["usage_usec"] == 900
-    assert quota.CpuStats("x", Decimal(1), 10, 4).share() == 0.4
-    assert quota.CpuStats("x", Decimal(1)).share() is None
+    assert quota.CpuStats("x", Cores(100), 10, 4).share() == 0.4
+    assert quota.CpuStats("x", Cores(100)).share() is None
 
 
 def test_v2_cpu_max_is_checked_after_writing(tmp_path):
     directory = tmp_path / "cg"
     directory.mkdir()
-    quota.configure_v2(directory, Decimal("1.5"))
+    quota.configure_v2(directory, Cores(150))
     assert (directory / "cpu.max").read_text() == "150000 100000"
     (directory / "cpu.max").write_text("max 100000")
     with pytest.raises(quota.CpuQuotaError, match="not in force"):
-        quota.check_v2(directory, Decimal("1.5"))
+        quota.check_v2(directory, Cores(150))
 
 
 def test_an_unknown_backend_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown CPU quota backend"):
-        quota.cpu_quota(Decimal(1), backends=("cgroup v3",))
+        quota.cpu_quota(Cores(100), backends=("cgroup v3",))
 
 
-def usable(cores: Decimal) -> quota.CpuQuota:
+def usable(cores: Cores) -> quota.CpuQuota:
     try:
         return quota.cpu_quota(cores)
     except quota.CpuQuotaUnavailable as error:
@@ -103,7 +103,7 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_busy_pair(cores: Decimal) -> tuple[quota.CpuStats, float, float]:
+def run_busy_pair(cores: Cores) -> tuple[quota.CpuStats, float, float]:
     """Two busy loops of 2 s in a cgroup with ``cores``: its stats, the wall time, and the CPU
     time the loops' own rusage counts."""
     limited = usable(cores)
@@ -126,7 +126,7 @@ def run_busy_pair(cores: Decimal) -> tuple[quota.CpuStats, float, float]:
 def test_busy_loops_under_half_a_core_use_about_half_a_core():
     # Two loops want two cores. Other work on the machine may leave them less than half a
     # core (then the quota has nothing to hold back), never more.
-    stats, wall, used = run_busy_pair(Decimal("0.5"))
+    stats, wall, used = run_busy_pair(Cores(50))
     assert 0.2 <= used / wall <= 0.6, (used, wall)
     if stats.usage_us is not None:
         assert 0.2 <= stats.usage_us / 1e6 / wall <= 0.6, (stats, wall)
@@ -135,7 +135,7 @@ def test_busy_loops_under_half_a_core_use_about_half_a_core():
 
 def test_busy_loops_under_a_tenth_of_a_core_are_throttled_in_most_periods():
     # A tenth of a core is less than two busy loops get even on a busy machine.
-    stats, wall, used = run_busy_pair(Decimal("0.1"))
+    stats, wall, used = run_busy_pair(Cores(10))
     assert stats.throttled_periods >= 0.5 * stats.periods >= 5, stats
     assert used / wall <= 0.15, (used, wall)
     if stats.usage_us is not None:
@@ -144,7 +144,7 @@ def test_busy_loops_under_a_tenth_of_a_core_are_throttled_in_most_periods():
 
 
 def test_two_cores_do_not_hold_back_a_single_thread():
-    limited = usable(Decimal(2))
+    limited = usable(Cores(200))
     try:
         child = subprocess.Popen([sys.executable, "-c", BUSY.replace("2\n", "0.5\n")],
                                  stdin=subprocess.PIPE, text=True)
@@ -157,7 +157,7 @@ def test_two_cores_do_not_hold_back_a_single_thread():
 
 
 def test_what_the_command_left_running_is_stopped_and_the_cgroup_removed():
-    limited = usable(Decimal(1))
+    limited = usable(Cores(100))
     child = subprocess.Popen(["sh", "-c", "read x; sleep 300 >/dev/null & echo $!"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     limited.attach(child.pid)
@@ -174,8 +174,8 @@ def test_as_an_unprivileged_user_without_a_backend_the_quota_is_refused_with_eac
     import conda_limits
 
     source = str(Path(conda_limits.__file__).parent.parent)
-    code = ("from decimal import Decimal\nfrom conda_limits.cpu import quota\ntry:\n"
-            " quota.cpu_quota(Decimal(1)).close()\nexcept quota.CpuQuotaUnavailable as e:\n"
+    code = ("from conda_limits.cpu import quota\nfrom conda_limits.cpu.settings import Cores\n"
+            "try:\n quota.cpu_quota(Cores(100)).close()\nexcept quota.CpuQuotaUnavailable as e:\n"
             " print(e)\n raise SystemExit(3)")
     proc = subprocess.run([sys.executable, "-c", code], user=65534, group=65534,
                           env={"PYTHONPATH": source, "PATH": os.environ["PATH"]},

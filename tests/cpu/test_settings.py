@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conda_limits.cpu import affinity, settings
-from conda_limits.cpu.settings import CORES, CPUSET, THREADS, CpuSettings, InvalidCpuSetting
+from conda_limits.cpu.settings import (
+    CORES,
+    CPUSET,
+    THREADS,
+    Cores,
+    CpuSettings,
+    InvalidCpuSetting,
+)
 from conda_limits.errors import LimitsError
 
 
@@ -87,10 +93,10 @@ def test_cores_refuses_zero_negatives_and_too_fine_values(raw, reason):
 def test_to_yaml_and_to_json_give_plain_scalars():
     parsed = settings.from_mapping({"threads": "4", "cpuset": "3,0-1", "cores": "2.5",
                                     "vmem": "4G"})
-    assert parsed == CpuSettings(4, frozenset({0, 1, 3}), Decimal("2.5"))
+    assert parsed == CpuSettings(4, frozenset({0, 1, 3}), Cores(250))
     assert parsed.to_yaml() == {"threads": 4, "cpuset": "0-1,3", "cores": 2.5}
     assert parsed.to_json() == {"threads": 4, "cpuset": [0, 1, 3], "cores": 2.5}
-    assert CpuSettings(cores=Decimal(2)).to_yaml() == {"cores": 2}
+    assert CpuSettings(cores=Cores(200)).to_yaml() == {"cores": 2}
     assert settings.from_mapping(parsed.to_yaml()) == parsed
 
 
@@ -100,10 +106,11 @@ def test_any_set_of_cpus_round_trips_through_its_text(cpus):
     assert affinity.parse_cpu_list(text) == frozenset(cpus)
 
 
-@given(st.decimals(min_value=Decimal("0.01"), max_value=Decimal(9999), places=2))
-def test_any_cores_value_round_trips_through_its_text_and_yaml(cores):
-    value = settings.parse(CORES, str(cores))
-    assert value == cores
+@given(st.integers(1, 999_999))
+def test_any_cores_value_round_trips_through_its_text_and_yaml(hundredths):
+    text = f"{hundredths // 100}.{hundredths % 100:02d}"
+    value = settings.parse(CORES, text)
+    assert value == Cores(hundredths)
     assert settings.parse(CORES, settings.human(CORES, value)) == value
     assert settings.parse(CORES, settings.to_yaml(CORES, value)) == value
 
@@ -117,26 +124,26 @@ def test_check_here_refuses_cpus_and_cores_this_machine_does_not_have():
     assert caught.value.reason == (f"this machine has no CPU {missing} (its CPUs: "
                                    f"{affinity.format_cpu_list(present)})")
     count = os.cpu_count()
-    settings.check_here(CORES, Decimal(count))
+    settings.check_here(CORES, Cores(count * 100))
     with pytest.raises(InvalidCpuSetting, match=f"this machine has {count} CPU"):
-        settings.check_here(CORES, Decimal(count) + Decimal("0.01"))
+        settings.check_here(CORES, Cores(count * 100 + 1))
     settings.check_here(THREADS, 4096)  # threads may be more than the CPUs
 
 
 def test_the_pool_size_follows_threads_else_the_cpuset_and_the_quota():
     assert CpuSettings().pool_size() is None
-    assert CpuSettings(threads=3, cpuset=frozenset({0}), cores=Decimal(8)).pool_size() == 3
+    assert CpuSettings(threads=3, cpuset=frozenset({0}), cores=Cores(800)).pool_size() == 3
     assert CpuSettings(cpuset=frozenset({0, 1, 5})).pool_size() == 3
-    assert CpuSettings(cores=Decimal("2.5")).pool_size() == 3
-    assert CpuSettings(cores=Decimal("0.25")).pool_size() == 1
-    both = CpuSettings(cpuset=frozenset(range(8)), cores=Decimal("1.5"))
+    assert CpuSettings(cores=Cores(250)).pool_size() == 3
+    assert CpuSettings(cores=Cores(25)).pool_size() == 1
+    both = CpuSettings(cpuset=frozenset(range(8)), cores=Cores(150))
     assert (both.pool_size(), both.pool_source()) == (2, CORES)
-    both = CpuSettings(cpuset=frozenset({4}), cores=Decimal("1.5"))
+    both = CpuSettings(cpuset=frozenset({4}), cores=Cores(150))
     assert (both.pool_size(), both.pool_source()) == (1, CPUSET)
     assert CpuSettings(threads=2).pool_source() == THREADS
 
 
 def test_merged_settings_take_the_other_sides_values_that_are_set():
-    base = CpuSettings(threads=2, cores=Decimal(1))
-    assert base.merged(CpuSettings(cores=Decimal("0.5"))) == CpuSettings(2, None, Decimal("0.5"))
+    base = CpuSettings(threads=2, cores=Cores(100))
+    assert base.merged(CpuSettings(cores=Cores(50))) == CpuSettings(2, None, Cores(50))
     assert not CpuSettings() and base
