@@ -241,13 +241,13 @@ def _edit_block(text: str, env: EnvFile, limits: LimitSet) -> str:
     if not isinstance(node, CommentedMap):
         node = CommentedMap()
         doc[KEY] = node
-    for key in [k for k in node if k not in limits]:
+    for key in [k for k in node if k not in limits.names()]:
         del node[key]
-    for resource, limit in limits.items_with_resource():
-        key = resource.key
-        if key in node and env.limits.get(key) == limit:
+    old = env.limits.to_yaml()
+    for key, value in limits.to_yaml().items():
+        if key in node and old.get(key) == value:
             continue  # unchanged: keep its spelling, quotes and comments
-        node[key] = _entry(node.get(key), limit.to_yaml(resource))
+        node[key] = _entry(node.get(key), value)
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
@@ -278,11 +278,10 @@ def block_text(limits: LimitSet, indent: int = DEFAULT_INDENT) -> str:
     if not limits:
         return ""
     rows = [f"{KEY}:\n"]
-    for resource, limit in limits.items_with_resource():
-        value = limit.to_yaml(resource)
+    for key, value in limits.to_yaml().items():
         if isinstance(value, dict):
             value = "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
-        rows.append(f"{' ' * indent}{resource.key}: {value}\n")
+        rows.append(f"{' ' * indent}{key}: {value}\n")
     return "".join(rows)
 
 

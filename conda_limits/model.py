@@ -6,6 +6,7 @@ key of ``environment.yml``::
     limits:
       vmem: 4G                       # soft limit only
       nofile: {soft: 1024, hard: 4096}
+      threads: 4                     # CPU settings (conda_limits.cpu): plain values
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import resources
+from .cpu import settings as cpu_settings
+from .cpu.settings import CpuSettings, InvalidCpuSetting
 from .errors import LimitsError
 from .resources import Resource
 from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
 
+#: Every key the ``limits:`` schema takes: the rlimits, then the CPU settings.
+KEYS = (*resources.KEYS, *cpu_settings.KEYS)
 SCHEMA_HELP = (
     "a mapping of limit names ("
     + ", ".join(resources.KEYS)
-    + ") to a value or to {soft: VALUE, hard: VALUE}"
+    + ") to a value or to {soft: VALUE, hard: VALUE}, and of "
+    + ", ".join(cpu_settings.KEYS) + " to a value"
 )
 
 
@@ -95,14 +101,27 @@ def _yaml_scalar(resource: Resource, value: Value) -> int | str:
 
 
 class LimitSet(Mapping[str, Limit]):
-    """An ordered, immutable set of limits, keyed by resource name (table order)."""
+    """An ordered, immutable set of limits, keyed by resource name (table order).
 
-    def __init__(self, limits: Mapping[str, Limit] | None = None) -> None:
+    The mapping holds the rlimits; :attr:`cpu` holds the CPU settings beside them (a set with
+    only CPU settings is empty as a mapping, and true).
+    """
+
+    def __init__(self, limits: Mapping[str, Limit] | None = None,
+                 cpu: CpuSettings | None = None) -> None:
         limits = dict(limits or {})
         unknown = set(limits) - set(resources.KEYS)
         if unknown:
             raise KeyError(f"unknown limit names: {', '.join(sorted(unknown))}")
         self._limits = {k: limits[k] for k in resources.KEYS if k in limits}
+        self.cpu = cpu or CpuSettings()
+
+    def __bool__(self) -> bool:
+        return bool(self._limits) or bool(self.cpu)
+
+    def names(self) -> list[str]:
+        """Every key that is set: the rlimits', then the CPU settings'."""
+        return [*self._limits, *(key for key, _ in self.cpu.items())]
 
     def __getitem__(self, key: str) -> Limit:
         return self._limits[key]
@@ -115,32 +134,37 @@ class LimitSet(Mapping[str, Limit]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, LimitSet):
-            return self._limits == other._limits
+            return self._limits == other._limits and self.cpu == other.cpu
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(tuple(self._limits.items()))
+        return hash((tuple(self._limits.items()), self.cpu))
 
     def __repr__(self) -> str:
-        return f"LimitSet({self._limits!r})"
+        return f"LimitSet({self._limits!r}{f', {self.cpu!r}' if self.cpu else ''})"
 
     def items_with_resource(self) -> Iterator[tuple[Resource, Limit]]:
         for key, limit in self._limits.items():
             yield resources.get(key), limit
 
     def merged(self, other: Mapping[str, Limit]) -> LimitSet:
-        """A new set with ``other``'s entries replacing this one's."""
-        return LimitSet({**self._limits, **other})
+        """A new set with ``other``'s entries (and CPU settings) replacing this one's."""
+        cpu = self.cpu.merged(other.cpu) if isinstance(other, LimitSet) else self.cpu
+        return LimitSet({**self._limits, **other}, cpu)
 
     def without(self, keys: Iterator[str] | list[str] | tuple[str, ...]) -> LimitSet:
         drop = set(keys)
-        return LimitSet({k: v for k, v in self._limits.items() if k not in drop})
+        return LimitSet({k: v for k, v in self._limits.items() if k not in drop},
+                        self.cpu.without(drop))
 
     def to_yaml(self) -> dict[str, Any]:
-        return {r.key: limit.to_yaml(r) for r, limit in self.items_with_resource()}
+        return {**{r.key: limit.to_yaml(r) for r, limit in self.items_with_resource()},
+                **self.cpu.to_yaml()}
 
-    def to_json(self) -> dict[str, dict[str, Value | None]]:
-        return {key: limit.to_json() for key, limit in self._limits.items()}
+    def to_json(self) -> dict[str, Any]:
+        """Each rlimit as ``{soft, hard}``; each CPU setting as its plain value."""
+        return {**{key: limit.to_json() for key, limit in self._limits.items()},
+                **self.cpu.to_json()}
 
 
 def _position(node: Any, key: Any, *, value: bool) -> tuple[int | None, int | None]:
@@ -180,11 +204,21 @@ def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
         raise SchemaError(f"'limits' must be {SCHEMA_HELP}; got {_kind(data)}",
                           "limits", line, column)
     out: dict[str, Limit] = {}
+    cpu: dict[str, Any] = {}
     for key, raw in data.items():
+        if isinstance(key, str) and key in cpu_settings.KEYS:
+            try:
+                cpu_settings.parse(key, raw)
+            except InvalidCpuSetting as error:
+                line, column = _position(data, key, value=True)
+                raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(raw)})",
+                                  key, line, column) from None
+            cpu[key] = raw
+            continue
         if not isinstance(key, str) or key not in resources.BY_KEY:
             line, column = _position(data, key, value=False)
             raise SchemaError(f"unknown limit {key!r} under 'limits'; known limits: "
-                              + ", ".join(resources.KEYS), str(key), line, column)
+                              + ", ".join(KEYS), str(key), line, column)
         resource = resources.get(key)
         try:
             out[key] = _parse_entry(resource, raw)
@@ -197,7 +231,7 @@ def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
                     line, column = _position(raw, inner, value=True)
             raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(error.raw)})",
                               key, line, column) from None
-    return LimitSet(out)
+    return LimitSet(out, cpu_settings.from_mapping(cpu))
 
 
 def _kind(data: Any) -> str:

@@ -92,7 +92,7 @@ def dumps(limits: LimitSet, sources: Sources | None = None) -> str:
     out = io.StringIO()
     out.write(HEADER)
     data = {"limits": _flow_pairs(limits.to_yaml())}
-    known = provenance.to_record(sources or {}, limits)
+    known = provenance.to_record(sources or {}, limits.names())
     if known:
         data["sources"] = _flow_pairs(known)
     yaml.dump(data, out)

@@ -10,16 +10,13 @@ is, since widening it past what an administrator allowed is not ours to do.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 #: Highest CPU number accepted in a list: the kernel's largest NR_CPUS is 8192.
 MAX_CPU: Final = 8191
 MAX_TEXT: Final = 200
-_ITEM_RE: Final = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?", re.ASCII)
 ACCEPTED: Final = ("a Linux CPU list: CPU numbers and ranges separated by commas, "
                    "e.g. 0-3,8")
 
@@ -42,11 +39,11 @@ def parse_cpu_list(text: str) -> frozenset[int]:
         raise CpuListError(f"longer than {MAX_TEXT} characters")
     cpus: set[int] = set()
     for item in text.split(","):
-        match = _ITEM_RE.fullmatch(item.strip())
-        if match is None:
+        first_text, dash, last_text = item.strip().partition("-")
+        numbers = [first_text, last_text] if dash else [first_text]
+        if not all(n.isascii() and n.isdigit() and len(n) <= 5 for n in numbers):
             raise CpuListError(f"{item.strip()!r} is neither a CPU number nor a range N-M")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
+        first, last = int(first_text), int(numbers[-1])
         if last < first:
             raise CpuListError(f"the range {first}-{last} goes down; write {last}-{first}")
         if last > MAX_CPU:
@@ -85,8 +82,8 @@ def allowed_cpus(pid: int | str = "self") -> frozenset[int]:
     Falls back to :func:`os.sched_getaffinity` where there is no such line.
     """
     try:
-        text = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
-        found = _status_field(text, "Cpus_allowed_list")
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+            found = _status_field(handle.read(), "Cpus_allowed_list")
         if found:
             return parse_cpu_list(found)
     except (OSError, CpuListError):
@@ -98,7 +95,8 @@ def present_cpus() -> frozenset[int]:
     """The CPUs this machine has (``/sys/devices/system/cpu/present``, else ``os.cpu_count``)."""
     for name in ("present", "online"):
         try:
-            return parse_cpu_list(Path(f"/sys/devices/system/cpu/{name}").read_text("ascii"))
+            with open(f"/sys/devices/system/cpu/{name}", encoding="ascii") as handle:
+                return parse_cpu_list(handle.read())
         except (OSError, CpuListError):
             continue
     return frozenset(range(os.cpu_count() or 1))

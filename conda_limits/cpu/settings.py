@@ -13,11 +13,12 @@ machines are only parsed, and applying them narrows them to what is there, with 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from ..errors import LimitsError
+from ..values import WrittenInt
 from . import affinity
 
 THREADS: Final = "threads"
@@ -80,7 +81,10 @@ def _show(raw: object) -> str:
 
 
 def parse(key: str, raw: object) -> CpuValue:
-    """Parse ``raw`` (text, or a number or list-less scalar from YAML) as a value of ``key``."""
+    """Parse ``raw`` (text, or a number from YAML) as a value of ``key``."""
+    if isinstance(raw, WrittenInt) and raw >= 0:
+        raise InvalidCpuSetting(key, raw.text, "not plain decimal digits: this YAML reader "
+                                f"takes it as {int(raw)}, others may not; write {int(raw)}")
     if key == THREADS:
         return parse_threads(raw)
     if key == CPUSET:
@@ -218,6 +222,13 @@ class CpuSettings:
         if self.cpuset and (self.cores is None or len(self.cpuset) <= self.cores.ceil()):
             return CPUSET
         return CORES if self.cores is not None else None
+
+    def without(self, keys: Iterable[str]) -> CpuSettings:
+        """These settings less those named in ``keys``."""
+        drop = set(keys)
+        return CpuSettings(None if THREADS in drop else self.threads,
+                           None if CPUSET in drop else self.cpuset,
+                           None if CORES in drop else self.cores)
 
     def to_yaml(self) -> dict[str, Any]:
         return {k: to_yaml(k, v) for k, v in self.items()}
