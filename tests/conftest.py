@@ -22,3 +22,17 @@ requires_conda = pytest.mark.skipif(
 
 if HAS_CONDA:
     pytest_plugins = ("conda.testing.fixtures",)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A private one-node Slurm cluster (``tests/slurm_cluster.py``), stopped after the
+    session; the test is skipped with the reason where none can start (no Slurm, not root)."""
+    from tests import slurm_cluster
+
+    try:
+        cluster = slurm_cluster.start()
+    except slurm_cluster.Unavailable as error:
+        pytest.skip(f"no Slurm test cluster: {error}")
+    yield cluster
+    cluster.stop()

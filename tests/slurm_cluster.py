@@ -1,0 +1,317 @@
+"""A private one-node Slurm cluster for the tests: its own munged, slurmctld and slurmd.
+
+Everything lives in one directory under the system's temporary folder (configuration, munge
+key and socket, state, spool, logs), on ports chosen free at start, under a node name of its
+own: several test sessions on one machine (and a site's real Slurm) do not meet. Clients find
+it through ``SLURM_CONF`` (:meth:`Cluster.environ`).
+
+Memory is enforced the way a real cluster does it where this machine allows: ``task/cgroup`` on
+a writable cgroup v1 memory controller (the job's state is then OUT_OF_MEMORY); else by
+polling, ``JobAcctGatherParams=OverMemoryKill`` (the step is killed, the job FAILED, and srun
+says "Exceeded job memory limit"). There is no accounting database (no slurmdbd): ``sacct``
+says so, as on many small clusters.
+
+Starting needs root (slurmd starts jobs as their users), the Debian packages ``slurm-wlm`` and
+``munge`` (the ``munge`` user), and takes a second or two. :func:`start` raises
+:class:`Unavailable` with the reason otherwise. Clusters left behind by a killed test session
+are stopped by the next :func:`start`.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "conda-limits-slurm-"
+CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+PROGRAMS = ("munged", "slurmctld", "slurmd", "srun", "sbatch", "scontrol", "squeue", "sinfo")
+#: What the node offers jobs: small, so that a test cannot take the machine's memory.
+NODE_MEMORY_MIB = 2048
+START_TIMEOUT = 60.0
+
+
+class Unavailable(Exception):
+    """No cluster can be started here; the message says why."""
+
+
+@dataclass
+class Cluster:
+    directory: Path
+    node: str
+    memory: str  # how --mem is enforced: "task/cgroup" or "OverMemoryKill"
+
+    @property
+    def conf(self) -> Path:
+        return self.directory / "slurm.conf"
+
+    def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """``base`` (default: this process's environment) pointing Slurm's clients here."""
+        environ = dict(os.environ if base is None else base)
+        for name in list(environ):
+            if name.startswith(("SLURM_", "SBATCH_", "SRUN_", "SALLOC_")):
+                del environ[name]  # a test run inside a real job must not leak into ours
+        environ["SLURM_CONF"] = str(self.conf)
+        return environ
+
+    def log(self, name: str = "slurmd") -> str:
+        try:
+            return (self.directory / "log" / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        _stop(self.directory)
+
+
+def start(memory: str = "auto") -> Cluster:
+    """Start a cluster and wait until its node takes jobs (raises :class:`Unavailable`).
+
+    ``memory``: "task/cgroup", "OverMemoryKill", or "auto" (cgroup where possible).
+    """
+    _check_machine()
+    stop_abandoned()
+    if memory == "auto":
+        memory = "task/cgroup" if _cgroup_v1_writable() else "OverMemoryKill"
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX))
+    directory.chmod(0o755)  # clients of every user read slurm.conf and reach the munge socket
+    (directory / "owner").write_text(f"{os.getpid()}\n")
+    node = f"clt{os.getpid()}"
+    try:
+        _start_munge(directory)
+        _write_config(directory, node, memory)
+        environ = {**os.environ, "SLURM_CONF": str(directory / "slurm.conf")}
+        for daemon in (["slurmctld"], ["slurmd", "-N", node]):
+            done = subprocess.run([*daemon, "-f", str(directory / "slurm.conf")], env=environ,
+                                  capture_output=True, text=True, timeout=START_TIMEOUT)
+            if done.returncode:
+                raise Unavailable(f"{daemon[0]} did not start: {done.stderr.strip()}"
+                                  + _log_tail(directory, daemon[0]))
+        _wait_idle(directory, node, environ)
+    except BaseException:
+        _stop(directory)
+        raise
+    return Cluster(directory, node, memory)
+
+
+def _check_machine() -> None:
+    if not sys.platform.startswith("linux"):
+        raise Unavailable("a Slurm test cluster needs Linux")
+    missing = [p for p in PROGRAMS if not shutil.which(p, path=os.environ.get("PATH", "")
+                                                       + ":/usr/sbin:/sbin")]
+    if missing:
+        raise Unavailable("Slurm is not installed here (no " + ", ".join(missing)
+                          + "; the Debian packages are slurm-wlm and munge)")
+    if os.geteuid() != 0:
+        raise Unavailable("starting slurmctld and slurmd needs root")
+    try:
+        pwd.getpwnam("munge")
+    except KeyError:
+        raise Unavailable("there is no munge user to run munged (install the munge "
+                          "package)") from None
+
+
+def _cgroup_v1_writable() -> bool:
+    """Whether a cgroup v1 memory controller is mounted and writable (task/cgroup's need)."""
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as mounts:
+            v1 = any(line.split()[1] == str(CGROUP_V1_MEMORY) and line.split()[2] == "cgroup"
+                     for line in mounts)
+    except OSError:
+        return False
+    return v1 and os.access(CGROUP_V1_MEMORY, os.W_OK)
+
+
+def _start_munge(directory: Path) -> None:
+    """munged as the munge user, with a fresh key and a socket every user may reach."""
+    munge = pwd.getpwnam("munge")
+    private, public = directory / "munge", directory / "munge-run"
+    for folder, mode in ((private, 0o700), (public, 0o755)):
+        folder.mkdir()
+        os.chown(folder, munge.pw_uid, munge.pw_gid)
+        folder.chmod(mode)
+    key = private / "munge.key"
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+    try:
+        os.write(fd, os.urandom(128))
+    finally:
+        os.close(fd)
+    os.chown(key, munge.pw_uid, munge.pw_gid)
+    done = subprocess.run(
+        [shutil.which("munged", path="/usr/sbin:/sbin:" + os.environ.get("PATH", "")) or "munged",
+         f"--socket={public / 'munge.socket'}", f"--key-file={key}",
+         f"--pid-file={public / 'munged.pid'}", f"--log-file={private / 'munged.log'}",
+         f"--seed-file={private / 'munged.seed'}"],
+        user=munge.pw_uid, group=munge.pw_gid, capture_output=True, text=True,
+        timeout=START_TIMEOUT)
+    if done.returncode:
+        raise Unavailable(f"munged did not start: {done.stderr.strip()}")
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _write_config(directory: Path, node: str, memory: str) -> None:
+    for sub in ("state", "spool", "log"):
+        (directory / sub).mkdir()
+    ctld_port, slurmd_port = _free_ports(2)
+    host = socket.gethostname()
+    if memory == "task/cgroup":
+        enforcement = ["ProctrackType=proctrack/cgroup", "TaskPlugin=task/cgroup",
+                       "JobAcctGatherType=jobacct_gather/cgroup"]
+        (directory / "cgroup.conf").write_text(
+            "CgroupPlugin=cgroup/v1\nCgroupMountpoint=/sys/fs/cgroup\n"
+            "ConstrainRAMSpace=yes\nConstrainSwapSpace=no\n")
+    else:
+        enforcement = ["ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
+                       "JobAcctGatherType=jobacct_gather/linux",
+                       "JobAcctGatherParams=OverMemoryKill"]
+    lines = [
+        "ClusterName=condalimits",
+        f"SlurmctldHost={host}(127.0.0.1)",
+        f"SlurmctldPort={ctld_port}",
+        f"SlurmdPort={slurmd_port}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        "CredType=cred/munge",
+        f"AuthInfo=socket={directory / 'munge-run' / 'munge.socket'}",
+        f"StateSaveLocation={directory / 'state'}",
+        f"SlurmdSpoolDir={directory / 'spool'}",
+        f"SlurmctldPidFile={directory / 'slurmctld.pid'}",
+        f"SlurmdPidFile={directory / 'slurmd.pid'}",
+        f"SlurmctldLogFile={directory / 'log' / 'slurmctld.log'}",
+        f"SlurmdLogFile={directory / 'log' / 'slurmd.log'}",
+        *enforcement,
+        "JobAcctGatherFrequency=1",
+        "AccountingStorageType=accounting_storage/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core_Memory",
+        "MpiDefault=none",
+        "ReturnToService=2",
+        "MinJobAge=600",
+        "KillWait=5",
+        f"NodeName={node} NodeHostname={host} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1} "
+        f"RealMemory={NODE_MEMORY_MIB} State=UNKNOWN",
+        "PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+    ]
+    (directory / "slurm.conf").write_text("\n".join(lines) + "\n")
+
+
+def _wait_idle(directory: Path, node: str, environ: dict[str, str]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    state = ""
+    while time.monotonic() < deadline:
+        done = subprocess.run(["sinfo", "-h", "-n", node, "-o", "%T"], env=environ,
+                              capture_output=True, text=True, timeout=START_TIMEOUT)
+        state = done.stdout.strip() or done.stderr.strip()
+        if state == "idle":
+            return
+        time.sleep(0.2)
+    raise Unavailable(f"the node is not idle after {START_TIMEOUT:.0f} s ({state})"
+                      + _log_tail(directory, "slurmd") + _log_tail(directory, "slurmctld"))
+
+
+def _log_tail(directory: Path, name: str) -> str:
+    try:
+        lines = (directory / "log" / f"{name}.log").read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return f"\n{name}.log:\n" + "\n".join(lines[-8:])
+
+
+def _pid_of(path: Path, directory: Path) -> int | None:
+    """The pid in ``path`` if that process is still one of this cluster's daemons."""
+    try:
+        pid = int(path.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if str(directory).encode() in cmdline else None
+
+
+def _stop(directory: Path) -> None:
+    """Stop the daemons of the cluster in ``directory`` (only those) and remove it."""
+    pidfiles = [directory / "slurmd.pid", directory / "slurmctld.pid",
+                directory / "munge-run" / "munged.pid"]
+    pids = [pid for pid in (_pid_of(p, directory) for p in pidfiles) if pid]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    while pids and time.monotonic() < deadline:
+        pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+                and b"zombie" not in _state(pid)]
+        time.sleep(0.05)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    node = f"clt{_owner(directory)}"
+    for controller in Path("/sys/fs/cgroup").glob(f"*/slurm_{node}"):
+        for folder in sorted(controller.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if folder.is_dir():
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+        try:
+            controller.rmdir()
+        except OSError:
+            pass
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _state(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes().split(b"State:")[1][:20].lower()
+    except (OSError, IndexError):
+        return b"zombie"
+
+
+def _owner(directory: Path) -> int | None:
+    try:
+        return int((directory / "owner").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_abandoned() -> None:
+    """Stop the clusters whose test session is gone (killed before it could stop them)."""
+    for directory in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        owner = _owner(directory)
+        if owner is not None and owner != os.getpid() and not Path(f"/proc/{owner}").exists():
+            _stop(directory)
+
+
+def ensure_user(name: str = "limtest") -> pwd.struct_passwd:
+    """An unprivileged user to submit jobs as (created with ``useradd -m`` if missing)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    if os.geteuid() != 0:
+        raise Unavailable(f"there is no user {name} and only root can create one")
+    done = subprocess.run(["useradd", "-m", name], capture_output=True, text=True)
+    if done.returncode:
+        raise Unavailable(f"useradd -m {name} failed: {done.stderr.strip()}")
+    return pwd.getpwnam(name)
