@@ -1,0 +1,222 @@
+"""Commands run as Slurm jobs on the real one-node test cluster, as root and as a user.
+
+Each job is submitted by a separate process (the runner as a program runs it: its own stdio),
+as root or as the unprivileged user ``limtest``, with the test cluster's ``SLURM_CONF``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import conda_limits
+from conda_limits import prefix_files
+from conda_limits.model import parse_limits
+from conda_limits.slurm import job
+
+SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
+RUN = """\
+import json, sys
+from conda_limits.model import parse_limits
+from conda_limits.slurm import job
+from conda_limits.slurm.options import Request, user_options
+a = json.loads(sys.argv[1])
+sys.exit(job.run(a["prefix"], a["command"], parse_limits(a.get("overrides")),
+                 request=Request(mem=a.get("mem")), user_options=user_options(a.get("srun"))))
+"""
+MiB = 2**20
+
+
+@pytest.fixture(scope="module")
+def limtest():
+    from tests.slurm_cluster import Unavailable, ensure_user
+
+    try:
+        user = ensure_user("limtest")
+    except Unavailable as error:
+        pytest.skip(str(error))
+    probe = subprocess.run([sys.executable, "-c", "import conda_limits.slurm.job"],
+                           capture_output=True, text=True, env={"PYTHONPATH": SOURCE},
+                           user=user.pw_uid, group=user.pw_gid, extra_groups=[], cwd="/")
+    if probe.returncode:
+        pytest.skip(f"limtest cannot run {sys.executable} with conda_limits from {SOURCE} "
+                    f"(a folder it cannot read?): {probe.stderr.strip()[-200:]}")
+    return user
+
+
+@pytest.fixture
+def env():
+    """An environment every user can read: a record, its scripts, a package's activate.d
+    script and a `conda env config vars` variable."""
+    folder = Path(tempfile.mkdtemp(prefix="conda-limits-slurm-env-"))
+    folder.chmod(0o755)
+    prefix = folder / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    (prefix / "conda-meta" / "state").write_text('{"env_vars": {"FROM_STATE": "state-value"}}')
+    scripts = prefix / "etc" / "conda" / "activate.d"
+    scripts.mkdir(parents=True)
+    (scripts / "pkg.sh").write_text('export FROM_SCRIPT="script:$CONDA_PREFIX"\n')
+    prefix_files.write(prefix, parse_limits({"nofile": 512, "vmem": "3G"}))
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield prefix
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def submit(cluster, prefix: Path, command: list[str], *, user=None, overrides=None,
+           mem=None, srun=None, input=None, timeout=120) -> subprocess.CompletedProcess:
+    environ = cluster.environ()
+    environ["PYTHONPATH"] = SOURCE
+    kwargs = {}
+    if user is not None:
+        kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        environ.update(HOME=user.pw_dir, USER=user.pw_name, LOGNAME=user.pw_name)
+    args = json.dumps({"prefix": str(prefix), "command": command, "overrides": overrides,
+                       "mem": mem, "srun": srun})
+    return subprocess.run([sys.executable, "-c", RUN, args], capture_output=True, text=True,
+                          input=input, timeout=timeout, env=environ, cwd=prefix.parent,
+                          **kwargs)
+
+
+def limit_row(out: str, label: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith(label))
+    return line[len(label):].split()[:2]
+
+
+SHOW = ["sh", "-c", "grep -E '^Max (open files|address space|stack size) ' /proc/self/limits; "
+        "echo \"user=$(id -un) job=$SLURM_JOB_ID prefix=$CONDA_PREFIX\"; "
+        "echo \"state=$FROM_STATE $FROM_SCRIPT\""]
+
+
+@pytest.mark.parametrize("who", ["root", "limtest"])
+def test_the_environments_limits_and_activation_on_the_node(slurm_cluster, env, who, request):
+    user = request.getfixturevalue("limtest") if who == "limtest" else None
+    # --propagate=NONE: the node must not depend on Slurm copying the submitter's limits
+    done = submit(slurm_cluster, env, SHOW, user=user, overrides={"stack": "4M"},
+                  srun="--propagate=NONE")
+    assert done.returncode == 0, done.stderr
+    assert limit_row(done.stdout, "Max open files")[0] == "512"
+    assert limit_row(done.stdout, "Max address space")[0] == str(3 * 2**30)
+    assert limit_row(done.stdout, "Max stack size")[0] == str(4 * MiB)
+    assert f"user={who} job=" in done.stdout
+    assert f"prefix={env}\n" in done.stdout
+    assert f"state=state-value script:{env}\n" in done.stdout
+
+
+def test_stdin_stdout_and_exit_status_pass_through(slurm_cluster, env):
+    done = submit(slurm_cluster, env, ["sh", "-c", "cat; exit 3"], input="hello from stdin\n")
+    assert done.stdout == "hello from stdin\n"
+    assert done.returncode == 3
+    assert "conda-limits:" not in done.stderr  # a plain failure: no limit is blamed
+
+
+def test_a_signal_is_the_jobs_status(slurm_cluster, env):
+    done = submit(slurm_cluster, env, ["sh", "-c", "kill -USR1 $$"])
+    assert done.returncode == 128 + signal.SIGUSR1
+    assert "conda-limits:" not in done.stderr
+
+
+def start(cluster, prefix: Path, command: list[str]) -> subprocess.Popen:
+    environ = {**cluster.environ(), "PYTHONPATH": SOURCE}
+    args = json.dumps({"prefix": str(prefix), "command": command})
+    return subprocess.Popen([sys.executable, "-c", RUN, args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=environ, cwd=prefix.parent)
+
+
+WAIT = ["sh", "-c", "trap 'echo got USR1; exit 42' USR1; echo ready; "
+        "while :; do sleep 0.1; done"]
+
+
+def test_a_signal_sent_to_conda_reaches_the_job(slurm_cluster, env):
+    proc = start(slurm_cluster, env, WAIT)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGUSR1)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert out == "got USR1\n"
+    assert proc.returncode == 42
+    assert "conda-limits:" not in err
+
+
+def test_sigterm_to_conda_ends_the_job_and_no_limit_is_blamed(slurm_cluster, env):
+    proc = start(slurm_cluster, env, WAIT)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)  # srun cancels the step ("forcing job termination")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert "srun: forcing job termination" in err
+    assert "conda-limits:" not in err
+
+
+MEM_AND_NAME = ["sh", "-c", "scontrol -o show job $SLURM_JOB_ID | grep -o ' TRES=[^ ]*'; "
+                "echo \"$SLURM_JOB_NAME\""]
+
+
+def test_the_users_srun_options_win(slurm_cluster, env):
+    done = submit(slurm_cluster, env, MEM_AND_NAME, mem=100 * MiB, srun="--mem=300M -J mine")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == " TRES=cpu=1,mem=300M,node=1,billing=1\nmine\n"
+    ours = submit(slurm_cluster, env, MEM_AND_NAME, mem=100 * MiB)
+    # ours apply when the user gives none; the job is named after the command
+    assert ours.stdout == " TRES=cpu=1,mem=100M,node=1,billing=1\nsh\n"
+    per_cpu = submit(slurm_cluster, env, MEM_AND_NAME, mem=100 * MiB, srun="--mem-per-cpu=200M")
+    assert per_cpu.returncode == 0, per_cpu.stderr  # Slurm refuses --mem with --mem-per-cpu
+    assert "mem=200M" in per_cpu.stdout
+
+
+GROW = [sys.executable, "-c", "import time; a = bytearray(300 * 2**20); time.sleep(10)"]
+
+
+@pytest.mark.parametrize("who", ["root", "limtest"])
+def test_memory_past_mem_is_stopped_by_slurm_and_named(slurm_cluster, env, who, request):
+    user = request.getfixturevalue("limtest") if who == "limtest" else None
+    started = time.monotonic()
+    done = submit(slurm_cluster, env, GROW, user=user, mem=100 * MiB,
+                  overrides={"vmem": "unlimited"})
+    assert time.monotonic() - started < 9  # stopped, not finished
+    assert done.returncode != 0
+    line = [x for x in done.stderr.splitlines() if x.startswith("conda-limits:")]
+    assert len(line) == 1, done.stderr
+    assert line[0].startswith("conda-limits: Slurm's memory limit stopped job ")
+    assert "ask for more with --mem" in line[0]
+
+
+def test_memory_enforced_by_polling_without_accounting(polling_cluster, env):
+    sacct = subprocess.run(["sacct"], capture_output=True, text=True,
+                           env=polling_cluster.environ())
+    assert "accounting storage is disabled" in sacct.stdout + sacct.stderr
+    done = submit(polling_cluster, env, GROW, mem=100 * MiB, overrides={"vmem": "unlimited"})
+    assert done.returncode == 137
+    assert "srun: Exceeded job memory limit" in done.stderr
+    assert "conda-limits: Slurm's memory limit stopped job " in done.stderr
+    assert ", the job's limit is 100 MiB (srun: memory limit exceeded)" in done.stderr
+
+
+def test_an_rlimit_stop_on_the_node_is_named(slurm_cluster, env):
+    done = submit(slurm_cluster, env, ["sh", "-c", "while :; do :; done"],
+                  overrides={"cpu": "1s"})
+    assert done.returncode == 128 + signal.SIGXCPU
+    assert done.stderr.splitlines()[-1] == (
+        "conda-limits: the cpu limit stopped the command on its node: the limit is 1 s of CPU "
+        "time (SIGXCPU)")
+
+
+def test_without_slurm_nothing_runs(env, tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun there
+    with pytest.raises(job.SlurmNotFound, match="srun was not found on PATH"):
+        job.run(env, ["touch", str(marker)])
+    assert not marker.exists()
