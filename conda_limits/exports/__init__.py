@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from ..cpu.affinity import format_cpu_list
+from ..cpu.settings import Cores
 from ..model import Limit, LimitSet
 from ..resources import Resource
 from ..values import human
@@ -21,14 +23,25 @@ FORMATS = ("sbatch", "systemd-run", "docker")
 
 @dataclass(frozen=True)
 class Settings:
-    """What an environment asks for: its rlimits, and the settings beside them."""
+    """What an environment asks for: its rlimits and CPU settings (``limits.cpu``), and a
+    resident memory cap where one is known (the record has none: ``run-limited --mem``)."""
 
     limits: LimitSet
     name: str = "ENV"  # the environment's name (or path), for `conda activate` in notes
-    mem: int | None = None  # bytes of resident memory (a cgroup cap), when recorded
-    cores: float | None = None  # a CPU-time quota in cores, when recorded
-    threads: int | None = None  # compute thread pools' size, when recorded
-    cpuset: str | None = None  # CPUs, e.g. "0-3,8", when recorded
+    mem: int | None = None  # bytes of resident memory (a cgroup cap)
+
+    @property
+    def threads(self) -> int | None:
+        return self.limits.cpu.threads
+
+    @property
+    def cores(self) -> Cores | None:
+        return self.limits.cpu.cores
+
+    @property
+    def cpuset(self) -> str | None:
+        cpus = self.limits.cpu.cpuset
+        return format_cpu_list(cpus) if cpus is not None else None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def render(settings: Settings) -> Export:
         notes.append("mem: not set for this environment: no --memory (the container may use "
                      "all the machine's memory)")
     if settings.cores is not None:
-        flags.append(f"--cpus={settings.cores:g}")
+        flags.append(f"--cpus={settings.cores}")
     if settings.cpuset:
         flags.append(f"--cpuset-cpus={settings.cpuset}")
     if settings.threads is not None:

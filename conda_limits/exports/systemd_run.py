@@ -36,7 +36,7 @@ def render(settings: Settings) -> Export:
     else:
         notes.append("mem: not set for this environment: no MemoryMax")
     if settings.cores is not None:
-        words += ["-p", f"CPUQuota={round(settings.cores * 100)}%"]
+        words += ["-p", f"CPUQuota={settings.cores.hundredths}%"]
     if settings.cpuset:
         words += ["-p", f"AllowedCPUs={settings.cpuset}"]
     if settings.threads is not None:

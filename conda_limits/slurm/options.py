@@ -14,7 +14,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..cpu.settings import CpuSettings
 from ..errors import LimitsError
+from ..model import LimitSet
 
 #: Options that decide the same thing: if the user gives one, ours of that group is dropped.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -48,6 +50,11 @@ class Request:
     mem: int | None = None  # bytes, the job's resident memory (--mem)
     cpus: int | None = None  # CPUs per task (--cpus-per-task)
 
+    @classmethod
+    def of(cls, limits: LimitSet, mem: int | None = None) -> Request:
+        """What ``limits`` (its CPU settings) and a memory cap ask Slurm for."""
+        return cls(mem, cpus_for(limits.cpu))
+
     def options(self) -> list[str]:
         out = []
         if self.mem is not None:
@@ -67,11 +74,14 @@ def slurm_size(size: int) -> str:
     return f"{mib}M"
 
 
-def cpus_for(cores: float | None = None, threads: int | None = None) -> int | None:
-    """CPUs per task for a core quota (rounded up) or, without one, a thread count."""
-    if cores is not None:
-        return max(1, math.ceil(cores))
-    return threads
+def cpus_for(cpu: CpuSettings) -> int | None:
+    """CPUs per task for a core quota (rounded up), else a CPU set's size, else a thread
+    count; ``None`` when none is set."""
+    if cpu.cores is not None:
+        return cpu.cores.ceil()
+    if cpu.cpuset is not None:
+        return len(cpu.cpuset)
+    return cpu.threads
 
 
 def user_options(text: str | None) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from conda_limits.cpu.settings import CpuSettings
+from conda_limits.model import parse_limits
 from conda_limits.slurm.options import (
     Request,
     SlurmOptionsError,
@@ -31,11 +33,18 @@ def test_request_options():
     assert Request(mem=6 * 2**30, cpus=3).options() == ["--mem=6G", "--cpus-per-task=3"]
 
 
-def test_cpus_from_cores_or_threads():
-    assert cpus_for(2.5, 8) == 3
-    assert cpus_for(0.25) == 1
-    assert cpus_for(None, 4) == 4
-    assert cpus_for() is None
+def cpu(**settings) -> CpuSettings:
+    return parse_limits(settings).cpu
+
+
+def test_cpus_from_cores_else_cpuset_else_threads():
+    assert cpus_for(cpu(cores=2.5, cpuset="0-1", threads=8)) == 3
+    assert cpus_for(cpu(cores="0.25")) == 1
+    assert cpus_for(cpu(cpuset="0-3,8", threads=2)) == 5
+    assert cpus_for(cpu(threads=4)) == 4
+    assert cpus_for(cpu()) is None
+    assert Request.of(parse_limits({"cores": 2, "nofile": 10}), 2**30).options() == [
+        "--mem=1G", "--cpus-per-task=2"]
 
 
 def test_user_options_are_split_like_a_shell_without_expansion():
