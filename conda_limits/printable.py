@@ -1,0 +1,36 @@
+"""Text from files, printed safely: control characters and the like shown as escapes.
+
+A record or an environment file may hold anything (a ``sources:`` path with terminal escape
+sequences, a file name with a newline); whoever runs ``conda limits show`` on a shared or
+unpacked environment must see that text, not have their terminal obey it.
+"""
+
+from __future__ import annotations
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape(text: str) -> str:
+    """``text`` with every character that is not printable (C0/C1 controls, DEL, format
+    characters such as bidirectional overrides, undecodable bytes) written as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else _escape_one(ch) for ch in text)
+
+
+def _escape_one(ch: str) -> str:
+    code = ord(ch)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def shown(value: object) -> str:
+    """``str(value)`` escaped: a path or name for a message."""
+    return escape(str(value))
