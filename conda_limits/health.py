@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from . import prefix_files, record
+from . import locking, prefix_files, record
 from .model import LimitSet
+from .printable import escape
 from .resources import get
 from .rlimits import above_ceiling
 from .values import UNLIMITED, human, pretty
@@ -34,6 +35,8 @@ class Kind(str, Enum):
     RECORD = "record"  # the record cannot be read
     STALE = "stale"  # a script is missing or differs from what the record calls for
     ORPHAN = "orphan"  # a script exists without a record
+    LEFTOVER = "leftover"  # temporary files of an interrupted write
+    UNSAFE_PATH = "unsafe-path"  # a prefix path that conda's activators would expand
     CEILING = "ceiling"  # a value is above this machine's hard limit
     VMEM_GPU = "vmem-gpu"  # vmem set in an environment with CUDA/ML packages
 
@@ -50,7 +53,7 @@ class Finding:
     @property
     def fixable(self) -> bool:
         """Whether :func:`fix_scripts` repairs it."""
-        return self.kind in (Kind.STALE, Kind.ORPHAN)
+        return self.kind in (Kind.STALE, Kind.ORPHAN, Kind.LEFTOVER)
 
 
 @dataclass(frozen=True)
@@ -67,37 +70,54 @@ class Report:
 
 
 def diagnose(prefix: str | os.PathLike[str]) -> Report:
-    """Check the record, the scripts, the hard ceilings and vmem against GPU packages."""
+    """Check the record, the scripts, leftovers of interrupted writes, the prefix path, the
+    hard ceilings and vmem against GPU packages."""
     prefix = Path(prefix)
-    try:
-        limits = record.read(prefix)
-    except record.RecordError as error:
-        finding = Finding(Kind.RECORD, f"the limits record is broken: {error.problem}",
-                          f"fix or remove {error.path}, or run `conda limits unset --all`",
-                          (error.path,))
-        return Report(prefix, LimitSet(), (finding,))
-    findings = [*script_findings(prefix), *ceiling_findings(limits)]
-    findings += vmem_gpu_findings(limits, gpu_packages(prefix))
-    return Report(prefix, limits, tuple(findings))
+    state = prefix_files.check(prefix)
+    findings = [*path_findings(prefix, state), *script_findings(state)]
+    if state.error is not None:
+        error = state.error
+        findings.insert(0, Finding(
+            Kind.RECORD, f"the limits record is broken: {error.problem}",
+            f"fix or remove {escape(str(error.path))}, or run `conda limits unset --all` "
+            "(it removes the record and the scripts, whatever they hold)", (error.path,)))
+        return Report(prefix, LimitSet(), tuple(findings))
+    findings += ceiling_findings(state.limits)
+    findings += vmem_gpu_findings(state.limits, gpu_packages(prefix))
+    return Report(prefix, state.limits, tuple(findings))
 
 
-def script_findings(prefix: Path) -> list[Finding]:
-    """Scripts missing or out of date for the record, and scripts left without a record."""
-    out_of_date, orphans = prefix_files.stale_files(prefix)
+def path_findings(prefix: Path, state: prefix_files.State) -> list[Finding]:
+    """A prefix path that conda's activators expand, in an environment with scripts."""
+    problem = prefix_files.unsafe_scripts(prefix, state)
+    return [Finding(Kind.UNSAFE_PATH, problem,
+                    "move the environment to a path without these characters, or remove "
+                    "its limits and scripts with `conda limits unset --all`")] if problem else []
+
+
+def script_findings(state: prefix_files.State) -> list[Finding]:
+    """Scripts missing or out of date for the record, scripts left without a record, and
+    temporary files of interrupted writes."""
+    out_of_date, orphans = state.out_of_date, state.orphans
     findings = []
-    missing = tuple(p for p in out_of_date if not p.exists())
-    stale = tuple(p for p in out_of_date if p.exists())
+    missing = tuple(p for p in out_of_date if not os.path.lexists(p))
+    stale = tuple(p for p in out_of_date if os.path.lexists(p))
     if missing:
         findings.append(Finding(Kind.STALE, f"{_count(missing, 'activation script')} missing "
                                 "for the recorded limits: they are not applied on activation",
                                 "", missing))
     if stale:
         findings.append(Finding(Kind.STALE, f"{_count(stale, 'activation script')} out of "
-                                "date with the recorded limits", "", stale))
+                                "date with the recorded limits (edited, or a change was "
+                                "interrupted)", "", stale))
     if orphans:
         findings.append(Finding(Kind.ORPHAN, f"{_count(orphans, 'activation script')} of "
                                 "conda-limits present, but no limits are recorded", "",
                                 tuple(orphans)))
+    if state.leftovers:
+        findings.append(Finding(Kind.LEFTOVER, f"{_count(state.leftovers, 'temporary file')} "
+                                "left by an interrupted change of the limits", "",
+                                tuple(state.leftovers)))
     return findings
 
 
@@ -160,9 +180,17 @@ def installed_names(prefix: str | os.PathLike[str]) -> set[str]:
 
 
 def fix_scripts(prefix: str | os.PathLike[str]) -> list[Path]:
-    """Rewrite the activation scripts from the record (remove them if nothing is recorded).
+    """Rewrite the activation scripts from the record (remove them if nothing is recorded),
+    and remove the temporary files of interrupted writes; returns the paths changed.
 
-    Raises :class:`conda_limits.record.RecordError` for a broken record and
-    :class:`conda_limits.prefix_files.PrefixNotWritable` when nothing could be written.
+    Raises :class:`conda_limits.record.RecordError` for a broken record,
+    :class:`conda_limits.prefix_files.PrefixNotWritable` when nothing could be written and
+    :class:`conda_limits.prefix_files.UnsafePrefix` for a prefix path that conda's
+    activators expand.
     """
-    return prefix_files.write(prefix, record.read(prefix))
+    try:
+        with locking.environment(prefix):
+            removed = prefix_files.remove_leftovers(Path(prefix))
+            return removed + prefix_files.write(prefix, record.read(prefix))
+    except locking.LockUnavailable as error:
+        raise prefix_files.PrefixNotWritable(Path(prefix), error.error) from None

@@ -2,19 +2,37 @@
 
 Everything an environment needs at activation time is written into its prefix, so the
 scripts work without conda-limits (or conda's Python) being importable when they run.
+
+The record is the truth; the scripts are rendered from it. Every change holds the
+environment's lock (:mod:`conda_limits.locking`) and writes in this order, all or nothing
+(:mod:`conda_limits.transaction`):
+
+1. the record (written or removed);
+2. with limits, the deactivate scripts, then the activate scripts (an activate script never
+   exists without the deactivate script that undoes it); without limits, the activate
+   scripts, then the deactivate scripts.
+
+A process killed in the middle leaves every file whole, the record old or new, and some
+scripts that disagree with it: :func:`check` finds them, and the next write rewrites every
+script from the record and removes the temporary files the killed one left.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomicfile, record
+from . import atomicfile, locking, record, transaction
 from .errors import LimitsError
 from .model import LimitSet
 from .provenance import Sources
 from .shells.families import FAMILIES
 from .shells.protocol import ACTIVATE_D, DEACTIVATE_D, SCRIPT_NAME
+
+#: Characters that conda's activators expand in a prefix path: they source activate.d
+#: scripts as ``. "PATH"`` (sh), ``source "PATH"`` (csh, fish), inside double quotes.
+UNSAFE_CHARACTERS = "$`\"\\\n"
 
 
 class PrefixNotWritable(LimitsError, OSError):
@@ -24,6 +42,42 @@ class PrefixNotWritable(LimitsError, OSError):
         self.prefix = prefix
         self.error = error
         super().__init__(f"cannot write the limits of {prefix}: {error.strerror or error}")
+
+
+class UnsafePrefix(LimitsError, ValueError):
+    """A prefix path that conda's activators would expand when they source scripts."""
+
+    def __init__(self, prefix: Path, characters: str) -> None:
+        self.prefix = prefix
+        self.characters = characters
+        super().__init__(
+            f"{unsafe_path_problem(characters)}. With conda-limits' scripts there, "
+            "`conda activate` would run part of the path as a command. conda-limits writes "
+            "no scripts into such an environment: move it to a path without these "
+            "characters (`conda rename`, or create it elsewhere)")
+
+
+def unsafe_path_problem(characters: str) -> str:
+    """What is wrong with a prefix path holding ``characters`` (:func:`unsafe_characters`)."""
+    shown = " ".join(ch if ch != "\n" else "\\n" for ch in characters)
+    return (f"the path of this environment holds {shown}, which conda's activation expands: "
+            "it runs activate.d scripts as `. \"PATH\"`, inside double quotes")
+
+
+def unsafe_scripts(prefix: Path, state: State) -> str | None:
+    """What is wrong when an environment whose path conda's activators expand has (or is
+    to have, by its record) conda-limits' scripts; None when nothing is."""
+    characters = unsafe_characters(prefix)
+    if not characters or not (state.limits or state.orphans or state.error):
+        return None
+    return (f"{unsafe_path_problem(characters)}; with conda-limits' scripts there, "
+            "`conda activate` runs part of the path as a command")
+
+
+def unsafe_characters(prefix: str | os.PathLike[str]) -> str:
+    """The characters of the prefix path that conda's activators would expand, in order."""
+    text = str(prefix)
+    return "".join(ch for ch in UNSAFE_CHARACTERS if ch in text)
 
 
 def script_paths(prefix: str | os.PathLike[str]) -> list[Path]:
@@ -62,58 +116,105 @@ def write(prefix: str | os.PathLike[str], limits: LimitSet,
     """Make record and scripts in ``prefix`` match ``limits``; an empty set removes them.
 
     ``sources`` says where the limits came from; None keeps what the record says for the
-    limits that stay. All or nothing: if any file cannot be written, the files already changed
-    are put back and :class:`PrefixNotWritable` is raised. Returns the paths written or removed.
+    limits that stay. Holds the environment's lock (callers that read the record first
+    hold it around both). All or nothing: if any file cannot be written, the files already
+    changed are put back and :class:`PrefixNotWritable` is raised; any other exception
+    (``KeyboardInterrupt`` too) rolls back the same way and propagates. Every script is
+    rewritten that differs from the record, and the temporary files of interrupted writes
+    are removed. Raises :class:`UnsafePrefix` (nothing written) for limits in a prefix
+    whose path conda's activators expand, and :class:`~conda_limits.locking.LockTimeout`
+    when another process keeps the lock. Returns the paths written or removed.
     """
     prefix = Path(prefix)
-    if sources is None:
-        sources = record.read_sources(prefix)
-    wanted = {prefix / rel: text for rel, text in expected_files(limits, sources).items()}
-    stale = [p for p in [*script_paths(prefix), record.record_path(prefix)] if p not in wanted]
-    backup: dict[Path, str | None] = {}
-    changed: list[Path] = []
+    if limits and unsafe_characters(prefix):
+        raise UnsafePrefix(prefix, unsafe_characters(prefix))
     try:
-        for path, text in wanted.items():
-            backup[path] = _read_or_none(path)
-            if backup[path] == text:
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomicfile.write_text(path, text)
-            changed.append(path)
-        for path in stale:
-            backup[path] = _read_or_none(path)
-            if atomicfile.remove(path):
-                changed.append(path)
+        with locking.environment(prefix):
+            if sources is None:
+                sources = record.read_sources(prefix)
+            remove_leftovers(prefix)
+            return transaction.commit(_changes(prefix, limits, sources))
+    except locking.LockUnavailable as error:
+        raise PrefixNotWritable(prefix, error.error) from None
     except OSError as error:
-        _roll_back(changed, backup)
         raise PrefixNotWritable(prefix, error) from error
-    return changed
 
 
-def _read_or_none(path: Path) -> str | None:
+def _changes(prefix: Path, limits: LimitSet, sources: Sources) -> list[tuple[Path, bytes | None]]:
+    """Every file to write (bytes) or remove (None), in the order of the module's rule."""
+    wanted = {prefix / rel: text.encode("utf-8")
+              for rel, text in expected_files(limits, sources).items()}
+    scripts = {folder: [p for p in script_paths(prefix) if p.parent == prefix / folder]
+               for folder in (ACTIVATE_D, DEACTIVATE_D)}
+    folders = (DEACTIVATE_D, ACTIVATE_D) if limits else (ACTIVATE_D, DEACTIVATE_D)
+    order = [record.record_path(prefix), *scripts[folders[0]], *scripts[folders[1]]]
+    return [(path, wanted.get(path)) for path in order]
+
+
+def leftover_names() -> dict[Path, list[str]]:
+    """Relative folder -> names of the files whose temporary files conda-limits leaves."""
+    scripts = [f"{SCRIPT_NAME}{family.suffix}" for family in FAMILIES]
+    return {record.RECORD.parent: [record.RECORD.name], ACTIVATE_D: scripts,
+            DEACTIVATE_D: scripts}
+
+
+def leftovers(prefix: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files of interrupted writes (``.zz-conda-limits.*.tmp``, ``.limits.yml.*.tmp``)."""
+    prefix = Path(prefix)
+    return [path for folder, names in leftover_names().items()
+            for path in atomicfile.temporaries(prefix / folder, names)]
+
+
+def remove_leftovers(prefix: Path) -> list[Path]:
+    """Remove the temporary files of interrupted writes (under the environment's lock)."""
+    return [path for folder, names in leftover_names().items()
+            for path in atomicfile.remove_temporaries(prefix / folder, names)]
+
+
+@dataclass(frozen=True)
+class State:
+    """The record and scripts of an environment as found on disk, and how they disagree."""
+
+    limits: LimitSet  # empty when the record is missing or broken
+    error: record.RecordError | None = None  # the record cannot be read
+    out_of_date: list[Path] = field(default_factory=list)  # missing or differing scripts
+    orphans: list[Path] = field(default_factory=list)  # scripts without a record
+    leftovers: list[Path] = field(default_factory=list)  # temporary files of killed writes
+
+    @property
+    def in_step(self) -> bool:
+        """Whether the scripts are exactly what the record calls for (nothing left over)."""
+        return not (self.out_of_date or self.orphans or self.leftovers)
+
+
+def check(prefix: str | os.PathLike[str]) -> State:
+    """Read the record and compare the scripts with it, under the environment's shared
+    lock: a change in progress is waited for, never seen half-done."""
+    prefix = Path(prefix)
+    state = locking.read_consistently(prefix, lambda: _check(prefix),
+                                      lambda state: state.in_step)
+    assert isinstance(state, State)
+    return state
+
+
+def _check(prefix: Path) -> State:
+    left = leftovers(prefix)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
-def _roll_back(changed: list[Path], backup: dict[Path, str | None]) -> None:
-    for path in reversed(changed):
-        old = backup.get(path)
-        try:
-            if old is None:
-                atomicfile.remove(path)
-            else:
-                atomicfile.write_text(path, old)
-        except OSError:
-            pass
+        limits = record.read(prefix)
+    except record.RecordError as error:
+        return State(LimitSet(), error, leftovers=left)
+    wanted = {prefix / rel: text.encode("utf-8") for rel, text in render(limits).items()}
+    out_of_date = [p for p, data in wanted.items() if not atomicfile.holds(p, data)]
+    orphans = [p for p in script_paths(prefix) if p not in wanted and os.path.lexists(p)]
+    return State(limits, None, out_of_date, orphans, left)
 
 
 def stale_files(prefix: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
-    """Scripts that are missing/out of date for the record, and scripts without a record."""
-    prefix = Path(prefix)
-    limits = record.read(prefix)
-    wanted = {prefix / rel: text for rel, text in render(limits).items()}
-    out_of_date = [p for p, text in wanted.items() if _read_or_none(p) != text]
-    orphans = [p for p in script_paths(prefix) if p not in wanted and p.exists()]
-    return out_of_date, orphans
+    """Scripts that are missing/out of date for the record, and scripts without a record.
+
+    Raises :class:`~conda_limits.record.RecordError` for a broken record.
+    """
+    state = check(prefix)
+    if state.error is not None:
+        raise state.error
+    return state.out_of_date, state.orphans

@@ -3,7 +3,8 @@
 The record lives in the prefix (not in ``conda-meta``) so that ``conda create --clone``,
 ``conda rename`` and conda-pack copy it with the environment. It uses the ``limits:`` schema
 of ``environment.yml``, and a ``sources:`` mapping beside it says where each value came from
-(see :mod:`conda_limits.provenance`).
+(see :mod:`conda_limits.provenance`). It is the truth about an environment's limits: the
+activation scripts are rendered from it (see :mod:`conda_limits.prefix_files`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from . import provenance
+from .atomicfile import FileTooLarge, MiB, read_bytes
 from .errors import LimitsError
 from .model import LimitSet, SchemaError, parse_limits
+from .printable import escape
 from .provenance import Sources
 
 RECORD = Path("etc", "conda", "limits.yml")
+MAX_BYTES = 1 * MiB  # a record conda-limits wrote is well under 2 KiB
 HEADER = (
     "# Resource limits of this conda environment, written by conda-limits.\n"
     "# Change them with `conda limits set/unset`; the activation scripts follow this file.\n"
@@ -26,12 +30,12 @@ HEADER = (
 
 
 class RecordError(LimitsError):
-    """The record exists but cannot be read or understood."""
+    """The record exists but cannot be read or understood; ``problem`` is printable."""
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path
-        self.problem = problem
-        super().__init__(f"{path}: {problem}")
+        self.problem = escape(problem)
+        super().__init__(f"{escape(str(path))}: {self.problem}")
 
 
 def record_path(prefix: str | os.PathLike[str]) -> Path:
@@ -41,21 +45,37 @@ def record_path(prefix: str | os.PathLike[str]) -> Path:
 def read(prefix: str | os.PathLike[str]) -> LimitSet:
     """The environment's recorded limits (empty when there is no record)."""
     path = record_path(prefix)
+    text = read_text(path)
+    return LimitSet() if text is None else loads(text, path)
+
+
+def read_text(path: Path) -> str | None:
+    """The record's text (None when there is none); :class:`RecordError` when it cannot be
+    read, is too large or is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return LimitSet()
-    except (OSError, UnicodeDecodeError) as error:
-        raise RecordError(path, f"cannot read: {error}") from None
-    return loads(text, path)
+        raw = read_bytes(path, MAX_BYTES)
+    except FileTooLarge as error:
+        raise RecordError(path, error.problem) from None
+    except IsADirectoryError:
+        raise RecordError(path, "is a directory, not a file") from None
+    except OSError as error:
+        raise RecordError(path, f"cannot read: {error.strerror or error}") from None
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RecordError(path, f"not UTF-8 text (byte {error.start}: "
+                          f"{raw[error.start:error.start + 1]!r})") from None
 
 
 def read_sources(prefix: str | os.PathLike[str]) -> Sources:
     """Where each recorded limit came from, as far as the record says (else empty)."""
     path = record_path(prefix)
     try:
-        data = _load(path.read_text(encoding="utf-8"), path)
-    except (OSError, UnicodeDecodeError, RecordError):
+        text = read_text(path)
+        data = None if text is None else _load(text, path)
+    except RecordError:
         return {}
     return provenance.from_record(data.get("sources")) if isinstance(data, dict) else {}
 
@@ -68,6 +88,8 @@ def _load(text: str, path: Path) -> Any:
     try:
         return round_trip().load(text)
     except YAMLError as error:
+        raise RecordError(path, f"not valid YAML: {error}") from None
+    except (ValueError, RecursionError) as error:  # ValueError: e.g. a huge integer
         raise RecordError(path, f"not valid YAML: {error}") from None
 
 
