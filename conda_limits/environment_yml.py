@@ -4,7 +4,11 @@ An edit rewrites only the lines of the top-level ``limits:`` block. Every other 
 file stays as it was: comments, key order, quoting, flow/block style, blank lines, line
 endings and keys conda-limits does not know. Inside the block, ruamel.yaml's round-trip mode
 keeps the comments and styles of the entries left alone. Every edit is checked by parsing the
-result again before anything is written, and files are replaced atomically.
+result again before anything is written.
+
+Files are read under the file's lock (shared) and changed under it (exclusive), through
+:mod:`conda_limits.userfile`: through symbolic links, keeping hard links, owner, group and
+mode, never torn. Files above :data:`MAX_BYTES` are refused.
 
 Never imports conda: ``conda limits`` and the conda hooks call it.
 """
@@ -15,18 +19,24 @@ import io
 import json
 import os
 import re
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import atomicfile
+from . import atomicfile, locking, userfile
+from .atomicfile import MiB
 from .errors import LimitsError
 from .model import Limit, LimitSet, SchemaError, parse_limits
+from .printable import escape
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
 KEY = "limits"
+MAX_BYTES = 4 * MiB  # environment files are a few KiB; this is far above any real one
 DEFAULT_INDENT = 2
 _ROOT_CONTENT = re.compile(r"[^\s#]")  # a line starting (at column 0) with content
 
@@ -37,13 +47,13 @@ class EnvFileError(LimitsError):
     def __init__(self, path: str | os.PathLike[str], problem: str,
                  line: int | None = None, column: int | None = None) -> None:
         self.path = str(path)
-        self.problem = problem
+        self.problem = escape(problem)
         self.line = line
         self.column = column
-        where = self.path
+        where = escape(self.path)
         if line is not None:
             where += f":{line}" + (f":{column}" if column is not None else "")
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{where}: {self.problem}")
 
 
 @dataclass(frozen=True)
@@ -82,14 +92,57 @@ def _yaml() -> YAML:
 
 
 def load(path: str | os.PathLike[str]) -> EnvFile:
-    """Read and validate ``path``; raises :class:`EnvFileError` naming the problem."""
+    """Read and validate ``path`` (under its lock); raises :class:`EnvFileError` naming the
+    problem. The torn file an interrupted in-place write left is put back first."""
     path = Path(path)
+    with _locked(path, write=False, doing="read") as file:
+        if userfile.pending_recovery(file) is None:
+            return _read(file, path)
     try:
-        raw = path.read_bytes()
+        with _locked(path, write=True, doing="read") as file:
+            userfile.recover(file, MAX_BYTES)
+            return _read(file, path)
+    except EnvFileError as error:
+        raise EnvFileError(path, f"{error.problem}; an interrupted change of this file left "
+                           "a recovery copy that only someone who may write it can apply "
+                           "(any `conda limits set -f` on it does)") from None
+
+
+@contextmanager
+def locked(path: str | os.PathLike[str], *, write: bool = True) -> Iterator[None]:
+    """Hold the file's lock around a read-modify-write (``write`` False: a read); raises
+    :class:`EnvFileError` for a file that cannot be read (or written)."""
+    with _locked(Path(path), write=write, doing="write" if write else "read"):
+        yield
+
+
+@contextmanager
+def _locked(path: Path, *, write: bool, doing: str) -> Iterator[locking.LockedFile]:
+    consequence = "; the file was not changed" if doing == "write" else ""
+    try:
+        with locking.file(path, shared=not write) as file:
+            yield file
     except FileNotFoundError:
         raise EnvFileError(path, "no such file") from None
     except IsADirectoryError:
         raise EnvFileError(path, "is a directory, not an environment file") from None
+    except locking.LockError as error:
+        raise EnvFileError(path, f"{error}{consequence}") from None
+    except OSError as error:
+        raise EnvFileError(path, f"cannot {doing}: {error.strerror or error}{consequence}") \
+            from None
+
+
+def _read(file: locking.LockedFile, path: Path) -> EnvFile:
+    mode = os.fstat(file.fd).st_mode
+    if stat.S_ISDIR(mode):
+        raise EnvFileError(path, "is a directory, not an environment file")
+    if not stat.S_ISREG(mode):
+        raise EnvFileError(path, "is not a regular file")
+    try:
+        raw = atomicfile.read_fd(file.fd, path, MAX_BYTES)
+    except atomicfile.FileTooLarge as error:
+        raise EnvFileError(path, error.problem) from None
     except OSError as error:
         raise EnvFileError(path, f"cannot read: {error.strerror or error}") from None
     try:
@@ -316,15 +369,25 @@ def _plain(value: Any) -> Any:
 
 
 def save(env: EnvFile, text: str) -> bool:
-    """Write ``text`` over the file atomically, if it differs; return whether it did."""
+    """Write ``text`` over the file, if it differs; return whether it did.
+
+    Holds the file's lock; a caller that loaded the file holds it around both
+    (:func:`locked`). Removes the temporary files of interrupted writes beside it.
+    """
     if text == _full_text(env, env.text):
         return False
-    try:
-        atomicfile.write_text(env.path, text)
-    except OSError as error:
-        raise EnvFileError(env.path, f"cannot write: {error.strerror or error}; the file "
-                           "was not changed") from None
+    _write(env.path, text.encode("utf-8"))
     return True
+
+
+def _write(path: Path, data: bytes) -> None:
+    with _locked(path, write=True, doing="write") as file:
+        try:
+            atomicfile.remove_temporaries(file.path.parent, [file.path.name])
+            userfile.rewrite(file, data)
+        except OSError as error:
+            raise EnvFileError(path, f"cannot write: {error.strerror or error}; the file "
+                               "was not changed") from None
 
 
 def replace_limits(path: str | os.PathLike[str], limits: LimitSet, *,
@@ -333,53 +396,54 @@ def replace_limits(path: str | os.PathLike[str], limits: LimitSet, *,
 
     Returns the file as it was and its new text; writes unless ``dry_run``.
     """
-    env = load(path)
-    text = edit(env, limits)
-    if not dry_run:
-        save(env, text)
+    with locked(path, write=not dry_run):
+        env = load(path)
+        text = edit(env, limits)
+        if not dry_run:
+            save(env, text)
     return env, text
 
 
 def set_limits(path: str | os.PathLike[str], given: dict[str, Limit] | LimitSet, *,
                dry_run: bool = False) -> tuple[EnvFile, LimitSet]:
     """Add or replace the ``given`` limits in the file; returns it as it was and the result."""
-    env = load(path)
-    limits = env.limits.merged(given)
-    text = edit(env, limits)
-    if not dry_run:
-        save(env, text)
+    with locked(path, write=not dry_run):
+        env = load(path)
+        limits = env.limits.merged(given)
+        text = edit(env, limits)
+        if not dry_run:
+            save(env, text)
     return env, limits
 
 
 def unset_limits(path: str | os.PathLike[str], keys: list[str] | None, *,
                  dry_run: bool = False) -> tuple[EnvFile, LimitSet]:
     """Remove ``keys`` (``None``: all, and the ``limits:`` key itself) from the file."""
-    env = load(path)
-    limits = LimitSet() if keys is None else env.limits.without(keys)
-    text = edit(env, limits)
-    if not dry_run:
-        save(env, text)
+    with locked(path, write=not dry_run):
+        env = load(path)
+        limits = LimitSet() if keys is None else env.limits.without(keys)
+        text = edit(env, limits)
+        if not dry_run:
+            save(env, text)
     return env, limits
 
 
 def merge_json(path: str | os.PathLike[str], limits: LimitSet) -> None:
-    """Add (or replace) the ``limits`` key of an environment JSON file, atomically."""
+    """Add (or replace) the ``limits`` key of an environment JSON file."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise EnvFileError(path, f"cannot read as JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise EnvFileError(path, "the top level must be a JSON object")
-    if limits:
-        data[KEY] = limits.to_yaml()
-    else:
-        data.pop(KEY, None)
-    try:
-        atomicfile.write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    except OSError as error:
-        raise EnvFileError(path, f"cannot write: {error.strerror or error}") from None
+    with _locked(path, write=True, doing="write") as file:
+        try:
+            data = json.loads(atomicfile.read_fd(file.fd, path, MAX_BYTES).decode("utf-8"))
+        except (OSError, ValueError) as error:
+            raise EnvFileError(path, f"cannot read as JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise EnvFileError(path, "the top level must be a JSON object")
+        if limits:
+            data[KEY] = limits.to_yaml()
+        else:
+            data.pop(KEY, None)
+        _write(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-__all__ = ["EnvFile", "EnvFileError", "load", "loads", "edit", "save", "block_text",
-           "replace_limits", "set_limits", "unset_limits", "merge_json"]
+__all__ = ["EnvFile", "EnvFileError", "load", "loads", "locked", "edit", "save", "block_text",
+           "replace_limits", "set_limits", "unset_limits", "merge_json", "MAX_BYTES"]
