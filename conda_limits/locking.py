@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import LimitsError
 from .printable import escape
 
 LOCK_FILE = Path("etc", "conda", ".conda-limits.lock")
@@ -50,7 +51,7 @@ class Holder:
         return f"process {self.pid}" + (f" ({self.command})" if self.command else "")
 
 
-class LockError(Exception):
+class LockError(LimitsError):
     """A lock that cannot be taken."""
 
     def __init__(self, path: Path, message: str) -> None:
@@ -68,7 +69,8 @@ class LockTimeout(LockError):
         who = holder.describe() if holder else "another process"
         super().__init__(path, f"{who} has been changing {what} for over {waited:.0f} s "
                          f"(lock {escape(str(path))}); waited that long, then gave up. Try "
-                         f"again when it has finished, or set {TIMEOUT_VARIABLE} to wait longer")
+                         f"again when it has finished, or set {TIMEOUT_VARIABLE} to wait longer. "
+                         "Nothing was changed")
 
 
 class LockUnavailable(LockError):

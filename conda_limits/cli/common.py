@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model import LimitSet
+from ..printable import escape
 from ..provenance import Sources
 from ..values import exceeds, human, pretty
+
+if TYPE_CHECKING:
+    from ..prefix_files import State as PrefixState
 
 
 def target_prefix(args: Namespace) -> Path:
@@ -32,9 +37,19 @@ def refuse_windows() -> None:
 
 
 def read_limits(prefix: Path) -> LimitSet:
-    from .. import record
+    """The recorded limits; the core's RecordError when the record is broken."""
+    return read_state(prefix).limits
 
-    return record.read(prefix)
+
+def read_state(prefix: Path) -> PrefixState:
+    """The record and how the scripts agree with it (under the environment's lock); the
+    core's RecordError when the record is broken."""
+    from .. import prefix_files
+
+    state = prefix_files.check(prefix)
+    if state.error is not None:
+        raise state.error
+    return state
 
 
 def read_sources(prefix: Path) -> Sources:
@@ -44,16 +59,66 @@ def read_sources(prefix: Path) -> Sources:
     return record.read_sources(prefix)
 
 
-def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
-    """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits."""
-    from .. import prefix_files
-    from .exceptions import PrefixNotWritableError
+@contextmanager
+def environment_lock(prefix: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the environment's lock around a read-modify-write (``shared``: a read), saying
+    on stderr whom it waits for. A lock that cannot be had raises the core's error."""
+    from .. import locking, prefix_files
+
+    def waiting(holder: locking.Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        print(f"conda-limits: waiting for {who} to finish changing the limits of the "
+              f"environment at {escape(str(prefix))}...", file=sys.stderr, flush=True)
 
     try:
+        with locking.environment(prefix, shared=shared, on_wait=waiting):
+            yield
+    except locking.LockUnavailable as error:
+        raise prefix_files.PrefixNotWritable(prefix, error.error) from None
+
+
+def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
+    """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits.
+    Errors are conda's (the env hooks call this outside ``conda limits``)."""
+    from .. import prefix_files
+    from .exceptions import conda_errors
+
+    with conda_errors(prefix), environment_lock(prefix):
         return prefix_files.write(prefix, limits, sources)
-    except prefix_files.PrefixNotWritable as error:
-        raise PrefixNotWritableError(str(prefix), error.error.strerror or str(error.error)) \
-            from None
+
+
+def refuse_unsafe_path(prefix: Path, limits: LimitSet) -> None:
+    """Refuse limits (and so scripts) for a prefix path that conda's activators expand."""
+    from .. import prefix_files
+
+    characters = prefix_files.unsafe_characters(prefix)
+    if limits and characters:
+        raise prefix_files.UnsafePrefix(prefix, characters)
+
+
+def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:
+    """What disagrees between the record and the scripts: for a reader (``show``), what to
+    do about it; after a write (``rewritten``), that it was repaired."""
+    if state.in_step:
+        return []
+    details = [f"{len(paths)} {what}" for paths, what in (
+        (state.out_of_date, "missing or different"), (state.orphans, "without a record"),
+        (state.leftovers, "temporary files of an interrupted change"
+         if len(state.leftovers) != 1 else "temporary file of an interrupted change"))
+        if paths]
+    if rewritten:
+        return [(f"the activation scripts did not match the limits record "
+                 f"({', '.join(details)}): an earlier change was interrupted, or files were "
+                 "edited. They follow the record now.")]
+    if not (state.out_of_date or state.orphans):
+        return [(f"{details[0]} remain: `conda doctor --fix` or the next `conda limits set` "
+                 "removes them.")]
+    consequence = ("activation does not apply what the record says" if state.out_of_date else
+                   "activation applies limits that are not recorded")
+    return [(f"the activation scripts do not match the limits record ({', '.join(details)}): "
+             f"{consequence}. A change was interrupted, or files were edited: "
+             "`conda doctor --fix` rewrites them from the record (so does any "
+             "`conda limits set`).")]
 
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
@@ -81,7 +146,7 @@ def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
         ceiling = hard_ceiling(resource)
         over = any(v is not None and exceeds(v, ceiling) for v in (limit.soft, limit.hard))
         source = () if sources is None else (
-            sources[resource.key].label if resource.key in sources else "-",)
+            escape(sources[resource.key].label) if resource.key in sources else "-",)
         rows.append((
             resource.key,
             "-" if limit.soft is None else pretty(resource, limit.soft),

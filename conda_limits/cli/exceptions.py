@@ -9,6 +9,7 @@ from pathlib import Path
 from conda.exceptions import CondaError
 
 from ..errors import LimitsError
+from ..printable import shown
 
 
 class CondaLimitsError(CondaError):
@@ -25,16 +26,17 @@ class LimitsNotSupportedError(CondaLimitsError):
 
 class PrefixNotWritableError(CondaLimitsError):
     def __init__(self, prefix: str, problem: str) -> None:
-        super().__init__(
-            f"Cannot write the limits of the environment at {prefix}: {problem}. "
-            "Nothing was changed."
-        )
+        # Passed as arguments: conda before 25.x %-formats every message (see LimitsFileError).
+        super().__init__("Cannot write the limits of the environment at %(prefix)s: "
+                         "%(problem)s. Nothing was changed.", prefix=prefix, problem=problem)
 
 
 class LimitsRecordError(CondaLimitsError):
     def __init__(self, problem: str) -> None:
-        super().__init__(f"The environment's limits record is broken: {problem}\n"
-                         "Fix or remove the file, or run `conda limits unset --all`.")
+        super().__init__("The environment's limits record is broken: %(problem)s\n"
+                         "Fix or remove the file, or run `conda limits unset --all` (it "
+                         "removes the record and the activation scripts, whatever they hold).",
+                         problem=problem)
 
 
 class LimitsFileError(CondaLimitsError):
@@ -91,7 +93,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     if isinstance(error, record.RecordError):
         return LimitsRecordError(str(error))
     if isinstance(error, prefix_files.PrefixNotWritable):
-        return PrefixNotWritableError(str(error.prefix), error.error.strerror or str(error.error))
+        return PrefixNotWritableError(shown(error.prefix), error.error.strerror or str(error.error))
     if isinstance(error, environment_yml.EnvFileError):
         return LimitsFileError(str(error))
     if isinstance(error, defaults.DefaultsError):

@@ -8,9 +8,12 @@ applied.
 from __future__ import annotations
 
 from argparse import Namespace
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..printable import shown
 
 if TYPE_CHECKING:
     from ..environment_yml import EnvFile
@@ -69,17 +72,17 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str]) -> int:
                     "warnings": warnings, "dry_run": bool(context.dry_run)})
         return 0
     if not limits:
-        print(f"{'Would leave' if context.dry_run else 'Left'} {env.path} without limits.")
+        print(f"{'Would leave' if context.dry_run else 'Left'} {shown(env.path)} without limits.")
         return 0
-    print(f"{'Dry run: ' if context.dry_run else ''}Limits in {env.path}"
+    print(f"{'Dry run: ' if context.dry_run else ''}Limits in {shown(env.path)}"
           f"{' would be' if context.dry_run else ''}:")
     for row in table(limits):
         print("  " + row)
     for warning in warnings:
         print(f"warning: {warning}")
     if not context.dry_run:
-        print(f"\n`conda env create -f {env.path}` applies them to the new environment; "
-              f"`conda limits apply -f {env.path} -n ENV` to an existing one.")
+        print(f"\n`conda env create -f {shown(env.path)}` applies them to the new environment; "
+              f"`conda limits apply -f {shown(env.path)} -n ENV` to an existing one.")
     return 0
 
 
@@ -92,15 +95,29 @@ def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
         environment_yml.save(env, text)
 
 
+@contextmanager
+def locked(path: str | Path, *, write: bool) -> Iterator[None]:
+    """Hold the file's lock around a read-modify-write (``write`` False: a read)."""
+    from .. import environment_yml
+    from .exceptions import LimitsFileError
+
+    try:
+        with environment_yml.locked(path, write=write):
+            yield
+    except environment_yml.EnvFileError as error:
+        raise LimitsFileError(str(error)) from None
+
+
 def set_in_file(args: Namespace, given: LimitSet) -> int:
     """``conda limits set -f FILE ...``."""
     from conda.base.context import context
 
     from .common import ceiling_warnings
 
-    env = load(args.limits_file)
-    limits = env.limits.merged(given)
-    rewrite(env, limits, bool(context.dry_run))
+    with locked(args.limits_file, write=not context.dry_run):
+        env = load(args.limits_file)
+        limits = env.limits.merged(given)
+        rewrite(env, limits, bool(context.dry_run))
     return _edited(env, limits, ceiling_warnings(given))
 
 
@@ -111,9 +128,10 @@ def unset_in_file(args: Namespace, keys: list[str]) -> int:
     from ..model import LimitSet
     from .common import print_json
 
-    env = load(args.limits_file)
-    limits = LimitSet() if args.limit_all else env.limits.without(keys)
-    rewrite(env, limits, bool(context.dry_run))
+    with locked(args.limits_file, write=not context.dry_run):
+        env = load(args.limits_file)
+        limits = LimitSet() if args.limit_all else env.limits.without(keys)
+        rewrite(env, limits, bool(context.dry_run))
     if context.json:
         print_json({"file": str(env.path), "limits": limits.to_json(),
                     "dry_run": bool(context.dry_run)})
@@ -122,11 +140,11 @@ def unset_in_file(args: Namespace, keys: list[str]) -> int:
     removed = list(env.limits) if args.limit_all else [k for k in keys if k in env.limits]
     if removed:
         what = "all limits" if args.limit_all else ", ".join(removed)
-        print(f"{verb} {what} from {env.path}.")
+        print(f"{verb} {what} from {shown(env.path)}.")
     elif args.limit_all:
-        print(f"{env.path} sets no limits.")
+        print(f"{shown(env.path)} sets no limits.")
     else:
-        print(f"{env.path} had none of these limits: {', '.join(keys)}.")
+        print(f"{shown(env.path)} had none of these limits: {', '.join(keys)}.")
     return 0
 
 
@@ -141,9 +159,9 @@ def show_file(args: Namespace) -> int:
         print_json({"file": str(env.path), "limits": env.limits.to_json()})
         return 0
     if not env.limits:
-        print(f"{env.path} sets no limits.")
+        print(f"{shown(env.path)} sets no limits.")
         return 0
-    print(f"# limits in {env.path}:")
+    print(f"# limits in {shown(env.path)}:")
     print("#")
     for row in table(env.limits):
         print(row)

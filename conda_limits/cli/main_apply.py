@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 
+from ..printable import shown
+
 HELP = "Apply the limits of an environment.yml to an existing environment."
 DESCRIPTION = HELP + (
     " The environment's limits become exactly the file's `limits:` section. Without -n/-p "
@@ -32,27 +34,48 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
     from conda.exceptions import EnvironmentLocationNotFound
 
+    from .. import prefix_files
     from ..defaults import from_file
-    from .common import ceiling_warnings, print_json, refuse_windows, to_json, write_limits
+    from .common import (
+        ceiling_warnings,
+        environment_lock,
+        print_json,
+        refuse_unsafe_path,
+        refuse_windows,
+        state_warnings,
+        to_json,
+        write_limits,
+    )
     from .exceptions import NothingToDoError
     from .files import applied_report, file_prefix, load
 
     refuse_windows()
     env = load(args.limits_file)
     if not env.has_limits:
-        raise NothingToDoError(f"{env.path} has no `limits:` section: nothing to apply.")
+        raise NothingToDoError(f"{shown(env.path)} has no `limits:` section: nothing to apply.")
     prefix = file_prefix(args.name, args.prefix, [env])
     if not (prefix / "conda-meta").is_dir():
         raise EnvironmentLocationNotFound(str(prefix))
-    if not context.dry_run:
-        write_limits(prefix, *from_file(env.limits, str(env.path)))
+    refuse_unsafe_path(prefix, env.limits)
+    dry_run = bool(context.dry_run)
+    with environment_lock(prefix, shared=dry_run):
+        state = prefix_files.check(prefix)
+        if not dry_run:
+            write_limits(prefix, *from_file(env.limits, str(env.path)))
+    notes = state_warnings(state, rewritten=not dry_run)
+    if state.error is not None:
+        notes.append(f"the limits record was broken ({state.error.problem}); "
+                     f"{'it would be' if dry_run else 'it was'} replaced.")
+    warnings = ceiling_warnings(env.limits)
     if context.json:
-        print_json(to_json(prefix, env.limits, file=str(env.path),
-                           warnings=ceiling_warnings(env.limits), dry_run=bool(context.dry_run)))
+        print_json(to_json(prefix, env.limits, file=str(env.path), warnings=warnings + notes,
+                           dry_run=dry_run))
         return 0
-    verb = "Would apply" if context.dry_run else "Applied"
+    verb = "Would apply" if dry_run else "Applied"
     for line in applied_report(prefix, env.limits,
-                               f"{verb} the limits of {env.path} to the environment at {prefix}",
-                               hint=not context.dry_run):
+                               f"{verb} the limits of {shown(env.path)} to the environment at {shown(prefix)}",
+                               hint=not dry_run):
         print(line)
+    for note in notes:
+        print(f"{'warning' if dry_run else 'note'}: {note}")
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 
+from ..printable import shown
+
 HELP = "Record resource limits for an environment; `conda activate` applies them."
 DESCRIPTION = HELP + (
     " Limits are soft: a process may raise them again up to the hard limit, and "
@@ -40,10 +42,13 @@ def execute(args: Namespace) -> int:
     from .common import (
         ceiling_warnings,
         env_label,
+        environment_lock,
         print_json,
-        read_limits,
         read_sources,
+        read_state,
+        refuse_unsafe_path,
         refuse_windows,
+        state_warnings,
         table,
         target_prefix,
         to_json,
@@ -64,23 +69,30 @@ def execute(args: Namespace) -> int:
 
         return set_in_file(args, given)
     prefix = target_prefix(args)
-    limits = read_limits(prefix).merged(given)
-    sources = {**read_sources(prefix), **provenance.each(given, provenance.COMMAND)}
+    refuse_unsafe_path(prefix, given)
+    dry_run = bool(context.dry_run)
+    with environment_lock(prefix, shared=dry_run):
+        state = read_state(prefix)
+        limits = state.limits.merged(given)
+        sources = {**read_sources(prefix), **provenance.each(given, provenance.COMMAND)}
+        if not dry_run:
+            write_limits(prefix, limits, sources)
     warnings = ceiling_warnings(given)
-    if not context.dry_run:
-        write_limits(prefix, limits, sources)
+    notes = state_warnings(state, rewritten=not dry_run)
     if context.json:
-        print_json(to_json(prefix, limits, sources, warnings=warnings,
-                           dry_run=context.dry_run))
+        print_json(to_json(prefix, limits, sources, warnings=warnings + notes,
+                           dry_run=dry_run))
         return 0
-    if context.dry_run:
-        print(f"Dry run: the environment at {prefix} would get these limits:")
+    if dry_run:
+        print(f"Dry run: the environment at {shown(prefix)} would get these limits:")
     else:
-        print(f"Limits of the environment at {prefix}:")
+        print(f"Limits of the environment at {shown(prefix)}:")
     for row in table(limits, sources):
         print("  " + row)
     for warning in warnings:
         print(f"warning: {warning}")
-    if not context.dry_run:
+    for note in notes:
+        print(f"{'warning' if dry_run else 'note'}: {note}")
+    if not dry_run:
         print(f"\nThey apply from the next `conda activate {env_label(prefix)}`.")
     return 0

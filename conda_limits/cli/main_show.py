@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 
+from ..printable import shown
+
 HELP = "Show the resource limits recorded for an environment."
 DESCRIPTION = HELP + (
     " The Ceiling column is the current hard limit of this process: a value above it is "
@@ -29,25 +31,50 @@ def configure_parser(parser: ArgumentParser) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from .common import print_json, read_limits, read_sources, table, target_prefix, to_json
+    from .common import (
+        environment_lock,
+        print_json,
+        read_sources,
+        read_state,
+        state_warnings,
+        table,
+        target_prefix,
+        to_json,
+    )
 
     if args.limits_file:
         from .files import show_file
 
         return show_file(args)
     prefix = target_prefix(args)
-    limits = read_limits(prefix)
-    sources = read_sources(prefix)
+    with environment_lock(prefix, shared=True):
+        state = read_state(prefix)
+        sources = read_sources(prefix)
+    limits = state.limits
+    warnings = state_warnings(state, rewritten=False) + unsafe_path_warnings(prefix, state)
     if context.json:
-        print_json(to_json(prefix, limits, sources))
+        print_json(to_json(prefix, limits, sources, **({"warnings": warnings} if warnings
+                                                         else {})))
         return 0
     if not limits:
-        print(f"No limits are set for the environment at {prefix}.")
-        return 0
-    print(f"# limits of the environment at {prefix}:")
-    print("#")
-    for row in table(limits, sources):
-        print(row)
-    if any(limit.hard is not None for limit in limits.values()):
-        print("\nA hard limit cannot be raised again in a shell that activated this environment.")
+        print(f"No limits are set for the environment at {shown(prefix)}.")
+    else:
+        print(f"# limits of the environment at {shown(prefix)}:")
+        print("#")
+        for row in table(limits, sources):
+            print(row)
+        if any(limit.hard is not None for limit in limits.values()):
+            print("\nA hard limit cannot be raised again in a shell that activated this "
+                  "environment.")
+    for warning in warnings:
+        print(f"warning: {warning}")
     return 0
+
+
+def unsafe_path_warnings(prefix, state) -> list[str]:
+    """A prefix path that conda's activators expand, in an environment with scripts."""
+    from .. import prefix_files
+
+    problem = prefix_files.unsafe_scripts(prefix, state)
+    return [(f"{problem}. Move the environment, or remove its limits with "
+             "`conda limits unset --all`.")] if problem else []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from argparse import ArgumentParser, Namespace
 from pathlib import Path
 
+from ..printable import shown
+
 HELP = "Remove resource limits from an environment (some, or --all)."
 DESCRIPTION = HELP + (
     " With no limit left, the record and the activation scripts are removed."
@@ -30,8 +32,17 @@ def configure_parser(parser: ArgumentParser) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
+    from .. import prefix_files
     from ..model import LimitSet
-    from .common import print_json, read_limits, target_prefix, to_json, write_limits
+    from .common import (
+        environment_lock,
+        print_json,
+        read_state,
+        state_warnings,
+        target_prefix,
+        to_json,
+        write_limits,
+    )
     from .exceptions import NothingToDoError
     from .options import given_switches
 
@@ -43,29 +54,39 @@ def execute(args: Namespace) -> int:
 
         return unset_in_file(args, keys)
     prefix = target_prefix(args)
-    if args.limit_all:
-        # A broken record is no obstacle to removing everything.
-        limits, removed = LimitSet(), []
-    else:
-        before = read_limits(prefix)
-        limits, removed = before.without(keys), [k for k in keys if k in before]
-    if not context.dry_run:
-        write_limits(prefix, limits)
+    dry_run = bool(context.dry_run)
+    with environment_lock(prefix, shared=dry_run):
+        if args.limit_all:
+            # A broken record is no obstacle to removing everything.
+            state = prefix_files.check(prefix)
+            limits, removed = LimitSet(), []
+        else:
+            state = read_state(prefix)
+            limits, removed = state.limits.without(keys), [k for k in keys if k in state.limits]
+        if not dry_run:
+            write_limits(prefix, limits)
+    notes = [] if args.limit_all else state_warnings(state, rewritten=not dry_run)
+    if args.limit_all and state.error is not None:
+        notes.append(f"the limits record was broken ({state.error.problem}); "
+                     f"{'it would be' if dry_run else 'it was'} removed with the scripts.")
     if context.json:
-        print_json(to_json(prefix, limits, dry_run=context.dry_run))
+        print_json(to_json(prefix, limits, dry_run=dry_run,
+                           **({"warnings": notes} if notes else {})))
         return 0
-    verb = "Would remove" if context.dry_run else "Removed"
+    verb = "Would remove" if dry_run else "Removed"
     if args.limit_all:
-        print(f"{verb} all limits of the environment at {prefix}.")
+        print(f"{verb} all limits of the environment at {shown(prefix)}.")
         if _active_here(prefix):
             print("note: this environment is active in the calling shell; with its "
                   "deactivate scripts gone, `conda deactivate` will not restore the limits "
                   "activation applied (they end with the shell). Run `conda deactivate` before "
                   "`conda limits unset --all` to have them restored.")
     elif removed:
-        print(f"{verb} {', '.join(removed)} from the environment at {prefix}.")
+        print(f"{verb} {', '.join(removed)} from the environment at {shown(prefix)}.")
     else:
-        print(f"The environment at {prefix} had none of these limits: {', '.join(keys)}.")
+        print(f"The environment at {shown(prefix)} had none of these limits: {', '.join(keys)}.")
+    for note in notes:
+        print(f"{'warning' if dry_run else 'note'}: {note}")
     return 0
 
 
