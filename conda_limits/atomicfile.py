@@ -72,7 +72,8 @@ def read_fd(fd: int, path: Path, limit: int) -> bytes:
     size = os.fstat(fd).st_size
     if size > limit:
         raise FileTooLarge(path, size, limit)
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = os.pread(fd, min(limit + 1 - total, max(size, 65536)), total)
         if not chunk:

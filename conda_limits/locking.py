@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import LimitsError
 from .printable import escape
@@ -37,6 +38,7 @@ TIMEOUT_VARIABLE = "CONDA_LIMITS_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 #: After this long a waiting process is told who it waits for (``on_wait``).
 ANNOUNCE_AFTER = 1.0
+T = TypeVar("T")
 _CANNOT_LOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EBADF, errno.EINVAL}
 
 
@@ -302,8 +304,8 @@ def _command_of(pid: int) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def read_consistently(prefix: str | os.PathLike[str], read: Callable[[], object],
-                      consistent: Callable[[object], bool]) -> object:
+def read_consistently(prefix: str | os.PathLike[str], read: Callable[[], T],
+                      consistent: Callable[[T], bool]) -> T:
     """``read()`` under the environment's shared lock; when no lock could be taken and the
     result is not ``consistent``, once more (a writer that had just begun holds it now)."""
     with environment(prefix, shared=True) as locked:

@@ -191,10 +191,8 @@ def check(prefix: str | os.PathLike[str]) -> State:
     """Read the record and compare the scripts with it, under the environment's shared
     lock: a change in progress is waited for, never seen half-done."""
     prefix = Path(prefix)
-    state = locking.read_consistently(prefix, lambda: _check(prefix),
-                                      lambda state: state.in_step)
-    assert isinstance(state, State)
-    return state
+    return locking.read_consistently(prefix, lambda: _check(prefix),
+                                     lambda state: state.in_step)
 
 
 def _check(prefix: Path) -> State:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..printable import shown
+
+if TYPE_CHECKING:
+    from ..prefix_files import State as PrefixState
 
 HELP = "Show the resource limits recorded for an environment."
 DESCRIPTION = HELP + (
@@ -53,8 +58,10 @@ def execute(args: Namespace) -> int:
     limits = state.limits
     warnings = state_warnings(state, rewritten=False) + unsafe_path_warnings(prefix, state)
     if context.json:
-        print_json(to_json(prefix, limits, sources, **({"warnings": warnings} if warnings
-                                                         else {})))
+        data = to_json(prefix, limits, sources)
+        if warnings:
+            data["warnings"] = warnings
+        print_json(data)
         return 0
     if not limits:
         print(f"No limits are set for the environment at {shown(prefix)}.")
@@ -71,7 +78,7 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def unsafe_path_warnings(prefix, state) -> list[str]:
+def unsafe_path_warnings(prefix: Path, state: PrefixState) -> list[str]:
     """A prefix path that conda's activators expand, in an environment with scripts."""
     from .. import prefix_files
 

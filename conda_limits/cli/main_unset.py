@@ -70,8 +70,10 @@ def execute(args: Namespace) -> int:
         notes.append(f"the limits record was broken ({state.error.problem}); "
                      f"{'it would be' if dry_run else 'it was'} removed with the scripts.")
     if context.json:
-        print_json(to_json(prefix, limits, dry_run=dry_run,
-                           **({"warnings": notes} if notes else {})))
+        data = to_json(prefix, limits, dry_run=dry_run)
+        if notes:
+            data["warnings"] = notes
+        print_json(data)
         return 0
     verb = "Would remove" if dry_run else "Removed"
     if args.limit_all:
