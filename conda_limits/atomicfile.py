@@ -28,6 +28,11 @@ on_step: Callable[[str], None] | None = None
 _steps = 0
 
 
+def label(path: Path) -> str:
+    """How a step names a file: its folder and name."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def step(what: str) -> None:
     """One step of a write is done: the place where tests interrupt a writer."""
     global _steps
@@ -112,7 +117,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int | None =
     except BaseException:
         remove(tmp)
         raise
-    step(f"{path.name}: renamed into place")
+    step(f"{label(path)}: renamed into place")
 
 
 def temporary(path: Path, data: bytes, mode: int | None = None) -> Path:
@@ -135,10 +140,10 @@ def temporary(path: Path, data: bytes, mode: int | None = None) -> Path:
                 owner = current or os.stat(path.parent)
                 os.fchown(handle.fileno(), owner.st_uid, owner.st_gid)
             os.fsync(handle.fileno())
+        step(f"{label(path)}: temporary file written")
     except BaseException:
         remove(tmp)
         raise
-    step(f"{path.name}: temporary file written")
     return tmp
 
 

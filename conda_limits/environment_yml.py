@@ -99,13 +99,14 @@ def load(path: str | os.PathLike[str]) -> EnvFile:
         if userfile.pending_recovery(file) is None:
             return _read(file, path)
     try:
-        with _locked(path, write=True, doing="read") as file:
+        with locking.file(path) as file:
             userfile.recover(file, MAX_BYTES)
-            return _read(file, path)
-    except EnvFileError as error:
-        raise EnvFileError(path, f"{error.problem}; an interrupted change of this file left "
-                           "a recovery copy that only someone who may write it can apply "
-                           "(any `conda limits set -f` on it does)") from None
+    except (OSError, locking.LockError) as error:
+        raise EnvFileError(path, "an interrupted change of this file left a recovery copy "
+                           "that only someone who may write the file can apply: "
+                           f"{getattr(error, 'strerror', None) or error}") from None
+    with _locked(path, write=False, doing="read") as file:
+        return _read(file, path)
 
 
 @contextmanager
@@ -383,7 +384,7 @@ def save(env: EnvFile, text: str) -> bool:
 def _write(path: Path, data: bytes) -> None:
     with _locked(path, write=True, doing="write") as file:
         try:
-            atomicfile.remove_temporaries(file.path.parent, [file.path.name])
+            userfile.remove_leftovers(file)
             userfile.rewrite(file, data)
         except OSError as error:
             raise EnvFileError(path, f"cannot write: {error.strerror or error}; the file "

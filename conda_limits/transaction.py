@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomicfile
-from .atomicfile import step
+from .atomicfile import label, step
 
 
 @dataclass
@@ -33,13 +33,15 @@ def commit(changes: Sequence[tuple[Path, bytes | None]]) -> list[Path]:
 
     Files that already hold their bytes are left alone. Returns the paths changed. Raises
     the ``OSError`` that stopped it (after rolling back), or whatever else interrupted it.
+    An exception while the backups are removed at the end leaves the change complete.
     """
     done: list[_Done] = []
     try:
         for path, data in changes:
-            change = _remove(path) if data is None else _write(path, data)
-            if change is not None:
-                done.append(change)
+            if data is None:
+                _remove(path, done)
+            else:
+                _write(path, data, done)
     except BaseException:
         _roll_back(done)
         raise
@@ -49,56 +51,65 @@ def commit(changes: Sequence[tuple[Path, bytes | None]]) -> list[Path]:
                 atomicfile.remove(change.backup)
             except OSError:
                 pass  # the next writer removes it
-            step(f"{change.path.name}: backup removed")
+            step(f"{label(change.path)}: backup removed")
     atomicfile.sync_folders([change.path for change in done])
     return [change.path for change in done]
 
 
-def _write(path: Path, data: bytes) -> _Done | None:
+def _write(path: Path, data: bytes, done: list[_Done]) -> None:
+    """Replace or create ``path``; what it did is in ``done`` before the step is reported."""
     if atomicfile.holds(path, data):
-        return None
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomicfile.temporary(path, data)
     try:
         backup = _backup(path, keep=True)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            if backup is not None:
-                _put_back(backup, path)
-            raise
     except BaseException:
         atomicfile.remove(tmp)
         raise
-    step(f"{path.name}: renamed into place")
-    return _Done(path, backup)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        atomicfile.remove(tmp)
+        if backup is not None:
+            _put_back(backup, path)
+        raise
+    done.append(_Done(path, backup))
+    step(f"{label(path)}: renamed into place")
 
 
-def _remove(path: Path) -> _Done | None:
+def _remove(path: Path, done: list[_Done]) -> None:
     backup = _backup(path, keep=False)
-    return None if backup is None else _Done(path, backup)
+    if backup is not None:
+        done.append(_Done(path, backup))
 
 
 def _backup(path: Path, *, keep: bool) -> Path | None:
     """Keep what ``path`` holds under a temporary name (None: there is nothing).
 
     With ``keep`` the path stays (a hard link, where the file system and the kernel's
-    protected_hardlinks allow it); otherwise, or failing that, it is renamed.
+    protected_hardlinks allow it); otherwise, or failing that, it is renamed. Undone if
+    interrupted.
     """
     if not os.path.lexists(path):
         return None
     if os.path.isdir(path) and not os.path.islink(path):
         raise IsADirectoryError(21, "is a directory, not a file", str(path))
     backup = _backup_name(path)
-    try:
-        if not keep:
-            raise OSError
-        os.link(path, backup, follow_symlinks=False)
-    except OSError:
+    linked = False
+    if keep:
+        try:
+            os.link(path, backup, follow_symlinks=False)
+            linked = True
+        except OSError:
+            pass
+    if not linked:
         os.rename(path, backup)  # a replacement then leaves the path missing for a moment
-        step(f"{path.name}: moved aside")
-    else:
-        step(f"{path.name}: backup linked")
+    try:
+        step(f"{label(path)}: {'backup linked' if linked else 'moved aside'}")
+    except BaseException:
+        _put_back(backup, path)
+        raise
     return backup
 
 

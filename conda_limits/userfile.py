@@ -23,12 +23,13 @@ maybe with other hard links, maybe owned by someone else and shared through its 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
 
 from . import atomicfile
-from .atomicfile import step
+from .atomicfile import label, step
 from .locking import LockedFile
 
 RECOVERY_SUFFIX = ".conda-limits-recovery"
@@ -79,22 +80,27 @@ def _replace(path: Path, info: os.stat_result, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        step(f"{path.name}: temporary file written")
+        step(f"{label(path)}: temporary file written")
         os.replace(tmp, path)
     except BaseException:
         atomicfile.remove(tmp)
         raise
-    step(f"{path.name}: renamed into place")
+    step(f"{label(path)}: renamed into place")
     atomicfile.sync_folders([path])
 
 
 def _write_in_place(locked: LockedFile, info: os.stat_result, data: bytes) -> None:
     old = atomicfile.read_fd(locked.fd, locked.path, max(info.st_size, 0))
     copy = _write_recovery_copy(locked.path, info, old, data)
-    _overwrite(locked.fd, data)
-    step(f"{locked.path.name}: written in place")
+    try:
+        _overwrite(locked.fd, data)
+    except BaseException:
+        _overwrite(locked.fd, old)  # put it back before anything else happens
+        atomicfile.remove(copy)
+        raise
+    step(f"{label(locked.path)}: written in place")
     atomicfile.remove(copy)
-    step(f"{locked.path.name}: recovery copy removed")
+    step(f"{label(locked.path)}: recovery copy removed")
 
 
 def _overwrite(fd: int, data: bytes) -> None:
@@ -111,6 +117,14 @@ def recovery_paths(path: Path, info: os.stat_result) -> list[Path]:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return [path.with_name(f".{path.name}{RECOVERY_SUFFIX}"),
             cache / "conda-limits" / "recovery" / f"{info.st_dev}-{info.st_ino}"]
+
+
+def remove_leftovers(locked: LockedFile) -> None:
+    """Remove the temporary files that interrupted writes of the file (or of its recovery
+    copy) left beside it or in the cache (under the file's exclusive lock)."""
+    for copy in recovery_paths(locked.path, os.fstat(locked.fd)):
+        names = [copy.name] + ([locked.path.name] if copy.parent == locked.path.parent else [])
+        atomicfile.remove_temporaries(copy.parent, names)
 
 
 _HEADER = b"conda-limits recovery copy: %d bytes before, %d bytes after\n"
@@ -154,7 +168,7 @@ def recover(locked: LockedFile, limit: int) -> bool:
         if current != new and _torn(current, old, new):
             _overwrite(locked.fd, old)
             restored = True
-            step(f"{locked.path.name}: recovered")
+            step(f"{label(locked.path)}: recovered")
     atomicfile.remove(copy)
     return restored
 
@@ -165,11 +179,10 @@ def _read_recovery_copy(copy: Path, limit: int) -> tuple[bytes, bytes] | None:
     except (OSError, ValueError):
         return None
     header, _, body = raw.partition(b"\n")
-    words = header.split()
-    try:
-        before, after = int(words[-5]), int(words[-2])
-    except (IndexError, ValueError):
+    match = re.fullmatch(_HEADER.rstrip(b"\n").replace(b"%d", rb"(\d+)"), header)
+    if match is None:
         return None
+    before, after = int(match[1]), int(match[2])
     if len(body) != before + after:
         return None
     return body[:before], body[before:]
