@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-
 import pytest
 
 from conda_limits import prefix_files, record
 from conda_limits.model import parse_limits
+
+from .readonly import read_only
 
 
 @pytest.fixture
@@ -62,34 +60,15 @@ def test_broken_record_is_an_error(env):
         record.read(env)
 
 
-@contextlib.contextmanager
-def read_only(*folders):
-    """Make folders unwritable, also for root (chattr +i), for the duration of the block."""
-    root = os.geteuid() == 0
-    for folder in folders:
-        if root:
-            if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
-                pytest.skip("running as root and chattr +i is not permitted here")
-        else:
-            folder.chmod(0o555)
-    try:
-        yield
-    finally:
-        for folder in folders:
-            if root:
-                subprocess.run(["chattr", "-i", str(folder)], check=True)
-            else:
-                folder.chmod(0o755)
-
-
 @pytest.mark.parametrize("folder", ["etc/conda/activate.d", "etc/conda"])
 def test_read_only_prefix_changes_nothing(env, folder):
-    """Scripts are written before the record: a read-only etc/conda fails after them."""
+    """The record is written first: a read-only etc/conda fails at once, a read-only
+    activate.d after the record was written (and then put back)."""
     prefix_files.write(env, parse_limits({"nofile": 1024}))
     before = {p: p.read_text() for p in env.rglob("*") if p.is_file()}
-    with read_only(env / folder):
-        with pytest.raises(prefix_files.PrefixNotWritable, match="cannot write the limits"):
-            prefix_files.write(env, parse_limits({"nofile": 2048}))
+    with read_only(env / folder), pytest.raises(prefix_files.PrefixNotWritable,
+                                                match="cannot write the limits"):
+        prefix_files.write(env, parse_limits({"nofile": 2048}))
     assert {p: p.read_text() for p in env.rglob("*") if p.is_file()} == before
     assert not list(env.rglob("*.tmp"))
 

@@ -1,0 +1,204 @@
+"""Locks of environments and environment files, between real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conda_limits import locking
+
+from .readonly import read_only
+
+HOLD = """
+import os, sys, time
+from conda_limits import locking
+kind, path, shared, action = sys.argv[1], sys.argv[2], sys.argv[3] == "shared", sys.argv[4]
+with (locking.environment(path, shared=shared) if kind == "env"
+      else locking.file(path, shared=shared)) as held:
+    if action == "rename":
+        new = path + ".new"
+        open(new, "w").write("renamed\\n")
+        os.replace(new, path)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[5]) if len(sys.argv) > 5 else 60)
+"""
+
+
+def hold(kind: str, path: Path, *, shared: bool = False, action: str = "-",
+         seconds: float = 60) -> subprocess.Popen[str]:
+    """A process holding the lock of ``path`` (once it has said so) for ``seconds``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, kind, str(path), "shared" if shared else "exclusive",
+         action, str(seconds)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert process.stdout is not None
+    assert process.stdout.readline() == "locked\n"
+    return process
+
+
+@pytest.fixture
+def prefix(tmp_path):
+    (tmp_path / "conda-meta").mkdir()
+    return tmp_path
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.kill()
+    process.wait()
+
+
+def blocked(process: subprocess.Popen[str], lock) -> None:
+    """Assert that ``lock`` (a lock context) waits for ``process``, then stop the process."""
+    try:
+        with pytest.raises(locking.LockTimeout), lock:
+            pass
+    finally:
+        stop(process)
+
+
+def test_a_writer_waits_then_names_the_holder(prefix):
+    holder = hold("env", prefix)
+    try:
+        start = time.monotonic()
+        with pytest.raises(locking.LockTimeout) as caught:
+            with locking.environment(prefix, wait=0.3):
+                pass
+        assert 0.3 <= time.monotonic() - start < 5
+        assert caught.value.holder is not None and caught.value.holder.pid == holder.pid
+        message = str(caught.value)
+        assert f"process {holder.pid} (" in message and "import os" in message
+        assert str(prefix) in message and "Nothing was changed" in message
+    finally:
+        stop(holder)
+
+
+def test_a_killed_holder_releases_the_lock(prefix):
+    holder = hold("env", prefix)
+    stop(holder)  # SIGKILL: no chance to unlock
+    with locking.environment(prefix, wait=0) as locked:
+        assert locked
+
+
+def test_the_waiter_gets_the_lock_when_it_is_released(prefix):
+    holder = hold("env", prefix, seconds=1.5)
+    told: list[locking.Holder | None] = []
+    start = time.monotonic()
+    with locking.environment(prefix, wait=30, on_wait=told.append):
+        assert time.monotonic() - start >= 1.0
+    holder.wait()
+    assert [holder.pid] == [who.pid for who in told if who is not None]
+
+
+def test_readers_share_and_writers_wait_for_them(prefix):
+    with locking.environment(prefix):
+        pass  # creates the lock file
+    reader = hold("env", prefix, shared=True)
+    with locking.environment(prefix, shared=True, wait=0) as locked:
+        assert locked
+    blocked(reader, locking.environment(prefix, wait=0.2))
+
+
+def test_a_reader_creates_nothing(prefix):
+    with locking.environment(prefix, shared=True) as locked:
+        assert not locked
+    assert not (prefix / "etc").exists()
+    with locking.environment(prefix) as locked:
+        assert locked
+    assert locking.lock_path(prefix).is_file()
+
+
+def test_re_entrant_in_one_process(prefix):
+    with locking.environment(prefix):
+        with locking.environment(prefix):
+            with locking.environment(prefix, shared=True):
+                assert locking.is_locked_here(locking.lock_path(prefix))
+        assert locking.is_locked_here(locking.lock_path(prefix))
+    assert not locking.is_locked_here(locking.lock_path(prefix))
+    with locking.environment(prefix, shared=True):
+        with pytest.raises(RuntimeError, match="exclusive lock was asked for under a shared"):
+            with locking.environment(prefix):
+                pass
+
+
+def test_a_file_renamed_by_the_holder_is_locked_anew(tmp_path):
+    """The holder replaces the file; a waiter must lock the new file, not the old inode."""
+    path = tmp_path / "environment.yml"
+    path.write_text("name: x\n")
+    holder = hold("file", path, action="rename", seconds=0.5)
+    with locking.file(path, wait=30) as locked:
+        assert locked.path == path
+        assert os.fstat(locked.fd).st_ino == path.stat().st_ino
+        assert os.read(locked.fd, 100) == b"renamed\n"
+    holder.wait()
+
+
+def test_a_symlinked_file_is_locked_at_its_target(tmp_path):
+    target = tmp_path / "real.yml"
+    target.write_text("name: x\n")
+    link = tmp_path / "environment.yml"
+    link.symlink_to(target)
+    blocked(hold("file", target), locking.file(link, wait=0.2))
+    with locking.file(link) as locked:
+        assert locked.path == target
+
+
+def test_a_writer_must_be_able_to_write_the_file(tmp_path):
+    path = tmp_path / "environment.yml"
+    path.write_text("name: x\n")
+    with read_only(path):
+        with pytest.raises(PermissionError), locking.file(path):
+            pass
+        with locking.file(path, shared=True):
+            pass
+
+
+def test_a_fifo_does_not_hang(tmp_path):
+    fifo = tmp_path / "environment.yml"
+    os.mkfifo(fifo)
+    with locking.file(fifo, shared=True) as locked:
+        assert locked.path == fifo
+
+
+@pytest.mark.parametrize("raw,expected", [("", 60.0), ("2.5", 2.5), (" 0 ", 0.0)])
+def test_timeout_from_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv(locking.TIMEOUT_VARIABLE, raw)
+    assert locking.timeout() == expected
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "nan", "inf", "\x1b[31m"])
+def test_a_bad_timeout_is_an_error(monkeypatch, raw):
+    monkeypatch.setenv(locking.TIMEOUT_VARIABLE, raw)
+    with pytest.raises(locking.LockError, match=locking.TIMEOUT_VARIABLE) as caught:
+        locking.timeout()
+    assert "\x1b" not in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root creates a lock in another's prefix")
+def test_roots_lock_file_belongs_to_the_folders_owner(prefix):
+    import pwd
+
+    try:
+        user = pwd.getpwnam("limtest")
+    except KeyError:
+        pytest.skip("no unprivileged user 'limtest' here")
+    folder = prefix / "etc" / "conda"
+    folder.mkdir(parents=True)
+    os.chown(folder, user.pw_uid, user.pw_gid)
+    with locking.environment(prefix):
+        pass
+    info = locking.lock_path(prefix).stat()
+    assert (info.st_uid, info.st_gid) == (user.pw_uid, user.pw_gid)
+
+
+def test_a_read_only_lock_file_still_locks(prefix):
+    """Another user's lock file (here: one this user may not write) is locked read-only."""
+    with locking.environment(prefix):
+        pass
+    path = locking.lock_path(prefix)
+    path.chmod(0o444)
+    blocked(hold("env", prefix), locking.environment(prefix, wait=0.2))
