@@ -13,6 +13,7 @@ from __future__ import annotations
 import shlex
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import resources
@@ -50,13 +51,28 @@ def _name(signum: int) -> str:
         return f"signal {signum}"
 
 
+@dataclass(frozen=True)
+class Stop:
+    """The line saying how a limit (probably) stopped the command, and that limit's key
+    (``mem`` for --mem); ``limit`` is None for a hint that names no culprit."""
+
+    limit: str | None
+    line: str
+
+
 def explain(outcome: Outcome, command: Sequence[str] = (), path: str | None = None) -> list[str]:
     """The line saying which limit stopped the command (an empty list when none did).
 
     ``command`` (found on ``path``) tells whether a failed exit may be Python's MemoryError.
     """
-    line = _explain(outcome, runs_python(command, path))
-    return [LINE_START + line] if line else []
+    stop = diagnose(outcome, command, path)
+    return [LINE_START + stop.line] if stop else []
+
+
+def diagnose(outcome: Outcome, command: Sequence[str] = (),
+             path: str | None = None) -> Stop | None:
+    """Which limit stopped the command, as :func:`explain` says it (None: none did)."""
+    return _explain(outcome, runs_python(command, path))
 
 
 def runs_python(command: Sequence[str], path: str | None = None) -> bool:
@@ -85,7 +101,7 @@ def _how(outcome: Outcome) -> str:
     return f"exit status {outcome.status}"
 
 
-def _explain(outcome: Outcome, python: bool = False) -> str | None:
+def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
     sig = outcome.signal
     cpu_soft, cpu_hard = _limit(outcome, "cpu")
     fsize = _limit(outcome, "fsize")[0]
@@ -93,29 +109,30 @@ def _explain(outcome: Outcome, python: bool = False) -> str | None:
     if sig == signal.SIGXCPU:
         figure = ("" if cpu_soft == UNLIMITED  # the command lowered its own limit
                   else f", the limit is {pretty(resources.get('cpu'), cpu_soft)}")
-        return (f"the cpu limit stopped the command: it used {_cpu(outcome)} of CPU time"
-                f"{figure} (SIGXCPU)")
+        return Stop("cpu", f"the cpu limit stopped the command: it used {_cpu(outcome)} of "
+                    f"CPU time{figure} (SIGXCPU)")
     if sig == signal.SIGXFSZ:
         figure = "the limit" if fsize == UNLIMITED else f"fsize {_size(fsize)}"
-        return (f"the file size limit stopped the command: it tried to write a file past "
-                f"{figure} (SIGXFSZ)")
+        return Stop("fsize", "the file size limit stopped the command: it tried to write a "
+                    f"file past {figure} (SIGXFSZ)")
     if memory is not None and memory.oom_kills:
         mem = pretty(MEM, memory.limit)
         if sig == signal.SIGKILL:
-            return (f"the --mem limit stopped the command: its memory reached {mem} and the "
-                    "kernel's OOM killer ended it (SIGKILL)")
+            return Stop("mem", f"the --mem limit stopped the command: its memory reached {mem} "
+                        "and the kernel's OOM killer ended it (SIGKILL)")
         if outcome.status != 0:
-            return (f"the --mem limit ({mem}) made the kernel's OOM killer end "
-                    f"{memory.oom_kills} process(es) of the command")
+            return Stop("mem", f"the --mem limit ({mem}) made the kernel's OOM killer end "
+                        f"{memory.oom_kills} process(es) of the command")
         return None
     if sig == signal.SIGKILL:
         if memory is not None and memory.oom_kills is None:
-            return (f"the command was killed (SIGKILL) with the --mem limit "
-                    f"({pretty(MEM, memory.limit)}) in force: most likely the kernel's OOM "
-                    "killer; the cgroup's OOM count could not be read")
+            return Stop("mem", f"the command was killed (SIGKILL) with the --mem limit "
+                        f"({pretty(MEM, memory.limit)}) in force: most likely the kernel's OOM "
+                        "killer; the cgroup's OOM count could not be read")
         if cpu_hard != UNLIMITED and outcome.user + outcome.system >= int(cpu_hard) - 0.05:
-            return (f"the cpu hard limit stopped the command: it used {_cpu(outcome)} of CPU "
-                    f"time, the hard limit is {pretty(resources.get('cpu'), cpu_hard)} (SIGKILL)")
+            return Stop("cpu", f"the cpu hard limit stopped the command: it used {_cpu(outcome)} "
+                        f"of CPU time, the hard limit is {pretty(resources.get('cpu'), cpu_hard)} "
+                        "(SIGKILL)")
     if outcome.status == 0 or sig in _REQUESTED:
         return None
     near = _memory_near_limit(outcome)
@@ -123,17 +140,18 @@ def _explain(outcome: Outcome, python: bool = False) -> str | None:
         return near
     stack = _limit(outcome, "stack")[0]
     if sig == signal.SIGSEGV and stack != UNLIMITED and outcome.sources.get("stack") != "inherited":
-        return (f"the command crashed (SIGSEGV) with the stack limit at {_size(stack)}: "
-                "probably a stack overflow; a larger --stack may help")
+        return Stop("stack", f"the command crashed (SIGSEGV) with the stack limit at "
+                    f"{_size(stack)}: probably a stack overflow; a larger --stack may help")
     if fsize != UNLIMITED and outcome.written is not None and outcome.written >= int(fsize):
-        return (f"the command failed after writing {_size(outcome.written)} with the file size "
-                f"limit at {_size(fsize)}: a write past it fails with 'File too large' (EFBIG)")
+        return Stop("fsize", f"the command failed after writing {_size(outcome.written)} with "
+                    f"the file size limit at {_size(fsize)}: a write past it fails with 'File "
+                    "too large' (EFBIG)")
     if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
         return _memory_hint(outcome)
     return None
 
 
-def _memory_hint(outcome: Outcome) -> str | None:
+def _memory_hint(outcome: Outcome) -> Stop | None:
     """A failure (Python's exit 1, SIGABRT) under a vmem/data limit never approached.
 
     One large allocation that does not fit fails at once (Python: MemoryError; C++:
@@ -144,13 +162,13 @@ def _memory_hint(outcome: Outcome) -> str | None:
         limit = _limit(outcome, key)[0]
         if limit == UNLIMITED or outcome.sources.get(key) == "inherited":
             continue
-        return (f"the command failed ({_how(outcome)}) with {key} limited to {_size(limit)}: if it "
-                "reported MemoryError or 'Cannot allocate memory', an allocation did not fit "
-                f"under the {key} limit")
+        return Stop(None, f"the command failed ({_how(outcome)}) with {key} limited to "
+                    f"{_size(limit)}: if it reported MemoryError or 'Cannot allocate memory', "
+                    f"an allocation did not fit under the {key} limit")
     return None
 
 
-def _memory_near_limit(outcome: Outcome) -> str | None:
+def _memory_near_limit(outcome: Outcome) -> Stop | None:
     """A failed exit with a memory measure at >= CLOSE of the vmem or data limit."""
     checks = (("vmem", "its address space", "VmPeak"), ("data", "its data segment", "VmData"))
     for key, what, sampled_name in checks:
@@ -161,9 +179,9 @@ def _memory_near_limit(outcome: Outcome) -> str | None:
                     (outcome.peak_rss, "its resident memory")]
         for value, described in measures:
             if value is not None and value >= CLOSE * int(limit):
-                return (f"the {key} limit most likely stopped the command: it failed "
-                        f"({_how(outcome)}) with {described} at {_size(value)} of the {key} limit "
-                        f"{_size(limit)} (MemoryError or a failed allocation)")
+                return Stop(key, f"the {key} limit most likely stopped the command: it failed "
+                            f"({_how(outcome)}) with {described} at {_size(value)} of the {key} "
+                            f"limit {_size(limit)} (MemoryError or a failed allocation)")
     return None
 
 

@@ -21,11 +21,12 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import resources, rlimits
 from ..errors import LimitsError
+from ..usage.sample import Peaks
 from ..values import UNLIMITED, Value, human
 from . import launcher
 from .activation import Activation
@@ -62,11 +63,12 @@ class Outcome:
     system: float
     peak_rss: int | None  # bytes: the largest process's peak, None when not measurable
     rss_floor: int  # peaks up to this are indistinguishable from this process's own size
-    sampled: Mapping[str, int]  # highest VmPeak/VmHWM/VmData seen in the command's process
+    sampled: Mapping[str, int]  # highest VmPeak/VmHWM/VmData seen in one process of the command
     written: int | None  # bytes written (all writes) by the command and its waited-for children
     limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
     sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
     memory: MemoryStats | None = None  # the --mem cgroup's view
+    peaks: Mapping[str, int] = field(default_factory=dict)  # usage.sample.Peaks of the tree
 
 
 def _status(wait_status: int) -> tuple[int, int | None]:
@@ -199,7 +201,8 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
 
     ``activation`` gives the environment and the scripts to source first (conda-limits' own
     scripts already removed, see :func:`activation.without_own_scripts`). ``sample``
-    watches the command's memory for a report even without vmem/data limits.
+    watches the command's process tree (for a report or the usage log) even without vmem/data
+    limits.
     The memory cap is closed (its cgroup removed) before this returns.
     Raises :class:`RunnerError` when the command could not be started.
     """
@@ -232,8 +235,8 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
     return Outcome(
         status=status, signal=killed_by, wall=wall, user=usage.ru_utime,
         system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
-        sampled=ended.sampled, written=ended.written, limits=in_force,
-        sources={s.key: s.source for s in plan.settings}, memory=stats,
+        sampled=ended.peaks.status_names(), written=ended.written, limits=in_force,
+        sources={s.key: s.source for s in plan.settings}, memory=stats, peaks=ended.peaks.seen,
     )
 
 
@@ -287,13 +290,13 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
 class _Ended:
     wait_status: int
     usage: resource.struct_rusage
-    sampled: dict[str, int]
+    peaks: Peaks
     written: int | None
 
 
 def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
-    """Wait for ``pid`` to end, passing signals on and sampling its memory meanwhile."""
-    sampled: dict[str, int] = {}
+    """Wait for ``pid`` to end, passing signals on and sampling its process tree meanwhile."""
+    peaks = Peaks()
     while True:
         info = signals.wait(interval)
         if info is not None and info.si_signo != signal.SIGCHLD:
@@ -302,8 +305,7 @@ def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
             continue
         if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
             break
-        for name, value in _vm_status(pid).items():
-            sampled[name] = max(value, sampled.get(name, 0))
+        peaks.look(pid)
     written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
     _, wait_status, usage = os.wait4(pid, 0)
-    return _Ended(wait_status, usage, sampled, written)
+    return _Ended(wait_status, usage, peaks, written)

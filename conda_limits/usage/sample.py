@@ -15,10 +15,13 @@ single process; ``procs`` and ``threads`` count the whole tree.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 #: A look follows at most this many processes of the tree.
 MAX_PROCESSES = 256
+#: Seconds a look reuses the tree found before (finding it reads a file per thread).
+TREE_AGE = 0.5
 _STATUS = {b"VmPeak": "vmem", b"VmHWM": "rss", b"VmData": "data", b"Threads": "threads"}
 
 
@@ -27,11 +30,17 @@ class Peaks:
     """Highest figures seen so far (bytes, counts); a measure never seen is absent."""
 
     seen: dict[str, int] = field(default_factory=dict)
+    _tree: list[int] = field(default_factory=list, repr=False)
+    _found: float = field(default=-TREE_AGE, repr=False)
 
     def look(self, pid: int) -> None:
-        """Read the figures of ``pid`` and its descendants now."""
+        """Read the figures of ``pid`` and its descendants now (the descendants as found at
+        most :data:`TREE_AGE` seconds ago)."""
         threads = 0
-        tree = descendants(pid)
+        now = time.monotonic()
+        if now - self._found >= TREE_AGE or self._tree[:1] != [pid]:
+            self._tree, self._found = descendants(pid), now
+        tree = [member for member in self._tree if os.path.isdir(f"/proc/{member}")]
         for member in tree:
             status = _status(member)
             threads += status.pop("threads", 0)
@@ -44,6 +53,11 @@ class Peaks:
             self.raise_to("procs", len(tree))
         if threads:
             self.raise_to("threads", threads)
+
+    def status_names(self) -> dict[str, int]:
+        """The memory peaks under their ``/proc/PID/status`` names (VmPeak, VmHWM, VmData)."""
+        names = {"vmem": "VmPeak", "rss": "VmHWM", "data": "VmData"}
+        return {names[key]: value for key, value in self.seen.items() if key in names}
 
     def raise_to(self, name: str, value: int | None) -> None:
         if value is not None and value > self.seen.get(name, -1):
