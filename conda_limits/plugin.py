@@ -52,10 +52,12 @@ def conda_health_checks() -> Iterator[CondaHealthCheck]:
 
 @hookimpl
 def conda_settings() -> Iterator[CondaSetting]:
-    """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3)."""
-    from .hooks.site_defaults import settings
+    """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3);
+    `plugins: limits_record_usage:` turns the usage log off for a user."""
+    from .hooks import site_defaults, usage_setting
 
-    yield from settings()
+    yield from site_defaults.settings()
+    yield from usage_setting.settings()
 
 
 @hookimpl

@@ -9,6 +9,10 @@ hands over to
 from __future__ import annotations
 
 from argparse import REMAINDER, ArgumentParser, Namespace, RawDescriptionHelpFormatter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HELP = "Run a command in an environment under its resource limits."
 DESCRIPTION = """\
@@ -47,6 +51,9 @@ def configure_parser(parser: ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="After the command, print its peak memory, CPU and wall time and "
                         "the limits in force (on stderr).")
+    parser.add_argument("--no-record", action="store_true",
+                        help="Do not add this run to the environment's usage log (see `conda "
+                        "limits usage`; CONDA_LIMITS_NO_RECORD=1 does the same).")
     parser.add_argument("command", nargs=REMAINDER, metavar="COMMAND",
                         help="The command and its arguments; put `--` before it.")
 
@@ -75,4 +82,13 @@ def execute(args: Namespace) -> int:
     mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
     with conda_errors(prefix):
         return command.run(prefix, argv, overrides, mem=mem,
-                           activation=conda_activation(prefix), report=args.report)
+                           activation=conda_activation(prefix), report=args.report,
+                           record_usage=records(prefix, args.no_record))
+
+
+def records(prefix: Path, no_record: bool) -> bool:
+    """Whether this run goes into the usage log (flag, variable, marker, .condarc)."""
+    from ..hooks.usage_setting import configured
+    from ..usage.optout import off_reason
+
+    return off_reason(prefix, flag=no_record, configured=configured()) is None

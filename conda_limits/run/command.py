@@ -19,7 +19,7 @@ from .. import record
 from ..model import LimitSet
 from .activation import Activation, from_prefix
 from .plan import plan_activation
-from .process import RunnerError, run_command
+from .process import Outcome, RunnerError, run_command
 
 
 class CommandNotFound(RunnerError):
@@ -47,14 +47,16 @@ def find_command(command: Sequence[str], activation: Activation) -> None:
 def run(prefix: str | os.PathLike[str], command: Sequence[str],
         overrides: LimitSet | None = None, *, mem: int | None = None,
         env: Mapping[str, str] | None = None, activation: Activation | None = None,
-        report: bool = False, stderr: TextIO | None = None) -> int:
+        report: bool = False, stderr: TextIO | None = None,
+        record_usage: bool = False) -> int:
     """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
 
     ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
     memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
     it). ``activation`` is the environment computed by conda; without it, a conda-free
     activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
-    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary.
+    on ``stderr`` says when a limit stopped the command; ``report`` adds a summary;
+    ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
     Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
     """
     from . import cgroups, explain
@@ -67,13 +69,33 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     memory = cgroups.memory_cap(mem) if mem else None
     for warning in plan.warnings:
         print(f"{explain.LINE_START}{warning}", file=stderr)
-    outcome = run_command(command, activation, plan, memory=memory, sample=report)
-    for line in explain.explain(outcome, command, activation.environ.get("PATH")):
-        print(line, file=stderr)
+    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage)
+    stop = explain.diagnose(outcome, command, activation.environ.get("PATH"))
+    if stop is not None:
+        print(explain.LINE_START + stop.line, file=stderr)
     if memory is not None and memory.removed_leftovers:
         print(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the "
               "command left running in its --mem cgroup", file=stderr)
     if report:
         print(explain.report(outcome, command), file=stderr)
+    if record_usage:
+        problem = _record_usage(prefix, outcome, command, stop.limit if stop else None)
+        if problem:
+            print(f"{explain.LINE_START}this run's usage was not recorded: {problem}",
+                  file=stderr)
     stderr.flush()
     return outcome.status
+
+
+def _record_usage(prefix: str | os.PathLike[str], outcome: Outcome, command: Sequence[str],
+                  stopped_by: str | None) -> str | None:
+    """Add the run to the usage log; what went wrong, if it could not be (never raises)."""
+    from ..usage import log, measure
+
+    try:
+        log.append(prefix, measure.from_outcome(outcome, command, stopped_by=stopped_by))
+    except log.NotRecorded as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 (recording must never fail a run)
+        return f"{type(error).__name__}: {error}"
+    return None

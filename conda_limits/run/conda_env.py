@@ -9,7 +9,9 @@ importable. Every other module of ``run/`` and ``jupyter/`` imports no conda.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .activation import Activation, from_prefix
 
@@ -43,3 +45,48 @@ def activation_for(prefix: Path) -> Activation:
         return from_prefix(prefix)
     reset_context()
     return conda_activation(prefix)
+
+
+def plugin_flag(name: str, default: bool) -> bool:
+    """The boolean setting ``plugins.<name>`` of conda's configuration (its ``.condarc``
+    files, then ``CONDA_PLUGINS_<NAME>``); ``default`` where none sets it or conda is not
+    importable.
+
+    Read from conda's raw configuration: loading conda's plugins to resolve it would cost a
+    Jupyter kernel's start about half a second.
+    """
+    try:
+        from conda.base.context import context
+    except ImportError:
+        return default
+    value = default
+    for params in context.raw_data.values():
+        found = None
+        section = params.get("plugins")
+        if section is not None:
+            inner = section.value(None)
+            if isinstance(inner, Mapping) and name in inner:
+                found = _raw(inner[name])
+        variable = params.get(f"plugins_{name}")
+        if variable is not None:
+            found = _raw(variable)
+        parsed = _flag(found)
+        if parsed is not None:
+            value = parsed
+    return value
+
+
+def _raw(parameter: Any) -> Any:
+    return parameter.value(None) if hasattr(parameter, "value") else parameter
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+    return None

@@ -13,10 +13,6 @@ if TYPE_CHECKING:
     from ..run.cgroups import MemoryStats
     from ..run.process import Outcome
 
-#: ``Outcome.sampled``'s /proc/PID/status names -> the measures they give.
-_SAMPLED = {"VmPeak": "vmem", "VmHWM": "rss", "VmData": "data"}
-
-
 def signal_name(number: int | None) -> str | None:
     """``SIGKILL`` for 9 (None for None)."""
     if number is None:
@@ -37,18 +33,10 @@ def mem_use(stats: MemoryStats | None) -> MemUse | None:
 
 
 def from_outcome(outcome: Outcome, command: Sequence[str], *, stopped_by: str | None = None,
-                 peaks: Mapping[str, int] | None = None, ended: float | None = None) -> Run:
-    """The entry of a ``run-limited`` run that ended at ``ended`` (default: now).
-
-    ``peaks``: the process tree's sampled peaks (:class:`.sample.Peaks`); the outcome's own
-    readings (exact peak resident memory, CPU time) are added to them.
-    """
-    used: dict[str, float] = {}
-    for name, value in outcome.sampled.items():
-        if name in _SAMPLED:
-            used[_SAMPLED[name]] = value
-    for name, value in (peaks or {}).items():
-        used[name] = max(value, used.get(name, 0))
+                 ended: float | None = None) -> Run:
+    """The entry of a ``run-limited`` run that ended at ``ended`` (default: now): the process
+    tree's sampled peaks, with the exact peak resident memory and CPU time from wait4."""
+    used: dict[str, float] = dict(outcome.peaks)
     if outcome.peak_rss is not None:
         used["rss"] = max(outcome.peak_rss, used.get("rss", 0))
     used["cpu"] = outcome.user + outcome.system
