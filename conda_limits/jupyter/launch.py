@@ -10,8 +10,9 @@ conda is importable, else :func:`~conda_limits.run.activation.from_prefix`: see
 :mod:`conda_limits.run.conda_env`), sets the limits on itself and
 ``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
 ``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
-interrupt, restart and kill reach it directly. A ``--mem`` cgroup is removed by a small
-detached watcher when the kernel ends.
+interrupt, restart and kill reach it directly. A small detached watcher
+(:mod:`conda_limits.usage.watch`) records the kernel's session in the usage log and removes a
+``--mem`` cgroup when the kernel ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .. import record, resources, rlimits
 from ..errors import LimitsError
 from ..run import activation, conda_env, launcher, process
 from ..run.plan import LimitPlan, plan_activation
+from ..usage import watch
 from ..values import UNLIMITED, Value, parse
 from .kernelspec import OVERRIDES
 
@@ -105,35 +107,12 @@ def _gate() -> tuple[int, int]:
     return gate_fd, ready_fd
 
 
-def _watch(memory: MemoryCap, kernel_pid: int) -> None:
-    """Fork a detached watcher that removes the cgroup once the kernel has ended."""
-    if os.fork():
-        os.wait()  # the intermediate child exits at once
-        return
-    try:
-        os.setsid()
-        if os.fork():
-            os._exit(0)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.closerange(3, 1 << 16)
-        try:
-            pidfd = os.pidfd_open(kernel_pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        if pidfd is not None:
-            import select
+def records(prefix: str) -> bool:
+    """Whether the kernel's session goes into the usage log (CONDA_LIMITS_NO_RECORD, the
+    environment's marker, the user's .condarc)."""
+    from ..usage.optout import SETTING, off_reason
 
-            select.select([pidfd], [], [])
-        else:
-            import time
-
-            while os.path.exists(f"/proc/{kernel_pid}"):
-                time.sleep(1)
-        memory.close()
-    finally:
-        os._exit(0)
+    return off_reason(prefix, configured=conda_env.plugin_flag(SETTING, True)) is None
 
 
 class LaunchError(LimitsError):
@@ -184,15 +163,22 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
     try:
-        launch, plan, memory = prepare(_parse_args(argv))
+        launch, plan, memory = prepare(args)
     except LaunchError as error:
         print(f"{SPEAKER}: {error}", file=sys.stderr)
         return 1
     for warning in plan.warnings:
         print(f"{SPEAKER}: {warning}", file=sys.stderr)
+    record_usage = records(args.prefix)
+    if memory is not None or record_usage:
+        # Records the session and removes the cgroup when this pid (the kernel) ends; started
+        # before this process joins the cgroup and takes the limits, so it has neither.
+        watch.start(args.prefix, {s.key: int(s.soft) for s in plan.settings
+                                  if s.soft != UNLIMITED},
+                    record=record_usage, memory=memory)
     if memory is not None:
-        _watch(memory, os.getpid())  # removes the cgroup when this pid (the kernel) ends
         try:
             memory.attach(os.getpid())
         except Exception as error:

@@ -278,6 +278,17 @@ class CgroupV2(MemoryCap):
         return _stats_v2(self.backend, self.limit, self.directory)
 
 
+
+def adopt(backend: str, limit: int, directory: Path) -> MemoryCap:
+    """The cap of a cgroup directory another process made (the kernel launcher, which execs
+    the kernel): to read its figures and remove it once the kernel has ended."""
+    kinds: dict[str, type[MemoryCap]] = {"cgroup v1": CgroupV1, "cgroup v2": CgroupV2}
+    if backend not in kinds:
+        raise ValueError(f"cannot adopt a {backend!r} memory cap")
+    cap = object.__new__(kinds[backend])
+    MemoryCap.__init__(cap, backend, limit, directory)
+    return cap
+
 def _configure_v2(directory: Path, limit: int) -> None:
     try:
         _write(directory / "memory.max", str(limit))

@@ -1,4 +1,4 @@
-"""Observe a Jupyter kernel until it ends, then record its session in the usage log.
+"""Observe a Jupyter kernel until it ends, then record its session and remove its cgroup.
 
 The kernel launcher execs the kernel and keeps its pid, so nothing of conda-limits is the
 kernel's parent. Instead, :func:`start` (called by the launcher just before its ``exec``)
@@ -9,8 +9,10 @@ polls ``/proc``), looks at the kernel's process tree every :data:`INTERVAL` seco
 (:class:`.sample.Peaks`: high-water marks of memory, open files, processes; CPU time from
 ``/proc/PID/stat``), and when the kernel ends reads its exit status and CPU time from the
 zombie if it is quicker than Jupyter reaping it (else the status is unknown and the CPU time
-is the last look's). Then it appends one entry and exits. Only stderr is kept open, for the one
-line that says the session could not be recorded.
+is the last look's). Then it reads the ``--mem`` cgroup's figures and removes the cgroup (it
+kills what the kernel left in it first), appends one entry and exits. Only stderr is kept
+open, for the one line that says the session could not be recorded. The launcher forks it
+before it joins the cgroup and sets the limits, so the watcher is under neither.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .entry import MemUse, Run, command_name
-from .measure import signal_name
+from .measure import mem_use, signal_name
 from .sample import Peaks
+
+if TYPE_CHECKING:
+    from ..run.cgroups import MemoryCap
 
 #: Seconds between two looks at the kernel (the first look is one interval after start,
 #: when the launcher has become the kernel).
@@ -120,9 +127,13 @@ def to_run(session: Session, *, started: float, limits: Mapping[str, int],
                stopped_by=stopped_by(status, sig, mem), used=used, limits=dict(limits), mem=mem)
 
 
-def start(prefix: str, limits: Mapping[str, int], *, command: str = "ipykernel",
+def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
+          memory: MemoryCap | None = None, command: str = "ipykernel",
           extra: Sequence[str] = ()) -> None:
-    """Leave a detached watcher of this process (about to exec the kernel); return at once."""
+    """Leave a detached watcher of this process (about to exec the kernel); return at once.
+
+    ``record``: add the session to the usage log; ``memory``: the cgroup to remove after it.
+    """
     pid = os.getpid()
     seen = proc_stat(pid)
     if seen is None:
@@ -134,6 +145,11 @@ def start(prefix: str, limits: Mapping[str, int], *, command: str = "ipykernel",
     argv = [sys.executable, "-m", __name__, "--pid", str(pid), "--starttime",
             str(seen.starttime), "--prefix", str(prefix), "--started", f"{time.time():.3f}",
             "--limits", json.dumps(dict(limits)), "--command", command, *extra]
+    if not record:
+        argv.append("--no-record")
+    if memory is not None and memory.directory is not None:
+        argv += ["--mem-backend", memory.backend, "--mem-limit", str(memory.limit),
+                 "--mem-dir", str(memory.directory)]
     if pidfd is not None:
         argv += ["--pidfd", str(pidfd)]
     child = os.fork()
@@ -177,6 +193,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--limits", default="{}")
     parser.add_argument("--command", default="ipykernel")
     parser.add_argument("--interval", type=float, default=INTERVAL)
+    parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--mem-backend")
+    parser.add_argument("--mem-limit", type=int)
+    parser.add_argument("--mem-dir")
     return parser.parse_args(argv)
 
 
@@ -184,9 +204,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from . import log
 
     args = _parse_args(argv)
+    memory = None
+    if args.mem_dir:
+        from ..run import cgroups
+
+        memory = cgroups.adopt(args.mem_backend, args.mem_limit, Path(args.mem_dir))
     session = observe(args.pid, args.starttime, pidfd=args.pidfd, interval=args.interval)
+    stats = None
+    if memory is not None:
+        stats = memory.stats()
+        memory.close()
+    if args.no_record:
+        return 0
     run = to_run(session, started=args.started, limits=json.loads(args.limits),
-                 command=args.command)
+                 command=args.command, mem=mem_use(stats))
     try:
         log.append(args.prefix, run)
     except log.NotRecorded as error:

@@ -53,8 +53,11 @@ def kernel(env: Path, program: str, tmp_path: Path, **popen) -> subprocess.Popen
                             **popen)
 
 
-def recorded(env: Path, tmp_path: Path, timeout: float = 20):
-    environ = {"XDG_STATE_HOME": str(tmp_path / "state")}
+def recorded(env: Path, tmp_path: Path | dict[str, str], timeout: float = 30):
+    """The runs recorded for ``env`` once there are any (the state dir under ``tmp_path``, or
+    the environment variables given)."""
+    environ = tmp_path if isinstance(tmp_path, dict) else \
+        {"XDG_STATE_HOME": str(tmp_path / "state")}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = log.read(env, environ=environ).runs
