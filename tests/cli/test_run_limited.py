@@ -18,11 +18,12 @@ CONDA = Path(sys.prefix, "bin", "conda")
 MiB = 2**20
 
 
-def conda(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+def conda(*args: str, input: str | None = None,
+          env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if not CONDA.exists():
         pytest.skip(f"no conda executable at {CONDA}")
     return subprocess.run([str(CONDA), *args], capture_output=True, text=True, input=input,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +40,26 @@ def env(session_tmp_env):
 
 def environ_of(result: subprocess.CompletedProcess) -> dict[str, str]:
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])  # conda 24.11 adds a blank line
 
 
 PRINT_ENV = [sys.executable, "-c", "import json, os; print(json.dumps(dict(os.environ)))"]
 
 
+def activated_shell_environment() -> dict[str, str]:
+    """The environment of a shell where conda's hook ran (base active), as users have it."""
+    done = subprocess.run(["bash", "-c", 'eval "$("$0" shell.posix hook)" && exec "$@"',
+                           str(CONDA), *PRINT_ENV], capture_output=True, text=True,
+                          timeout=300, check=True)
+    return json.loads(done.stdout)
+
+
 def test_the_command_gets_what_conda_run_gives_it(env):
-    ran = environ_of(conda("run", "-p", str(env), *PRINT_ENV))
-    limited = environ_of(conda("run-limited", "-p", str(env), "--", *PRINT_ENV))
+    # From an activated shell: without one (CONDA_SHLVL unset, as under cron), conda run's
+    # wrapper first activates base through conda's shell hook; run-limited does not.
+    shell = activated_shell_environment()
+    ran = environ_of(conda("run", "-p", str(env), *PRINT_ENV, env=shell))
+    limited = environ_of(conda("run-limited", "-p", str(env), "--", *PRINT_ENV, env=shell))
     for shell_own in ("_", "SHLVL"):  # set by conda run's bash wrapper, not by activation
         ran.pop(shell_own, None)
         limited.pop(shell_own, None)
