@@ -1,7 +1,8 @@
 """How fast ``conda run-limited`` starts a command: figures, not a test.
 
 1. ``conda run-limited -n ENV -- true`` against ``conda run -n ENV true`` (target: at most
-   half its wall time), run alternately so that both see the same machine load.
+   0.25 of its wall time), run alternately so that both see the same machine load; their CPU
+   time (user + system, every process of each) too, a steadier figure on a busy machine.
 2. The runner alone against util-linux ``prlimit --nofile=... true``: a fresh Python process
    running :func:`conda_limits.run.command.run`, and, inside one Python process, one
    :func:`conda_limits.run.process.run_command` against one ``subprocess.run(["prlimit", ...])``.
@@ -33,6 +34,17 @@ def timed(command: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENVIRON)
     return time.perf_counter() - start
+
+
+def cpu_timed(command: list[str], cpu: list[float]) -> float:
+    """:func:`timed`, appending the CPU time the command's processes used to ``cpu``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = timed(command)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def alternate(runs: int, **commands: Callable[[], float]) -> dict[str, list[float]]:
@@ -114,12 +126,19 @@ def main() -> None:
         print(f"environment: {prefix}; {args.runs} alternating runs each\n")
 
         if conda:
-            show("1. conda run-limited against conda run (target: ratio <= 0.50)",
+            cpu: dict[str, list[float]] = {"conda run-limited ENV -- true": [],
+                                           "conda run ENV true": []}
+            show("1. conda run-limited against conda run (target: ratio <= 0.25)",
                  alternate(args.runs,
-                           **{"conda run-limited ENV -- true": lambda: timed(
-                               [conda, "run-limited", *target, "--", "true"]),
-                              "conda run ENV true": lambda: timed(
-                                  [conda, "run", *target, "true"])}),
+                           **{"conda run-limited ENV -- true": lambda: cpu_timed(
+                               [conda, "run-limited", *target, "--", "true"],
+                               cpu["conda run-limited ENV -- true"]),
+                              "conda run ENV true": lambda: cpu_timed(
+                                  [conda, "run", *target, "true"], cpu["conda run ENV true"])}),
+                 "conda run ENV true")
+            for values in cpu.values():
+                del values[0]  # the warm-up round
+            show("1b. the same, CPU time (user + system) instead of wall time", cpu,
                  "conda run ENV true")
         else:
             print("1. skipped: no conda found (give --conda PATH)")

@@ -4,8 +4,7 @@ ceilings, and :func:`apply`, the one place that sets a planned set of limits on 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import resources
 from .resources import Resource
@@ -40,8 +39,7 @@ def above_ceiling(limits: LimitSet) -> list[tuple[Resource, str, Value, Value]]:
     return out
 
 
-@dataclass(frozen=True)
-class NotSet:
+class NotSet(NamedTuple):
     """A limit that could not be set: its key, the soft value wanted, and why not."""
 
     key: str

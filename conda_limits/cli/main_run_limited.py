@@ -59,6 +59,12 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
+    import gc
+
+    # This process ends with the command: the garbage collector need not look at conda's
+    # objects again, which saves a full collection at exit (about a fifth of this command's
+    # own CPU time, for a short command).
+    gc.freeze()
     from conda.exceptions import ArgumentError
 
     from ..model import Limit, LimitSet

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from .. import resources
 from ..errors import LimitsError
@@ -123,8 +124,7 @@ def _is_own(script: str) -> bool:
     return os.path.basename(script) == OWN_SCRIPT
 
 
-@dataclass(frozen=True)
-class LimitScripts:
+class LimitScripts(NamedTuple):
     """What skipping conda-limits' own scripts means for the limits (see the module doc)."""
 
     activation: Activation

@@ -59,14 +59,18 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
     Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
     """
-    from . import cgroups, explain
+    from . import explain
 
     stderr = stderr or sys.stderr
     if activation is None:
         activation = from_prefix(Path(prefix), env)
     plan, activation = plan_activation(record.read(prefix), activation, overrides)
     find_command(command, activation)
-    memory = cgroups.memory_cap(mem) if mem else None
+    memory = None
+    if mem:
+        from . import cgroups
+
+        memory = cgroups.memory_cap(mem)
     for warning in plan.warnings:
         print(f"{explain.LINE_START}{warning}", file=stderr)
     outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage)

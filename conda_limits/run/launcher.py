@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .activation import Activation, ActivationError
 
@@ -62,8 +62,7 @@ exec "$@"
 """
 
 
-@dataclass(frozen=True)
-class Launch:
+class Launch(NamedTuple):
     """How to start the launcher: executable, argv and environment."""
 
     executable: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import resources, rlimits
 from ..model import LimitSet
@@ -18,8 +19,7 @@ from . import activation
 from .activation import Activation
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One resource's limits for the command, and where its value comes from."""
 
     key: str

@@ -21,8 +21,8 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import resources, rlimits
 from ..errors import LimitsError
@@ -52,8 +52,7 @@ class RunnerError(LimitsError, RuntimeError):
     """The command could not be started; it did not run."""
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How the command ended, what it used, and the limits it ran under."""
 
     status: int  # as a shell reports it: the exit code, or 128+N for signal N
@@ -68,7 +67,7 @@ class Outcome:
     limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
     sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
     memory: MemoryStats | None = None  # the --mem cgroup's view
-    peaks: Mapping[str, int] = field(default_factory=dict)  # usage.sample.Peaks of the tree
+    peaks: Mapping[str, int] = MappingProxyType({})  # usage.sample.Peaks of the tree
 
 
 def _status(wait_status: int) -> tuple[int, int | None]:
@@ -286,8 +285,7 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
                 os.close(fd)
 
 
-@dataclass(frozen=True)
-class _Ended:
+class _Ended(NamedTuple):
     wait_status: int
     usage: resource.struct_rusage
     peaks: Peaks

@@ -6,7 +6,6 @@ rule is checked on its own, including the cases where nothing may be claimed.
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 
 import pytest
@@ -23,7 +22,7 @@ def outcome(status=0, sig=None, limits=None, sources=None, **changes) -> Outcome
     base = Outcome(status=status, signal=sig, wall=1.5, user=1.0, system=0.25, peak_rss=None,
                    rss_floor=20 * MiB, sampled={}, written=0, limits=limits or {},
                    sources=sources or {}, memory=None)
-    return dataclasses.replace(base, **changes)
+    return base._replace(**changes)
 
 
 def line(result: Outcome) -> str | None:
