@@ -89,6 +89,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     from .. import defaults, environment_yml, prefix_files, record
     from ..jupyter import kernelspec
     from ..run import activation, cgroups, command, process
+    from ..slurm import job, options, srun
 
     if isinstance(error, record.RecordError):
         return LimitsRecordError(str(error))
@@ -112,6 +113,8 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
             f"Cannot cap resident memory at {human(MEM, error.limit)} (--mem) here: "
             + "; ".join(error.reasons)
             + ".\nRun as a user who may write a cgroup, or limit memory with --data instead.")
+    if isinstance(error, (job.SlurmNotFound, options.SlurmOptionsError, srun.SrunError)):
+        return RunLimitedError(f"Cannot run the command with Slurm: {error}.")
     if isinstance(error, (process.RunnerError, cgroups.MemoryCapError,
                           activation.ActivationError)):
         return RunLimitedError(f"Cannot start the command: {error}.")

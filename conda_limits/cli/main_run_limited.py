@@ -29,6 +29,8 @@ EPILOG = """Examples:
     conda run-limited -n ai_env -- python train.py --epochs 10
     conda run-limited -n ai_env --vmem 2G --cpu 10m -- python leak.py
     conda run-limited -n ai_env --mem 4G --report -- python train_gpu.py
+    conda run-limited -n ai_env --slurm --mem 8G -- python train.py
+    conda run-limited -n ai_env --slurm="-p gpu --time=2:00:00 --gres=gpu:1" -- python train.py
 """
 
 
@@ -48,6 +50,14 @@ def configure_parser(parser: ArgumentParser) -> None:
                         help="Cap the resident memory of the command and its children through "
                         "a cgroup (unlike --vmem, CUDA, PyTorch and JAX keep working). Refused "
                         "where no cgroup can enforce it.")
+    parser.add_argument("--slurm", nargs="?", const="", metavar="SRUN_OPTIONS",
+                        help="Run the command as a Slurm job step with srun: the limits are "
+                        "set and the environment activated on the node, --mem and the CPU "
+                        "settings become srun's --mem and --cpus-per-task, and the line after "
+                        "the job says what stopped it (Slurm's memory or time limit, or a "
+                        "limit of the environment). srun's own options go in one quoted "
+                        "string after `=` and win over conda-limits': "
+                        "--slurm=\"-p debug --time=30\".")
     parser.add_argument("--report", action="store_true",
                         help="After the command, print its peak memory, CPU and wall time and "
                         "the limits in force (on stderr).")
@@ -86,6 +96,17 @@ def execute(args: Namespace) -> int:
     overrides = LimitSet({key: Limit(value, value if args.hard else None)
                           for key, value in given_values(args).items()})
     mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
+    if getattr(args, "slurm", None) is not None:
+        if args.report:
+            raise ArgumentError("--report measures a command on this machine; with --slurm, "
+                                "ask Slurm (sacct -j JOB) for the job's figures.")
+        from ..slurm import job
+        from ..slurm.options import user_options
+
+        with conda_errors(prefix):
+            return job.run(prefix, argv, overrides, mem=mem,
+                           user_options=user_options(args.slurm),
+                           activation=conda_activation(prefix))
     with conda_errors(prefix):
         return command.run(prefix, argv, overrides, mem=mem,
                            activation=conda_activation(prefix), report=args.report,

@@ -38,7 +38,7 @@ class SlurmNotFound(LimitsError, RuntimeError):
     def __init__(self, path: str) -> None:
         self.path = path
         super().__init__("srun was not found on PATH: Slurm's client commands are not "
-                         "installed here (or not on PATH), so nothing was run")
+                         "installed here, or not on PATH")
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,13 @@ def srun_command(prefix: str | os.PathLike[str], command: Sequence[str],
 
 
 def run(prefix: str | os.PathLike[str], command: Sequence[str],
-        overrides: LimitSet | None = None, *, request: Request | None = None,
+        overrides: LimitSet | None = None, *, mem: int | None = None,
         user_options: Sequence[str] = (), activation: Activation | None = None,
         stderr: TextIO | None = None) -> int:
     """Run ``command`` as a Slurm job step in the environment at ``prefix``; its status.
 
+    ``overrides`` win over the recorded limits; ``mem`` (bytes) is the job's ``--mem``, and
+    the CPU settings give ``--cpus-per-task``, unless ``user_options`` (srun's) say otherwise.
     ``activation`` is the environment computed by conda (default: a conda-free activation of
     ``prefix``). One line on ``stderr`` says what stopped the job, when something did.
     Raises :class:`SlurmNotFound` (and record/activation errors) when nothing was run.
@@ -98,7 +100,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         activation = envactivation.from_prefix(Path(prefix))
     recorded = record.read(prefix)
     submission = srun_command(prefix, command, activation, recorded, overrides,
-                              request or Request(), user_options)
+                              Request.of(recorded.merged(overrides), mem), user_options)
     stderr.flush()
     finished = srun.run(submission.argv, submission.environ, stderr_fd=_fileno(stderr))
     job_id = None

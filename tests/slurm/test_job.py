@@ -27,10 +27,10 @@ RUN = """\
 import json, sys
 from conda_limits.model import parse_limits
 from conda_limits.slurm import job
-from conda_limits.slurm.options import Request, user_options
+from conda_limits.slurm.options import user_options
 a = json.loads(sys.argv[1])
 sys.exit(job.run(a["prefix"], a["command"], parse_limits(a.get("overrides")),
-                 request=Request(mem=a.get("mem")), user_options=user_options(a.get("srun"))))
+                 mem=a.get("mem"), user_options=user_options(a.get("srun"))))
 """
 MiB = 2**20
 
