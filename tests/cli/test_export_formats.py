@@ -1,0 +1,95 @@
+"""``conda limits export --format sbatch|systemd-run|docker`` through the real conda; a batch
+script made of the exported lines and a real ``conda activate`` runs on the test cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import conda_limits
+from conda_limits import exports, record
+
+from ..conftest import requires_conda
+
+pytestmark = requires_conda
+
+CONDA = Path(sys.prefix, "bin", "conda")
+SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
+
+
+def conda(*args: str, environ=None, cwd=None) -> subprocess.CompletedProcess:
+    if not CONDA.exists():
+        pytest.skip(f"no conda executable at {CONDA}")
+    return subprocess.run([str(CONDA), *args], capture_output=True, text=True, timeout=300,
+                          env=environ or {**os.environ, "PYTHONPATH": SOURCE}, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def env():
+    folder = Path(tempfile.mkdtemp(prefix="conda-limits-export-"))
+    folder.chmod(0o755)
+    prefix = folder / "env"
+    try:
+        for args in (["create", "-q", "-p", str(prefix), "--yes"],
+                     ["limits", "set", "-p", str(prefix), "--nofile", "333", "--vmem", "3G",
+                      "--stack", "8M", "--hard"]):
+            done = conda(*args)
+            assert done.returncode == 0, done.stderr
+        yield prefix
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("format", exports.FORMATS)
+def test_text_on_stdout_notes_on_stderr(env, format):
+    done = conda("limits", "export", "-p", str(env), "--format", format)
+    assert done.returncode == 0, done.stderr
+    expected = exports.render(format, exports.Settings(record.read(env), name=str(env)))
+    assert done.stdout == expected.text
+    assert done.stderr == "".join(f"# {note}\n" for note in expected.notes)
+
+
+def test_json_and_refusals(env, tmp_path):
+    done = conda("limits", "export", "-p", str(env), "--format", "docker", "--json")
+    data = json.loads(done.stdout)
+    assert data["format"] == "docker" and data["prefix"] == str(env)
+    assert data["text"] == "--ulimit=stack=8388608:8388608 --ulimit=nofile=333:333\n"
+    assert any(note.startswith("vmem 3G, hard 3G: docker refuses --ulimit as")
+               for note in data["notes"])
+    target = tmp_path / "environment.yml"
+    target.write_text("name: x\n")
+    refused = conda("limits", "export", "-p", str(env), "--format", "sbatch", "-f", str(target))
+    assert refused.returncode == 2
+    assert "--format sbatch prints to stdout" in refused.stderr
+    assert target.read_text() == "name: x\n"
+
+
+def test_a_batch_script_with_the_lines_and_conda_activate(slurm_cluster, env):
+    lines = conda("limits", "export", "-p", str(env), "--format", "sbatch").stdout
+    script = env.parent / "job.sh"
+    script.write_text(
+        "#!/bin/bash\n" + lines
+        + f'eval "$({CONDA} shell.bash hook)"\n'
+        + f"conda activate {env}\n"
+        + "grep -E '^Max (open files|address space|stack size) ' /proc/self/limits\n"
+        + 'echo "active: $CONDA_PREFIX"\n')
+    output = env.parent / "out.txt"
+    done = subprocess.run(["sbatch", "--wait", f"--output={output}", "--mem=200M", str(script)],
+                          capture_output=True, text=True, timeout=300,
+                          env={**slurm_cluster.environ(), "PYTHONPATH": SOURCE},
+                          cwd=env.parent)
+    assert done.returncode == 0, done.stderr
+    out = output.read_text()
+    rows = {line[:25].strip(): line[25:].split()[:2] for line in out.splitlines()
+            if line.startswith("Max ")}
+    assert rows == {"Max open files": ["333", "333"],
+                    "Max address space": [str(3 << 30)] * 2,
+                    "Max stack size": [str(8 << 20)] * 2}
+    assert f"active: {env}\n" in out
