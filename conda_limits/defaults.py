@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import provenance, resources
+from . import floors, provenance, resources
 from .errors import LimitsError
 from .model import Limit, LimitSet
 from .provenance import Sources
@@ -67,6 +67,18 @@ def parse(where: str, data: Any) -> LimitSet:
         except InvalidValue as error:
             raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
     return LimitSet(out)
+
+
+def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:
+    """Raise :class:`DefaultsError` for the first default below its floor (``floors.py``),
+    naming the file it came from; ``hint`` says how to allow it."""
+    for resource, limit in limits.items_with_resource():
+        for _which, value in floors.tiny_values(limit, resource):
+            source = sources.get(resource.key)
+            where = source.path if source is not None and source.path else "the configuration"
+            error = floors.TinyValue(resource, value)
+            raise config_error(where, error.reason + (f". {hint}" if hint else ""),
+                               resource.key)
 
 
 def _kind(data: Any) -> str:
@@ -121,5 +133,5 @@ def from_file(limits: LimitSet, path: str | os.PathLike[str]) -> tuple[LimitSet,
     return limits, provenance.each(limits, provenance.environment_file(os.path.abspath(path)))
 
 
-__all__ = ["SETTING", "KEY", "OPT_OUT", "DefaultsError", "parse", "skipped", "merge",
+__all__ = ["SETTING", "KEY", "OPT_OUT", "DefaultsError", "parse", "skipped", "merge", "refuse_tiny",
            "from_file"]

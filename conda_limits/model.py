@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from . import resources
+from . import floors, resources
 from .cpu import settings as cpu_settings
 from .cpu.settings import CpuSettings, InvalidCpuSetting
 from .errors import LimitsError
@@ -189,10 +189,12 @@ def _node_position(node: Any) -> tuple[int | None, int | None]:
     return lc.line + 1, lc.col + 1
 
 
-def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
+def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) -> LimitSet:
     """Validate a ``limits:`` mapping (plain or ruamel.yaml) into a :class:`LimitSet`.
 
-    ``where`` is the node that holds ``data`` (to locate ``limits:`` itself on error).
+    ``where`` is the node that holds ``data`` (to locate ``limits:`` itself on error). With
+    ``check_floors``, a value below its floor (:mod:`.floors`) is an error too: limits about
+    to be applied are checked so, a record is not.
     Raises :class:`SchemaError` naming the key, the line and column where known, and
     what is accepted.
     """
@@ -221,16 +223,16 @@ def parse_limits(data: Any, *, where: Any = None) -> LimitSet:
                               + ", ".join(KEYS), str(key), line, column)
         resource = resources.get(key)
         try:
-            out[key] = _parse_entry(resource, raw)
+            out[key] = _parse_entry(resource, raw, check_floors)
         except InvalidValue as error:
             line, column = _position(data, key, value=True)
             if isinstance(raw, Mapping):
                 inner = next((k for k in ("soft", "hard") if k in raw and
-                              _fails(resource, raw[k])), None)
+                              _fails(resource, raw[k], check_floors)), None)
                 if inner is not None:
                     line, column = _position(raw, inner, value=True)
-            raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(error.raw)})",
-                              key, line, column) from None
+            got = "" if isinstance(error, floors.TinyValue) else f" (got {_brief(error.raw)})"
+            raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line, column) from None
     return LimitSet(out, cpu_settings.from_mapping(cpu))
 
 
@@ -247,12 +249,12 @@ def _kind(data: Any) -> str:
     return type(data).__name__
 
 
-def _fails(resource: Resource, raw: Any) -> bool:
+def _fails(resource: Resource, raw: Any, check_floors: bool) -> bool:
     try:
-        parse(resource, raw)
+        value = parse(resource, raw)
     except InvalidValue:
         return True
-    return False
+    return check_floors and floors.is_tiny(resource, value)
 
 
 def _brief(raw: object) -> str:
@@ -260,7 +262,14 @@ def _brief(raw: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _parse_entry(resource: Resource, raw: Any) -> Limit:
+def _parse_entry(resource: Resource, raw: Any, check_floors: bool) -> Limit:
+    limit = _parse_limit(resource, raw)
+    if check_floors:
+        floors.check_limits({resource.key: limit})
+    return limit
+
+
+def _parse_limit(resource: Resource, raw: Any) -> Limit:
     if isinstance(raw, Mapping):
         extra = set(raw) - {"soft", "hard"}
         if extra or not raw:
