@@ -20,12 +20,13 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_dry_run, add_environment, add_json
+    from .options import add_allow_tiny, add_dry_run, add_environment, add_json
 
     add_environment(parser)
     parser.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
                         default="environment.yml",
                         help="The environment.yml to read (default: environment.yml).")
+    add_allow_tiny(parser)
     add_dry_run(parser)
     add_json(parser)
 
@@ -48,11 +49,13 @@ def execute(args: Namespace) -> int:
     )
     from .exceptions import NothingToDoError
     from .files import applied_report, file_prefix, load
+    from .tiny import refuse_in_file
 
     refuse_windows()
     env = load(args.limits_file)
     if not env.has_limits:
         raise NothingToDoError(f"{shown(env.path)} has no `limits:` section: nothing to apply.")
+    refuse_in_file(env, "Nothing was changed.", args)
     prefix = file_prefix(args.name, args.prefix, [env])
     if not (prefix / "conda-meta").is_dir():
         raise EnvironmentLocationNotFound(str(prefix))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser, ArgumentTypeError, Namespace
+from argparse import ArgumentParser, ArgumentTypeError, Namespace, _ArgumentGroup
 from collections.abc import Callable
 
+from .. import floors
 from ..resources import RESOURCES, Kind, Resource
 from ..values import ACCEPTED, InvalidValue, Value, parse
 
@@ -38,6 +39,14 @@ def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
                            type=value_type(resource), default=None,
                            help=f"{resource.summary}: {ACCEPTED[resource.kind]}"
                            if resource.key == "vmem" else resource.summary)
+    add_allow_tiny(group)
+
+
+def add_allow_tiny(parser: ArgumentParser | _ArgumentGroup) -> None:
+    """``--allow-tiny``: accept values below the floors (``floors.py``)."""
+    parser.add_argument(floors.FLAG, dest="allow_tiny", action="store_true",
+                        help="Accept values below what shells and small programs need (e.g. "
+                        "--nofile 3, --vmem 16M), for experiments; refused without it.")
 
 
 def add_limit_switches(parser: ArgumentParser) -> None:
@@ -82,9 +91,17 @@ def add_dry_run(parser: ArgumentParser) -> None:
 
 
 def given_values(args: Namespace) -> dict[str, Value]:
-    """The limit values given on the command line, by resource key."""
-    return {r.key: getattr(args, dest(r)) for r in RESOURCES
-            if getattr(args, dest(r), None) is not None}
+    """The limit values given on the command line, by resource key.
+
+    A value below its floor is conda's ``ArgumentError`` (exit status 2), unless
+    ``--allow-tiny`` or conda's ``limits_allow_tiny`` setting allows it.
+    """
+    from .tiny import refuse_given
+
+    values = {r.key: getattr(args, dest(r)) for r in RESOURCES
+              if getattr(args, dest(r), None) is not None}
+    refuse_given(values, args)
+    return values
 
 
 def given_switches(args: Namespace) -> list[str]:

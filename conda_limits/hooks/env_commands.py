@@ -72,9 +72,11 @@ def _consequence(command: str) -> str:
 
 
 def _read(path: str, command: str) -> EnvFile | None:
-    """The file if it has a ``limits:`` key; None for anything conda alone deals with."""
+    """The file if it has a ``limits:`` key, validated (values below the floors refused
+    unless allowed); None for anything conda alone deals with."""
     from .. import environment_yml
     from ..cli.exceptions import LimitsFileError
+    from ..cli.tiny import refuse_in_file
 
     file = Path(path)
     try:
@@ -89,7 +91,10 @@ def _read(path: str, command: str) -> EnvFile | None:
         if _TOP_LEVEL_KEY.search(text):
             raise LimitsFileError(str(error), _consequence(command)) from None
         return None  # not an environment file of ours (e.g. an explicit or requirements file)
-    return env if env.has_limits else None
+    if not env.has_limits:
+        return None
+    refuse_in_file(env, _consequence(command))
+    return env
 
 
 def before_apply(command: str) -> None:

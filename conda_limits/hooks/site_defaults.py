@@ -53,6 +53,7 @@ def configured() -> tuple[LimitSet, Sources]:
     """
     from .. import defaults, provenance, resources
     from ..cli.exceptions import LimitsDefaultsError
+    from ..cli.tiny import SETTING_HINT, allowed
     from ..model import LimitSet
 
     try:
@@ -65,14 +66,16 @@ def configured() -> tuple[LimitSet, Sources]:
         if not layers:
             return LimitSet(), {}
         merged = defaults.parse("the merged configuration", _without(_merged(config), skip))
+        sources: Sources = {}
+        for key, limit in merged.items():
+            wins = [where for where, limits in layers if limits.get(key) == limit] or \
+                   [where for where, limits in layers if key in limits]
+            if wins:
+                sources[key] = provenance.condarc(wins[-1])
+        if not allowed():
+            defaults.refuse_tiny(merged, sources, SETTING_HINT)
     except defaults.DefaultsError as error:
         raise LimitsDefaultsError(str(error), in_config=error.in_config) from None
-    sources: Sources = {}
-    for key, limit in merged.items():
-        wins = [where for where, limits in layers if limits.get(key) == limit] or \
-               [where for where, limits in layers if key in limits]
-        if wins:
-            sources[key] = provenance.condarc(wins[-1])
     return merged, sources
 
 

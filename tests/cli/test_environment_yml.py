@@ -121,7 +121,7 @@ def test_bad_file_content_is_an_error_naming_file_line_and_column(conda_cli, tmp
     from conda_limits.cli.exceptions import LimitsFileError
 
     path = write(tmp_path / "environment.yml", content)
-    _, _, error = conda_cli("limits", "set", "-f", path, "--nofile", "10",
+    _, _, error = conda_cli("limits", "set", "-f", path, "--nofile", "100",
                             raises=LimitsFileError)
     assert f"{path}{where}" in str(error.value)
     assert "Nothing was changed" in str(error.value)

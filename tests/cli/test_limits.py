@@ -92,7 +92,7 @@ def test_unknown_environment(conda_cli, tmp_path):
     from conda.exceptions import EnvironmentLocationNotFound
 
     conda_cli("limits", "show", "-p", tmp_path / "missing", raises=EnvironmentLocationNotFound)
-    conda_cli("limits", "set", "-p", tmp_path / "missing", "--nofile", "10",
+    conda_cli("limits", "set", "-p", tmp_path / "missing", "--nofile", "100",
               raises=EnvironmentLocationNotFound)
 
 

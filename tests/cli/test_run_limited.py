@@ -95,8 +95,8 @@ def test_recorded_limits_apply_and_flags_win(tmp_env):
 
 
 def test_a_limit_that_stops_the_command_is_named(env):
-    result = conda("run-limited", "-p", str(env), "--cpu", "1", "--core", "0", "--",
-                   sys.executable, "-c", "while True: pass")
+    result = conda("run-limited", "-p", str(env), "--cpu", "1", "--allow-tiny", "--core", "0",
+                   "--", sys.executable, "-c", "while True: pass")
     assert result.returncode == 128 + signal.SIGXCPU
     assert result.stderr.startswith("conda-limits: the cpu limit stopped the command")
 

@@ -37,6 +37,7 @@ def config_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder.parent))
     monkeypatch.delenv("CONDA_LIMITS_NO_DEFAULTS", raising=False)
     monkeypatch.delenv("CONDA_PLUGINS_LIMITS_DEFAULTS", raising=False)
+    monkeypatch.delenv("CONDA_PLUGINS_LIMITS_ALLOW_TINY", raising=False)
     yield folder
     monkeypatch.undo()
     reset_context()
@@ -276,3 +277,46 @@ def test_in_a_conda_process(tmp_path):
     assert record.read(prefix) == LIMITS
     assert record.read_sources(prefix) == defaulted(rc, ["vmem", "nofile"])
     assert "Applied the default limits" in created.stdout
+
+
+def test_a_tiny_default_is_refused_unless_allowed(cli, tmp_path, condarc, monkeypatch):
+    from conda_limits.cli.exceptions import LimitsDefaultsError
+
+    rc = condarc("plugins:\n  limits_defaults:\n    vmem: 16M\n    core: 0\n")
+    _, _, error = cli("create", "-p", tmp_path / "env", "--yes", raises=LimitsDefaultsError)
+    assert f"{rc}: plugins.limits_defaults.vmem: 16M is below 256M" in str(error.value)
+    assert "CONDA_PLUGINS_LIMITS_ALLOW_TINY=1" in str(error.value)
+    assert not (tmp_path / "env").exists()
+
+    monkeypatch.setenv("CONDA_LIMITS_NO_DEFAULTS", "vmem")  # skipping it is enough
+    _, err, code = cli("create", "-p", tmp_path / "skipped", "--yes")
+    assert not code, err
+    assert record.read(tmp_path / "skipped") == parse_limits({"core": 0})
+
+    monkeypatch.delenv("CONDA_LIMITS_NO_DEFAULTS")
+    monkeypatch.setenv("CONDA_PLUGINS_LIMITS_ALLOW_TINY", "true")
+    _, err, code = cli("create", "-p", tmp_path / "allowed", "--yes")
+    assert not code, err
+    assert record.read(tmp_path / "allowed") == parse_limits({"vmem": "16M", "core": 0})
+
+
+def test_a_tiny_default_overridden_by_a_later_file_is_no_error(cli, tmp_path, config_dir):
+    from conda.base.context import reset_context
+
+    (config_dir / "condarc.d").mkdir()
+    write(config_dir / "condarc.d" / "10-site.yml", "plugins:\n  limits_defaults:\n"
+          "    nofile: 8\n")
+    write(config_dir / "condarc.d" / "20-user.yml", "plugins:\n  limits_defaults:\n"
+          "    nofile: 4096\n")
+    reset_context()
+    _, err, code = cli("create", "-p", tmp_path / "env", "--yes")
+    assert not code, err
+    assert record.read(tmp_path / "env") == parse_limits({"nofile": 4096})
+
+
+def test_the_allow_tiny_setting_from_a_condarc(cli, tmp_path, condarc):
+    condarc("plugins:\n  limits_allow_tiny: true\n  limits_defaults:\n    nofile: 8\n")
+    _, err, code = cli("create", "-p", tmp_path / "env", "--yes")
+    assert not code, err
+    assert record.read(tmp_path / "env") == parse_limits({"nofile": 8})
+
