@@ -22,7 +22,6 @@ imports stay inside functions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 
 YAML_FORMAT = "environment-yaml"
 JSON_FORMAT = "environment-json"
-
-_TOP_LEVEL_KEY = re.compile(r"^limits[ \t]*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -72,8 +69,8 @@ def _consequence(command: str) -> str:
 
 
 def _read(path: str, command: str) -> EnvFile | None:
-    """The file if it has a ``limits:`` key, validated (values below the floors refused
-    unless allowed); None for anything conda alone deals with."""
+    """The file if YAML finds a ``limits`` key at its top level, validated (values below the
+    floors refused unless allowed); None for anything conda alone deals with."""
     from .. import environment_yml
     from ..cli.exceptions import LimitsFileError
     from ..cli.tiny import refuse_in_file
@@ -83,18 +80,29 @@ def _read(path: str, command: str) -> EnvFile | None:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None  # missing, a URL, not text: conda reports it
-    if "limits" not in text:
-        return None
+    if not _has_limits_key(text):
+        return None  # no limits, or not an environment file (an explicit or requirements file)
     try:
         env = environment_yml.loads(text, file)
     except environment_yml.EnvFileError as error:
-        if _TOP_LEVEL_KEY.search(text):
-            raise LimitsFileError(str(error), _consequence(command)) from None
-        return None  # not an environment file of ours (e.g. an explicit or requirements file)
-    if not env.has_limits:
-        return None
+        raise LimitsFileError(str(error), _consequence(command)) from None
     refuse_in_file(env, _consequence(command))
     return env
+
+
+def _has_limits_key(text: str) -> bool:
+    """Whether YAML reads ``text`` as a mapping with a ``limits`` key, however it is written:
+    quoted, escaped, in a flow mapping, through a merge key."""
+    from ruamel.yaml.error import YAMLError
+
+    from ..environment_yml import KEY
+    from ..yaml_loader import round_trip
+
+    try:
+        data = round_trip().load(text)
+    except (YAMLError, ValueError, TypeError, RecursionError):
+        return False  # not YAML: conda says so
+    return isinstance(data, Mapping) and KEY in data
 
 
 def before_apply(command: str) -> None:
