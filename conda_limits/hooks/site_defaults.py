@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..defaults import OPT_OUT, SETTING
@@ -107,7 +108,38 @@ def _per_file(config: Any) -> Iterator[tuple[str, Any]]:
                                 "it, and write the defaults in a .condarc")
         value = _plain(raw)
         if value is not None:  # `limits_defaults:` left empty: conda ignores it too
-            yield str(source), value
+            yield str(source), _as_written(source, value)
+
+
+def _as_written(source: Any, value: Any) -> Any:
+    """``value`` with each integer that the file wrote other than in plain decimal digits
+    (``0x10``, ``1_024``, ``+5``, YAML 1.1's ``010`` and ``1:30``) as the file wrote it.
+
+    conda reads the file itself and keeps only the number YAML made of such a scalar; reading
+    the file again with conda-limits' loader gets what it says, which ``values.parse`` checks.
+    """
+    from ..values import WrittenInt
+
+    written = _read_again(source)
+    if not isinstance(value, Mapping) or not isinstance(written, Mapping):
+        return value
+    return {key: written[key] if isinstance(written.get(key), WrittenInt) else child
+            for key, child in value.items()}
+
+
+def _read_again(source: Any) -> Any:
+    """The file's ``plugins: limits_defaults:`` as conda-limits reads it (None if unreadable:
+    then conda's own reading is all there is)."""
+    from ruamel.yaml.error import YAMLError
+
+    from ..yaml_loader import round_trip
+
+    try:
+        data = round_trip().load(Path(source).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError, ValueError, TypeError, RecursionError):
+        return None
+    plugins = data.get("plugins") if isinstance(data, Mapping) else None
+    return plugins.get(SETTING) if isinstance(plugins, Mapping) else None
 
 
 def _plain(raw: Any) -> Any:

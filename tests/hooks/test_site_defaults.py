@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from conda_limits import prefix_files, provenance, record
 from conda_limits.model import parse_limits
 
 from ..cli.test_environment_yml import CREATE_COMMANDS, conda_at_least, write
+from ..cli.test_tiny import USERS, conda_as, owned_dir
 from ..conftest import requires_conda
 
 pytestmark = requires_conda
@@ -279,6 +281,31 @@ def test_in_a_conda_process(tmp_path):
     assert "Applied the default limits" in created.stdout
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("plugins:\n  limits_defaults:\n    nofile: 0x400\n", "nofile: not plain decimal digits: "
+     "this YAML reader takes it as 1024, others may not; write 1024 instead"),
+    ("plugins:\n  limits_defaults:\n    nofile: 0o2000\n", "nofile: not plain decimal digits"),
+    ("plugins:\n  limits_defaults:\n    nofile: 0b10000000000\n", "nofile: not plain decimal"),
+    ("plugins:\n  limits_defaults:\n    nofile: 1_024\n", "nofile: not plain decimal digits"),
+    ("plugins:\n  limits_defaults:\n    nofile: +1024\n", "nofile: not plain decimal digits"),
+    ("plugins:\n  limits_defaults:\n    nofile: !!int '0x400'\n", "nofile: not plain decimal"),
+    ("plugins: {limits_defaults: {vmem: 4G, nofile: 0x400}}\n", "nofile: not plain decimal"),
+    ("%YAML 1.1\n---\nplugins:\n  limits_defaults:\n    nofile: 02000\n",
+     "nofile: not plain decimal digits: this YAML reader takes it as 1024"),
+    ("%YAML 1.1\n---\nplugins:\n  limits_defaults:\n    cpu: 1:30:00\n",
+     "cpu: not plain decimal digits: this YAML reader takes it as 5400, others may not; "
+     "write 90m instead"),
+])
+def test_a_default_integer_is_checked_as_written(cli, tmp_path, condarc, text, message):
+    from conda_limits.cli.exceptions import LimitsDefaultsError
+
+    rc = condarc(text)
+    prefix = tmp_path / "env"
+    _, _, error = cli("create", "-p", prefix, "--yes", raises=LimitsDefaultsError)
+    assert f"{rc}: plugins.limits_defaults.{message}" in str(error.value)
+    assert not prefix.exists()
+
+
 def test_a_tiny_default_is_refused_unless_allowed(cli, tmp_path, condarc, monkeypatch):
     from conda_limits.cli.exceptions import LimitsDefaultsError
 
@@ -320,3 +347,26 @@ def test_the_allow_tiny_setting_from_a_condarc(cli, tmp_path, condarc):
     assert not code, err
     assert record.read(tmp_path / "env") == parse_limits({"nofile": 8})
 
+
+@pytest.mark.parametrize("user", USERS, ids=lambda u: u or "this user")
+def test_bad_defaults_in_conda_processes(user):
+    with owned_dir(user) as folder:
+        config = folder / "config" / "conda"
+        config.mkdir(parents=True)
+        rc = write(config / ".condarc", "plugins:\n  limits_defaults:\n    nofile: 0x400\n")
+        if user:
+            shutil.chown(config.parent, user)
+            shutil.chown(config, user)
+        environ = {"XDG_CONFIG_HOME": str(config.parent), "CONDA_LIMITS_NO_DEFAULTS": ""}
+        prefix = folder / "env"
+        refused = conda_as(user, "create", "-p", str(prefix), "--yes", environ=environ)
+        assert refused.returncode == 1
+        assert f"{rc}: plugins.limits_defaults.nofile: not plain decimal" in refused.stderr
+        write(rc, "plugins:\n  limits_defaults:\n    nofile: 16\n")
+        refused = conda_as(user, "create", "-p", str(prefix), "--yes", environ=environ)
+        assert refused.returncode == 1 and "nofile: 16 is below 32" in refused.stderr
+        assert not prefix.exists()
+        allowed = conda_as(user, "create", "-p", str(prefix), "--yes",
+                           environ={**environ, "CONDA_PLUGINS_LIMITS_ALLOW_TINY": "1"})
+        assert allowed.returncode == 0, allowed.stderr
+        assert record.read(prefix) == parse_limits({"nofile": 16})
