@@ -178,6 +178,18 @@ def print_json(data: dict[str, Any]) -> None:
     stdout_json(data)
 
 
+def target_option(prefix: Path) -> str:
+    """``-n NAME`` or ``-p PATH``: how a command line names the environment."""
+    label = env_label(prefix)
+    return f"-p {shown_path(label)}" if label == str(prefix) else f"-n {label}"
+
+
+def shown_path(text: str) -> str:
+    import shlex
+
+    return shlex.quote(escape(text))
+
+
 def env_label(prefix: Path) -> str:
     """How conda names the environment in messages: its name, or its path."""
     from conda.base.context import context

@@ -1,10 +1,15 @@
-"""The usage log as text: a table of runs and a sparkline of peak memory over time."""
+"""The usage log as text: a table of runs and a sparkline of peak memory over time.
+
+Names read from a log (which anyone who could write the environment may have written) are
+printed with control characters escaped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .. import resources
+from ..printable import escape
 from ..values import pretty
 from .entry import Run
 from .suggest import when
@@ -29,17 +34,18 @@ def table(runs: Sequence[Run]) -> list[str]:
 def _row(run: Run) -> tuple[str, ...]:
     used = run.used
     return (
-        when(run.at), run.via, run.command, exit_text(run), _seconds(run.wall),
+        when(run.at), escape(run.via), escape(run.command), exit_text(run), _seconds(run.wall),
         _seconds(used.get("cpu")), _size(peak_memory(run)), _size(used.get("vmem")),
-        _count(used.get("nofile")), run.stopped_by or "-",
+        _count(used.get("nofile")), escape(run.stopped_by or "-"),
     )
 
 
 def exit_text(run: Run) -> str:
     """``0``, ``137 (SIGKILL)``, or ``?`` when not known."""
+    signal = escape(run.signal) if run.signal else None
     if run.status is None:
-        return run.signal or "?"
-    return f"{run.status} ({run.signal})" if run.signal else str(run.status)
+        return signal or "?"
+    return f"{run.status} ({signal})" if signal else str(run.status)
 
 
 def peak_memory(run: Run) -> float | None:

@@ -70,7 +70,7 @@ class Run:
 
     def to_line(self) -> str:
         """The entry as one line of JSON, newline included."""
-        data: dict[str, Any] = {"v": VERSION, "at": _iso(self.at), "via": self.via,
+        data: dict[str, Any] = {"v": VERSION, "at": iso(self.at), "via": self.via,
                                 "command": self.command}
         if self.status is not None:
             data["status"] = self.status
@@ -131,7 +131,8 @@ def now() -> float:
     return time.time()
 
 
-def _iso(at: float) -> str:
+def iso(at: float) -> str:
+    """``at`` (seconds since the epoch) as the log writes it: ``2026-12-01T10:00:00Z``."""
     return datetime.fromtimestamp(int(at), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -50,3 +50,11 @@ def test_memory_trend_names_the_range():
     assert "3 runs, 100 MiB to 300 MiB" in text
     assert text.splitlines()[1].strip() == sparkline([100, 200, 300])
     assert "not measured" in memory_trend([Run(at=0.0, via="kernel", command="k", wall=1.0)])
+
+
+def test_names_from_a_log_are_printed_escaped():
+    run = Run(at=0.0, via="run-limited", command="evil\x1b]0;pwned\x07", wall=1.0, status=1,
+              signal="SIG\x1b[2J", stopped_by="\u202edata")
+    row = table([run])[1]
+    assert "\x1b" not in row and "\x07" not in row and "\u202e" not in row
+    assert "evil\\x1b]0;pwned\\x07" in row
