@@ -8,10 +8,10 @@ applied.
 from __future__ import annotations
 
 from argparse import Namespace
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..printable import shown
 
@@ -62,14 +62,16 @@ def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool =
     return lines
 
 
-def _edited(env: EnvFile, limits: LimitSet, warnings: list[str]) -> int:
+def _edited(env: EnvFile, limits: LimitSet, warnings: list[str],
+            extra_json: Mapping[str, Any] | None = None) -> int:
     from conda.base.context import context
 
     from .common import print_json, table
 
     if context.json:
         print_json({"file": str(env.path), "limits": limits.to_json(),
-                    "warnings": warnings, "dry_run": bool(context.dry_run)})
+                    "warnings": warnings, "dry_run": bool(context.dry_run),
+                    **(extra_json or {})})
         return 0
     if not limits:
         print(f"{'Would leave' if context.dry_run else 'Left'} {shown(env.path)} without limits.")
@@ -108,8 +110,9 @@ def locked(path: str | Path, *, write: bool) -> Iterator[None]:
         raise LimitsFileError(str(error)) from None
 
 
-def set_in_file(args: Namespace, given: LimitSet) -> int:
-    """``conda limits set -f FILE ...``."""
+def set_in_file(args: Namespace, given: LimitSet,
+                extra_json: Mapping[str, Any] | None = None) -> int:
+    """``conda limits set -f FILE ...`` (``extra_json``: more keys for ``--json``)."""
     from conda.base.context import context
 
     from .common import ceiling_warnings
@@ -118,7 +121,7 @@ def set_in_file(args: Namespace, given: LimitSet) -> int:
         env = load(args.limits_file)
         limits = env.limits.merged(given)
         rewrite(env, limits, bool(context.dry_run))
-    return _edited(env, limits, ceiling_warnings(given))
+    return _edited(env, limits, ceiling_warnings(given), extra_json)
 
 
 def unset_in_file(args: Namespace, keys: list[str]) -> int:

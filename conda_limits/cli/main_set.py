@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..printable import shown
+
+if TYPE_CHECKING:
+    from ..model import LimitSet
 
 HELP = "Record resource limits for an environment; `conda activate` applies them."
 DESCRIPTION = HELP + (
@@ -35,25 +40,8 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from conda.base.context import context
-
-    from .. import provenance
     from ..model import Limit, LimitSet
-    from .common import (
-        ceiling_warnings,
-        env_label,
-        environment_lock,
-        print_json,
-        read_sources,
-        read_state,
-        refuse_unsafe_path,
-        refuse_windows,
-        state_warnings,
-        table,
-        target_prefix,
-        to_json,
-        write_limits,
-    )
+    from .common import refuse_windows
     from .exceptions import NothingToDoError
     from .options import given_values
 
@@ -64,10 +52,36 @@ def execute(args: Namespace) -> int:
                                "(see `conda limits set --help`).")
     given = LimitSet({key: Limit(value, value if args.hard else None)
                       for key, value in values.items()})
+    return write_given(args, given)
+
+
+def write_given(args: Namespace, given: LimitSet,
+                extra_json: Mapping[str, Any] | None = None) -> int:
+    """Record ``given`` in the environment of -n/-p, or in the file of -f (``limits_file``),
+    under its lock, and say so as ``set`` does (also ``conda limits suggest --apply``;
+    ``extra_json``: more keys for ``--json``)."""
+    from conda.base.context import context
+
+    from .. import provenance
+    from .common import (
+        ceiling_warnings,
+        env_label,
+        environment_lock,
+        print_json,
+        read_sources,
+        read_state,
+        refuse_unsafe_path,
+        state_warnings,
+        table,
+        target_prefix,
+        to_json,
+        write_limits,
+    )
+
     if args.limits_file:
         from .files import set_in_file
 
-        return set_in_file(args, given)
+        return set_in_file(args, given, extra_json)
     prefix = target_prefix(args)
     refuse_unsafe_path(prefix, given)
     dry_run = bool(context.dry_run)
@@ -81,7 +95,7 @@ def execute(args: Namespace) -> int:
     notes = state_warnings(state, rewritten=not dry_run)
     if context.json:
         print_json(to_json(prefix, limits, sources, warnings=warnings + notes,
-                           dry_run=dry_run))
+                           dry_run=dry_run, **(extra_json or {})))
         return 0
     if dry_run:
         print(f"Dry run: the environment at {shown(prefix)} would get these limits:")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from .. import resources
 from ..resources import MEM, Kind, Resource
 from ..values import UNLIMITED, Value, human, pretty
-from .entry import Run
+from .entry import Run, iso
 
 MIN_RUNS = 3
 MARGIN = 0.25
@@ -69,7 +69,8 @@ class Suggestion:
 
     def to_json(self) -> dict[str, object]:
         return {"key": self.key, "suggested": self.value, "current": self.current,
-                "runs": self.runs, "peak": self.peak, "peak_at": self.peak_at,
+                "runs": self.runs, "peak": self.peak,
+                "peak_at": None if self.peak_at is None else iso(self.peak_at),
                 "stopped": self.stopped, "stopped_limit": self.stopped_limit,
                 "note": self.note or None, "warning": self.warning or None}
 
@@ -180,7 +181,7 @@ def checks(runs: Sequence[Run], current: Mapping[str, Value]) -> list[Check]:
         if len(hits) >= HITS:
             out.append(Check(key, "hit", (
                 f"{key} {pretty(resource, value)} stopped {len(hits)} recorded runs "
-                f"(the last on {when(hits[-1].at)})"),
+                f"(last on {when(hits[-1].at)})"),
                 "raise it, e.g. `conda limits suggest --apply` proposes a value from the runs"))
             continue
         suggestion = _one(key, runs, value, MARGIN)
