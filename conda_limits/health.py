@@ -39,6 +39,8 @@ class Kind(str, Enum):
     UNSAFE_PATH = "unsafe-path"  # a prefix path that conda's activators would expand
     CEILING = "ceiling"  # a value is above this machine's hard limit
     VMEM_GPU = "vmem-gpu"  # vmem set in an environment with CUDA/ML packages
+    HIT = "hit"  # recorded runs keep being stopped by a limit
+    LOOSE = "loose"  # a limit far above anything recorded runs used
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Report:
 
 def diagnose(prefix: str | os.PathLike[str]) -> Report:
     """Check the record, the scripts, leftovers of interrupted writes, the prefix path, the
-    hard ceilings and vmem against GPU packages."""
+    hard ceilings, vmem against GPU packages, and the limits against the recorded runs."""
     prefix = Path(prefix)
     state = prefix_files.check(prefix)
     findings = [*path_findings(prefix, state), *script_findings(state)]
@@ -84,7 +86,21 @@ def diagnose(prefix: str | os.PathLike[str]) -> Report:
         return Report(prefix, LimitSet(), tuple(findings))
     findings += ceiling_findings(state.limits)
     findings += vmem_gpu_findings(state.limits, gpu_packages(prefix))
+    findings += usage_findings(prefix, state.limits)
     return Report(prefix, state.limits, tuple(findings))
+
+
+def usage_findings(prefix: Path, limits: LimitSet) -> list[Finding]:
+    """Limits the recorded runs keep hitting, or are far below (:mod:`conda_limits.usage`)."""
+    from .usage import log
+    from .usage.suggest import checks
+
+    current = {key: limit.effective for key, limit in limits.items()}
+    if not current:
+        return []
+    runs = log.read(prefix).runs
+    return [Finding(Kind.HIT if check.kind == "hit" else Kind.LOOSE, check.message, check.hint)
+            for check in checks(runs, current)]
 
 
 def path_findings(prefix: Path, state: prefix_files.State) -> list[Finding]:

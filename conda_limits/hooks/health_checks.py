@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from ..model import LimitSet
 
 NAME = "limits"
-SUMMARY = "Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA"
+SUMMARY = ("Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA, limits "
+           "that recorded runs keep hitting or never come near")
 FIX = "Rewrite conda-limits' activation scripts from the environment's limits record"
 OK_MARK = "\N{WHITE HEAVY CHECK MARK}"  # as conda doctor's own checks print them
 X_MARK = "\N{CROSS MARK}"
