@@ -56,8 +56,8 @@ def configure_parser(parser: ArgumentParser) -> None:
                         "settings become srun's --mem and --cpus-per-task, and the line after "
                         "the job says what stopped it (Slurm's memory or time limit, or a "
                         "limit of the environment). srun's own options go in one quoted "
-                        "string after `=` and win over conda-limits': "
-                        "--slurm=\"-p debug --time=30\".")
+                        "string after the equals sign, e.g. `--slurm='-p debug --time=30'`, and "
+                        "win over those conda-limits derives.")
     parser.add_argument("--report", action="store_true",
                         help="After the command, print its peak memory, CPU and wall time and "
                         "the limits in force (on stderr).")

@@ -220,3 +220,25 @@ def test_without_slurm_nothing_runs(env, tmp_path, monkeypatch):
     with pytest.raises(job.SlurmNotFound, match="srun was not found on PATH"):
         job.run(env, ["touch", str(marker)])
     assert not marker.exists()
+
+
+def test_inside_an_allocation_a_step_of_that_job(slurm_cluster, env):
+    """In a batch script, the command runs as a step of the script's job; a step that passes
+    its --mem is still named, from srun's lines (the job itself goes on)."""
+    args = json.dumps({"prefix": str(env), "command": [
+        "sh", "-c", 'echo "nofile $(ulimit -n) step $SLURM_STEP_ID"']})
+    grow = json.dumps({"prefix": str(env), "command": GROW, "mem": 100 * MiB,
+                       "overrides": {"vmem": "unlimited"}})
+    script = env.parent / "batch.sh"
+    script.write_text("#!/bin/sh\n#SBATCH --mem=500M\n"
+                      f"{sys.executable} -c '{RUN}' '{args}'\necho \"status $?\"\n"
+                      f"{sys.executable} -c '{RUN}' '{grow}'\necho \"status $?\"\n")
+    output = env.parent / "batch.out"
+    done = subprocess.run(["sbatch", "--wait", f"--output={output}", str(script)],
+                          capture_output=True, text=True, timeout=120, cwd=env.parent,
+                          env={**slurm_cluster.environ(), "PYTHONPATH": SOURCE})
+    assert done.returncode == 0, done.stderr
+    out = output.read_text()
+    assert "nofile 512 step 0\nstatus 0\n" in out
+    assert "conda-limits: Slurm's memory limit stopped job " in out
+    assert out.endswith("status 1\n") or out.endswith("status 137\n")

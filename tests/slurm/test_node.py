@@ -110,3 +110,19 @@ def test_the_environments_python_variables_do_not_reach_the_launcher(env: Path):
     done = on_node(env, ["sh", "-c", 'echo "$PYTHONHOME"'], environ=environ)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "/nonexistent"  # the command still gets them
+
+
+def test_a_value_above_the_nodes_hard_limit_is_lowered_with_a_warning(env: Path):
+    import resource
+
+    def lower_hard() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 400))
+
+    argv = node.argv(sys.executable, env, parse_limits({"nofile": 512}), parse_limits({}),
+                     LIMITS)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, preexec_fn=lower_hard,
+                          env={**os.environ, "CONDA_PREFIX": str(env)})
+    assert done.returncode == 0, done.stderr
+    assert row(done.stdout, "Max open files") == ["400", "400"]
+    assert done.stderr == ("conda-limits: nofile 512 is above the hard limit (400); using the "
+                           "hard limit\n")
