@@ -71,6 +71,30 @@ class Cluster:
     def stop(self) -> None:
         _stop(self.directory)
 
+    def batch(self, script: Path, output: Path, *, user: pwd.struct_passwd | None = None,
+              environ: dict[str, str] | None = None, timeout: float = 120) -> str:
+        """Submit ``script`` with sbatch and wait for the job's final state (polled often:
+        ``sbatch --wait`` looks only every few seconds)."""
+        kwargs: dict = {}
+        if user is not None:
+            kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        environ = self.environ(environ)
+        done = subprocess.run(["sbatch", "--parsable", f"--output={output}", str(script)],
+                              capture_output=True, text=True, timeout=timeout, env=environ,
+                              cwd=script.parent, **kwargs)
+        if done.returncode:
+            raise AssertionError(f"sbatch failed: {done.stderr}")
+        job = done.stdout.strip().split(";")[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
+                                   text=True, timeout=timeout, env=environ).stdout
+            state = shown.partition(" JobState=")[2].split(" ")[0]
+            if state not in ("", "PENDING", "CONFIGURING", "RUNNING", "COMPLETING"):
+                return state
+            time.sleep(0.1)
+        raise AssertionError(f"job {job} did not end within {timeout} s")
+
 
 def start(memory: str = "auto") -> Cluster:
     """Start a cluster and wait until its node takes jobs (raises :class:`Unavailable`).

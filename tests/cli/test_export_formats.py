@@ -75,17 +75,14 @@ def test_a_batch_script_with_the_lines_and_conda_activate(slurm_cluster, env):
     lines = conda("limits", "export", "-p", str(env), "--format", "sbatch").stdout
     script = env.parent / "job.sh"
     script.write_text(
-        "#!/bin/bash\n" + lines
+        "#!/bin/bash\n#SBATCH --mem=200M\n" + lines
         + f'eval "$({CONDA} shell.bash hook)"\n'
         + f"conda activate {env}\n"
         + "grep -E '^Max (open files|address space|stack size) ' /proc/self/limits\n"
         + 'echo "active: $CONDA_PREFIX"\n')
     output = env.parent / "out.txt"
-    done = subprocess.run(["sbatch", "--wait", f"--output={output}", "--mem=200M", str(script)],
-                          capture_output=True, text=True, timeout=300,
-                          env={**slurm_cluster.environ(), "PYTHONPATH": SOURCE},
-                          cwd=env.parent)
-    assert done.returncode == 0, done.stderr
+    state = slurm_cluster.batch(script, output, environ={**os.environ, "PYTHONPATH": SOURCE})
+    assert state == "COMPLETED"
     out = output.read_text()
     rows = {line[:25].strip(): line[25:].split()[:2] for line in out.splitlines()
             if line.startswith("Max ")}

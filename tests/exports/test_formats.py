@@ -105,11 +105,7 @@ def test_an_sbatch_job_with_the_exported_lines(slurm_cluster):
             + "grep -E '^Max (open files|address space) ' /proc/self/limits\n"
             + "scontrol -o show job $SLURM_JOB_ID | grep -o ' TRES=[^ ]*'\n")
         os.chown(folder, user.pw_uid, user.pw_gid)
-        done = subprocess.run(["sbatch", "--wait", "--parsable", f"--output={folder}/out.txt",
-                               str(script)], capture_output=True, text=True, timeout=120,
-                              env=slurm_cluster.environ(), cwd=folder, user=user.pw_uid,
-                              group=user.pw_gid, extra_groups=[])
-        assert done.returncode == 0, done.stderr
+        assert slurm_cluster.batch(script, folder / "out.txt", user=user) == "COMPLETED"
         out = (folder / "out.txt").read_text()
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -7,6 +7,7 @@ as root or as the unprivileged user ``limtest``, with the test cluster's ``SLURM
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -234,10 +235,8 @@ def test_inside_an_allocation_a_step_of_that_job(slurm_cluster, env):
                       f"{sys.executable} -c '{RUN}' '{args}'\necho \"status $?\"\n"
                       f"{sys.executable} -c '{RUN}' '{grow}'\necho \"status $?\"\n")
     output = env.parent / "batch.out"
-    done = subprocess.run(["sbatch", "--wait", f"--output={output}", str(script)],
-                          capture_output=True, text=True, timeout=120, cwd=env.parent,
-                          env={**slurm_cluster.environ(), "PYTHONPATH": SOURCE})
-    assert done.returncode == 0, done.stderr
+    state = slurm_cluster.batch(script, output, environ={**os.environ, "PYTHONPATH": SOURCE})
+    assert state == "COMPLETED"
     out = output.read_text()
     assert "nofile 512 step 0\nstatus 0\n" in out
     assert "conda-limits: Slurm's memory limit stopped job " in out
