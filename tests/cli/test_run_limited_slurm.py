@@ -108,8 +108,8 @@ def test_exit_status_and_a_signal(slurm_cluster, env):
     environ = on_cluster(slurm_cluster)
     assert conda("run-limited", "-p", str(env), "--slurm", "--", "sh", "-c", "exit 5",
                  environ=environ, cwd=env.parent).returncode == 5
-    done = conda("run-limited", "-p", str(env), "--slurm", "--cpu", "1", "--", "sh", "-c",
-                 "while :; do :; done", environ=environ, cwd=env.parent)
+    done = conda("run-limited", "-p", str(env), "--slurm", "--cpu", "1", "--allow-tiny", "--",
+                 "sh", "-c", "while :; do :; done", environ=environ, cwd=env.parent)
     assert done.returncode == 152  # 128 + SIGXCPU
     assert done.stderr.splitlines()[-1] == (
         "conda-limits: the cpu limit stopped the command on its node: the limit is 1 s of CPU "
