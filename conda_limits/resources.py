@@ -55,7 +55,8 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("nproc", "RLIMIT_NPROC", Kind.COUNT, "Max processes", "u", "maxproc",
              "processes/threads of the user (ulimit -u)"),
     Resource("cpu", "RLIMIT_CPU", Kind.DURATION, "Max cpu time", "t", "cputime",
-             "CPU time in seconds (ulimit -t)"),
+             "CPU time in seconds, then the process is stopped (ulimit -t); a CPU share "
+             "is --threads/--cpuset/--cores"),
 )
 
 #: Not a kernel rlimit: the resident-memory cap that ``--mem`` enforces through a cgroup.

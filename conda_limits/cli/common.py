@@ -135,9 +135,12 @@ def ceiling_warnings(limits: LimitSet) -> list[str]:
     return out
 
 
-def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
+def table(limits: LimitSet, sources: Sources | None = None,
+          prefix: Path | None = None) -> list[str]:
     """Rows of ``conda limits show``: name, soft, hard, this process's hard ceiling, and
-    with ``sources``, where each value came from."""
+    with ``sources``, where each value came from; then the CPU settings (value in the Soft
+    column, what this machine allows in the Ceiling column). ``prefix`` names the environment
+    whose ``conda env config vars`` may override the thread variables."""
     from ..rlimits import hard_ceiling
 
     rows = [("# Name", "Soft", "Hard", "Ceiling") + (("Source",) if sources is not None else ())
@@ -155,10 +158,69 @@ def table(limits: LimitSet, sources: Sources | None = None) -> list[str]:
             *source,
             "! above the hard ceiling" if over else "",
         ))
+    for key, text, allowed, flag in _cpu_rows(limits, prefix):
+        where = () if sources is None else (sources[key].label if key in sources else "-",)
+        rows.append((key, text, "-", allowed, *where, flag))
     columns = len(rows[0]) - 1
     widths = [max(len(row[i]) for row in rows) for i in range(columns)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + (
         "  " + row[-1] if row[-1] else "") for row in rows]
+
+
+def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str, str]]:
+    """Name, value, what this machine allows, and a flag, for each CPU setting."""
+    import os
+
+    from ..cpu import affinity, settings, threads
+
+    rows = []
+    overridden = threads.overridden(_env_vars(prefix)) if prefix is not None else []
+    for key, value in limits.cpu.items():
+        flag = ""
+        if key == settings.THREADS:
+            ceiling = "-"
+            if overridden:
+                flag = f"! {', '.join(overridden)} set by `conda env config vars` (wins)"
+        elif key == settings.CPUSET:
+            allowed = affinity.allowed_cpus()
+            ceiling = affinity.format_cpu_list(allowed)
+            assert isinstance(value, frozenset)
+            if value - allowed:
+                flag = (f"! CPU(s) {affinity.format_cpu_list(value - allowed)} not "
+                        "available here")
+        else:
+            ceiling = f"{os.cpu_count()} CPUs"
+            flag = "run-limited and kernels only"
+        rows.append((key, settings.human(key, value), ceiling, flag))
+    return rows
+
+
+def _env_vars(prefix: Path) -> dict[str, str]:
+    from ..run.activation import environment_variables
+
+    return environment_variables(prefix)
+
+
+def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
+    """What ``show`` says below the table about the CPU settings."""
+    from ..cpu import settings
+
+    cpu = limits.cpu
+    notes = []
+    if cpu.threads is None and cpu.pool_size() is not None:
+        notes.append(f"\nthreads is not set: the thread-pool variables follow "
+                     f"{cpu.pool_source()} ({cpu.pool_size()}).")
+    if cpu.cores is not None:
+        notes.append("\ncores applies to `conda run-limited` and Jupyter kernels only: "
+                     "activation cannot put a shell into a cgroup.")
+    if cpu.pool_size() is not None and prefix is not None:
+        from ..cpu import threads
+
+        overridden = threads.overridden(_env_vars(prefix))
+        if overridden:
+            notes.append(f"\n{', '.join(overridden)} set with `conda env config vars` win over "
+                         f"{settings.THREADS}: activation leaves them as they are.")
+    return notes
 
 
 def to_json(prefix: Path, limits: LimitSet, sources: Sources | None = None,

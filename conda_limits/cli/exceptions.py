@@ -115,7 +115,15 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
             + ".\nRun as a user who may write a cgroup, or limit memory with --data instead.")
     if isinstance(error, (job.SlurmNotFound, options.SlurmOptionsError, srun.SrunError)):
         return RunLimitedError(f"Cannot run the command with Slurm: {error}.")
-    if isinstance(error, (process.RunnerError, cgroups.MemoryCapError,
+    from ..cpu import quota
+
+    if isinstance(error, quota.CpuQuotaUnavailable):
+        return RunLimitedError(
+            f"Cannot hold the command to {error.cores} cores (cores) here: "
+            + "; ".join(error.reasons)
+            + ".\nRun as a user who may write a cgroup, or share the CPU with --threads "
+            "and --cpuset instead.")
+    if isinstance(error, (process.RunnerError, cgroups.MemoryCapError, quota.CpuQuotaError,
                           activation.ActivationError)):
         return RunLimitedError(f"Cannot start the command: {error}.")
     # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).

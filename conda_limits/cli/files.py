@@ -140,7 +140,8 @@ def unset_in_file(args: Namespace, keys: list[str]) -> int:
                     "dry_run": bool(context.dry_run)})
         return 0
     verb = "Would remove" if context.dry_run else "Removed"
-    removed = list(env.limits) if args.limit_all else [k for k in keys if k in env.limits]
+    removed = (env.limits.names() if args.limit_all
+               else [k for k in keys if k in env.limits.names()])
     if removed:
         what = "all limits" if args.limit_all else ", ".join(removed)
         print(f"{verb} {what} from {shown(env.path)}.")

@@ -31,18 +31,20 @@ EPILOG = """Examples:
     conda run-limited -n ai_env --mem 4G --report -- python train_gpu.py
     conda run-limited -n ai_env --slurm --mem 8G -- python train.py
     conda run-limited -n ai_env --slurm="-p gpu --time=2:00:00 --gres=gpu:1" -- python train.py
+    conda run-limited -n ai_env --threads 2 --cores 1.5 --report -- python fit.py
 """
 
 
 def configure_parser(parser: ArgumentParser) -> None:
     from ..resources import MEM, Kind
-    from .options import METAVARS, add_environment, add_limit_values, value_type
+    from .options import METAVARS, add_cpu_values, add_environment, add_limit_values, value_type
 
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
     parser.formatter_class = RawDescriptionHelpFormatter
     add_environment(parser)
     add_limit_values(parser)
+    add_cpu_values(parser)
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit of the limits given here, so that the "
                         "command cannot raise them.")
@@ -60,7 +62,7 @@ def configure_parser(parser: ArgumentParser) -> None:
                         "win over those conda-limits derives.")
     parser.add_argument("--report", action="store_true",
                         help="After the command, print its peak memory, CPU and wall time and "
-                        "the limits in force (on stderr).")
+                        "the limits and CPU settings in force (on stderr).")
     parser.add_argument("--no-record", action="store_true",
                         help="Do not add this run to the environment's usage log (see `conda "
                         "limits usage`; CONDA_LIMITS_NO_RECORD=1 does the same).")
@@ -83,7 +85,7 @@ def execute(args: Namespace) -> int:
     from ..values import UNLIMITED
     from .common import refuse_windows, target_prefix
     from .exceptions import conda_errors
-    from .options import given_values
+    from .options import given_cpu, given_values
 
     refuse_windows()
     argv = list(args.command)
@@ -94,7 +96,7 @@ def execute(args: Namespace) -> int:
                             "`conda run-limited -n ENV -- python script.py`.")
     prefix = target_prefix(args)
     overrides = LimitSet({key: Limit(value, value if args.hard else None)
-                          for key, value in given_values(args).items()})
+                          for key, value in given_values(args).items()}, given_cpu(args))
     mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
     if getattr(args, "slurm", None) is not None:
         if args.report:

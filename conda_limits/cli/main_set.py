@@ -22,16 +22,18 @@ EPILOG = """Examples:
     conda limits set -n ai_env --vmem 4G --nofile 1024 --stack 8M
     conda limits set --data 16G --cpu 2h
     conda limits set -n ci --nofile 4096 --hard
+    conda limits set -n ai_env --threads 4 --cpuset 0-3
     conda limits set -f environment.yml --vmem 4G
 """
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_dry_run, add_environment, add_json, add_limit_values
+    from .options import add_cpu_values, add_dry_run, add_environment, add_json, add_limit_values
 
     add_environment(parser, file_help="Set the limits in this environment.yml instead of "
                     "an environment (its `limits:` section; the rest of the file is kept).")
     add_limit_values(parser)
+    add_cpu_values(parser)
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit to the same value. A lowered hard limit "
                         "cannot be raised again in that shell.")
@@ -43,15 +45,15 @@ def execute(args: Namespace) -> int:
     from ..model import Limit, LimitSet
     from .common import refuse_windows
     from .exceptions import NothingToDoError
-    from .options import given_values
+    from .options import given_cpu, given_values
 
     refuse_windows()
-    values = given_values(args)
-    if not values:
+    values, cpu = given_values(args), given_cpu(args)
+    if not values and not cpu:
         raise NothingToDoError("No limit given: name at least one, e.g. `--vmem 4G` "
                                "(see `conda limits set --help`).")
     given = LimitSet({key: Limit(value, value if args.hard else None)
-                      for key, value in values.items()})
+                      for key, value in values.items()}, cpu)
     return write_given(args, given)
 
 
@@ -88,7 +90,7 @@ def write_given(args: Namespace, given: LimitSet,
     with environment_lock(prefix, shared=dry_run):
         state = read_state(prefix)
         limits = state.limits.merged(given)
-        sources = {**read_sources(prefix), **provenance.each(given, provenance.COMMAND)}
+        sources = {**read_sources(prefix), **provenance.each(given.names(), provenance.COMMAND)}
         if not dry_run:
             write_limits(prefix, limits, sources)
     warnings = ceiling_warnings(given)
@@ -101,7 +103,7 @@ def write_given(args: Namespace, given: LimitSet,
         print(f"Dry run: the environment at {shown(prefix)} would get these limits:")
     else:
         print(f"Limits of the environment at {shown(prefix)}:")
-    for row in table(limits, sources):
+    for row in table(limits, sources, prefix):
         print("  " + row)
     for warning in warnings:
         print(f"warning: {warning}")

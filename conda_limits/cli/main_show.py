@@ -37,6 +37,7 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
 
     from .common import (
+        cpu_notes,
         environment_lock,
         print_json,
         read_sources,
@@ -68,11 +69,13 @@ def execute(args: Namespace) -> int:
     else:
         print(f"# limits of the environment at {shown(prefix)}:")
         print("#")
-        for row in table(limits, sources):
+        for row in table(limits, sources, prefix):
             print(row)
         if any(limit.hard is not None for limit in limits.values()):
             print("\nA hard limit cannot be raised again in a shell that activated this "
                   "environment.")
+        for note in cpu_notes(limits, prefix):
+            print(note)
     for warning in warnings:
         print(f"warning: {warning}")
     return 0

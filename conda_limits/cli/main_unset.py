@@ -62,7 +62,8 @@ def execute(args: Namespace) -> int:
             limits, removed = LimitSet(), []
         else:
             state = read_state(prefix)
-            limits, removed = state.limits.without(keys), [k for k in keys if k in state.limits]
+            limits = state.limits.without(keys)
+            removed = [k for k in keys if k in state.limits.names()]
         if not dry_run:
             write_limits(prefix, limits)
     notes = [] if args.limit_all else state_warnings(state, rewritten=not dry_run)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, ArgumentTypeError, Namespace, _ArgumentGroup
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import floors
 from ..resources import RESOURCES, Kind, Resource
 from ..values import ACCEPTED, InvalidValue, Value, parse
+
+if TYPE_CHECKING:
+    from ..cpu.settings import CpuSettings
 
 METAVARS = {Kind.SIZE: "SIZE", Kind.COUNT: "N", Kind.DURATION: "TIME"}
 
@@ -49,12 +53,64 @@ def add_allow_tiny(parser: ArgumentParser | _ArgumentGroup) -> None:
                         "--nofile 3, --vmem 16M), for experiments; refused without it.")
 
 
+CPU_DESCRIPTION = ("Not to be confused with --cpu, which stops a process after that much CPU "
+                   "time: these share the CPU out and stop nothing.")
+
+
+def cpu_type(key: str) -> Callable[[str], object]:
+    """An argparse ``type=`` for a CPU setting typed on this machine: valid, and possible
+    here (no CPU it lacks, no more cores than it has)."""
+    from ..cpu import settings
+
+    def convert(text: str) -> object:
+        try:
+            value = settings.parse(key, text)
+            settings.check_here(key, value)
+        except settings.InvalidCpuSetting as error:
+            raise ArgumentTypeError(f"invalid value {text!r}: {error.reason}") from None
+        return value
+
+    convert.__name__ = key
+    return convert
+
+
+def add_cpu_values(parser: ArgumentParser) -> None:
+    """``--threads N``, ``--cpuset LIST``, ``--cores CORES``.
+
+    Abbreviated options are turned off for ``parser``: ``--cpus 2`` (Docker's spelling of a
+    core quota) must not be taken as ``--cpuset 2``.
+    """
+    from ..cpu import settings
+
+    parser.allow_abbrev = False
+    group = parser.add_argument_group("CPU share", CPU_DESCRIPTION)
+    for key in settings.KEYS:
+        group.add_argument(f"--{key}", metavar=settings.METAVAR[key], dest=f"cpu_{key}",
+                           type=cpu_type(key), default=None,
+                           help=f"{settings.SUMMARY[key]}: {settings.ACCEPTED[key]}")
+
+
+def given_cpu(args: Namespace) -> CpuSettings:
+    """The CPU settings given on the command line."""
+    from ..cpu.settings import CpuSettings
+
+    return CpuSettings(getattr(args, "cpu_threads", None), getattr(args, "cpu_cpuset", None),
+                       getattr(args, "cpu_cores", None))
+
+
 def add_limit_switches(parser: ArgumentParser) -> None:
-    """``--vmem``, ``--nofile``, ... as switches, and ``--all``."""
+    """``--vmem``, ``--nofile``, ... and ``--threads``, ``--cpuset``, ``--cores`` as
+    switches, and ``--all``."""
+    from ..cpu import settings
+
+    parser.allow_abbrev = False  # as in add_cpu_values
     group = parser.add_argument_group("limits")
     for resource in RESOURCES:
         group.add_argument(resource.flag, dest=dest(resource), action="store_true",
                            help=resource.summary)
+    for key in settings.KEYS:
+        group.add_argument(f"--{key}", dest=f"cpu_{key}", action="store_true",
+                           help=settings.SUMMARY[key])
     group.add_argument("--all", dest="limit_all", action="store_true", help="all limits of the environment")
 
 
@@ -105,4 +161,7 @@ def given_values(args: Namespace) -> dict[str, Value]:
 
 
 def given_switches(args: Namespace) -> list[str]:
-    return [r.key for r in RESOURCES if getattr(args, dest(r), False)]
+    from ..cpu import settings
+
+    return [*(r.key for r in RESOURCES if getattr(args, dest(r), False)),
+            *(key for key in settings.KEYS if getattr(args, f"cpu_{key}", False) is True)]

@@ -280,11 +280,45 @@ def _systemd(cores: Cores, mount: Mount | None) -> tuple[SystemdScope | None, st
     return SystemdScope(cores, executable, mount, os.geteuid() != 0), ""
 
 
-def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS) -> CpuQuota:
+class Shared(CpuQuota):
+    """A quota in the cgroup v2 of a ``--mem`` cap (a process is in one v2 cgroup only): the
+    cap's systemd scope gets ``CPUQuota=``, or its directory gets ``cpu.max``. The cap makes,
+    attaches and removes the cgroup; read :meth:`stats` before it is closed."""
+
+    def __init__(self, cores: Cores, cap: cgroups.MemoryCap) -> None:
+        super().__init__(cores)
+        self.cap = cap
+        self.backend = f"{cap.backend}, with --mem"
+        if isinstance(cap, cgroups.SystemdScope):
+            cap.properties += systemd_properties(cores)
+        elif cap.directory is not None:
+            configure_v2(cap.directory, cores)
+
+    def attach(self, pid: int) -> None:
+        """The cap has put ``pid`` in its cgroup already: check the quota there."""
+        if self.cap.directory is None:
+            raise CpuQuotaError("the --mem cgroup has no directory")
+        check_v2(self.cap.directory, self.cores)
+        self.directory = self.cap.directory
+
+    def close(self) -> None:
+        """Nothing to do: the cap removes the cgroup."""
+
+
+def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
+              beside: object = None) -> CpuQuota:
     """A quota of ``cores`` from the first backend that can enforce it here.
 
-    Raises :class:`CpuQuotaUnavailable` (naming each backend's reason) when none can.
+    ``beside`` is the command's ``--mem`` cap, if any: a cgroup v2 one (systemd scope or
+    directory) holds the quota too. Raises :class:`CpuQuotaUnavailable` (naming each
+    backend's reason) when none can.
     """
+    if isinstance(beside, cgroups.MemoryCap) and beside.backend != "cgroup v1":
+        try:
+            return Shared(cores, beside)
+        except CpuQuotaError as error:
+            reason = f"{beside.backend} (the --mem cgroup): {error}"
+            raise CpuQuotaUnavailable(cores, [reason]) from None
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
         own = Path("/proc/self/cgroup").read_text()

@@ -234,7 +234,8 @@ class CpuSettings:
         return {k: to_yaml(k, v) for k, v in self.items()}
 
     def to_json(self) -> dict[str, Any]:
-        return {k: to_json(k, v) for k, v in self.items()}
+        """``{key: {"value": ...}}``: an object per setting, as each rlimit has one."""
+        return {k: {"value": to_json(k, v)} for k, v in self.items()}
 
 
 def from_mapping(data: Mapping[str, Any]) -> CpuSettings:

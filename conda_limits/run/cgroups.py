@@ -335,11 +335,12 @@ class SystemdScope(MemoryCap):
         self.user = user
         self.unit = f"{NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
         self._last: MemoryStats | None = None
+        self.properties: list[str] = []  # more `-p NAME=VALUE` (a CPU quota sharing the scope)
 
     def wrap(self, argv: list[str]) -> list[str]:
         return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
                 "--collect", f"--unit={self.unit}", "-p", f"MemoryMax={self.limit}",
-                "-p", "MemorySwapMax=0", "--", *argv]
+                "-p", "MemorySwapMax=0", *self.properties, "--", *argv]
 
     def attach(self, pid: int, timeout: float = 10.0) -> None:
         """Wait until systemd-run has moved ``pid`` into the scope, then check memory.max."""

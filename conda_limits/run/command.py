@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from .. import record
 from ..model import LimitSet
-from .activation import Activation, from_prefix
+from .activation import Activation, environment_variables, from_prefix
 from .plan import plan_activation
 from .process import Outcome, RunnerError, run_command
 
@@ -59,27 +60,42 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
     Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
     """
+    from ..cpu import command as cpu_command
     from . import explain
 
     stderr = stderr or sys.stderr
     if activation is None:
         activation = from_prefix(Path(prefix), env)
-    plan, activation = plan_activation(record.read(prefix), activation, overrides)
+    recorded = record.read(prefix)
+    plan, activation = plan_activation(recorded, activation, overrides)
     find_command(command, activation)
     memory = None
     if mem:
         from . import cgroups
 
         memory = cgroups.memory_cap(mem)
-    for warning in plan.warnings:
+    try:
+        cpu = cpu_command.prepare(recorded.cpu, overrides.cpu if overrides else None,
+                                  own_variables=environment_variables(prefix), beside=memory)
+    except BaseException:
+        if memory is not None:
+            memory.close()
+        raise
+    if cpu is not None:
+        activation = replace(activation, environ={**activation.environ, **cpu.environ})
+    for warning in [*plan.warnings, *(cpu.warnings if cpu else [])]:
         print(f"{explain.LINE_START}{warning}", file=stderr)
-    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage)
+    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage,
+                          cpu=cpu)
     stop = explain.diagnose(outcome, command, activation.environ.get("PATH"))
     if stop is not None:
         print(explain.LINE_START + stop.line, file=stderr)
     if memory is not None and memory.removed_leftovers:
         print(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the "
               "command left running in its --mem cgroup", file=stderr)
+    if cpu is not None and cpu.quota is not None and cpu.quota.removed_leftovers:
+        print(f"{explain.LINE_START}stopped {cpu.quota.removed_leftovers} process(es) the "
+              "command left running in its cores cgroup", file=stderr)
     if report:
         print(explain.report(outcome, command), file=stderr)
     if record_usage:

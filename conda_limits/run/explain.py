@@ -200,6 +200,10 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
         if stats.oom_kills is not None:
             text += f", OOM kills {stats.oom_kills}"
         rows.append(("--mem", text))
+    if outcome.cpu is not None:
+        from ..cpu.command import report_rows
+
+        rows += report_rows(outcome.cpu)
     shown_command = shlex.join(command)
     if len(shown_command) > 100:
         shown_command = shown_command[:97] + "..."

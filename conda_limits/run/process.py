@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     import resource
     from types import FrameType
 
+    from ..cpu.command import CpuReport, CpuRun
+
     from .cgroups import MemoryCap, MemoryStats
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -68,6 +70,7 @@ class Outcome(NamedTuple):
     sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
     memory: MemoryStats | None = None  # the --mem cgroup's view
     peaks: Mapping[str, int] = MappingProxyType({})  # usage.sample.Peaks of the tree
+    cpu: CpuReport | None = None  # the CPU settings in force (threads, cpuset, cores)
 
 
 def _status(wait_status: int) -> tuple[int, int | None]:
@@ -195,14 +198,16 @@ def _kill(pid: int) -> None:
 
 
 def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
-                memory: MemoryCap | None = None, sample: bool = False) -> Outcome:
-    """Run ``command`` under ``plan`` (and in ``memory``'s cgroup) and wait for it.
+                memory: MemoryCap | None = None, sample: bool = False,
+                cpu: CpuRun | None = None) -> Outcome:
+    """Run ``command`` under ``plan`` (and in ``memory``'s cgroup, under ``cpu``'s CPU set and
+    quota) and wait for it.
 
     ``activation`` gives the environment and the scripts to source first (conda-limits' own
     scripts already removed, see :func:`activation.without_own_scripts`). ``sample``
     watches the command's process tree (for a report or the usage log) even without vmem/data
     limits.
-    The memory cap is closed (its cgroup removed) before this returns.
+    The memory cap and the CPU quota are closed (cgroups removed) before this returns.
     Raises :class:`RunnerError` when the command could not be started.
     """
     import resource as _resource
@@ -219,13 +224,16 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
             stream.flush()
         with _Signals() as signals:
             started = time.monotonic()
-            pid, in_force, floor = _start(command, activation, plan, memory)
+            pid, in_force, floor = _start(command, activation, plan, memory, cpu)
             signals.pid = pid
             ended = _wait(pid, signals, interval)
             wall = time.monotonic() - started
             signals.pid = None
+        cpu_report = cpu.report() if cpu else None  # before a shared cgroup goes
         stats = memory.stats() if memory else None
     finally:
+        if cpu:
+            cpu.close()
         if memory:
             memory.close()
     status, killed_by = _status(ended.wait_status)
@@ -236,11 +244,13 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
         system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
         sampled=ended.peaks.status_names(), written=ended.written, limits=in_force,
         sources={s.key: s.source for s in plan.settings}, memory=stats, peaks=ended.peaks.seen,
+        cpu=cpu_report,
     )
 
 
 def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
-           memory: MemoryCap | None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
+           memory: MemoryCap | None,
+           cpu: CpuRun | None = None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
     """Spawn the launcher, put it in the cgroup and under the limits, let it go on.
 
     Returns its pid, the limits in force on it, and this process's peak RSS at that point
@@ -252,8 +262,9 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
         # The launcher gets them as low descriptors: dash redirects only 0-9.
         gate_fd, ready_fd = free_descriptors()
         launch = launcher.launch(activation, command, gate_fd, ready_fd)
-        argv = memory.wrap(launch.argv) if memory else launch.argv
-        executable = argv[0] if memory else launch.executable
+        argv = cpu.wrap(launch.argv) if cpu else launch.argv
+        argv = memory.wrap(argv) if memory else argv
+        executable = argv[0] if argv is not launch.argv else launch.executable
         pid = os.posix_spawn(executable, argv, launch.environ,
                              file_actions=[(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
                                            (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)],
@@ -270,6 +281,8 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
                                   f"start the command (exit status {code})")
             if memory:
                 memory.attach(pid)
+            if cpu:
+                cpu.attach(pid)
             in_force = _apply(pid, plan)
         except BaseException:
             _kill(pid)

@@ -1,0 +1,147 @@
+"""The CPU settings of one command (``conda run-limited``, a Jupyter kernel): what to put in
+its environment, which CPUs to pin it to, and the cgroup quota to hold it in.
+
+:func:`prepare` merges the environment's settings with the overrides, picks the thread-pool
+size (``threads``, else what ``cpuset``/``cores`` allow), leaves alone the variables the
+environment sets itself (``conda env config vars``, which win), plans the CPU set against what
+this process may use, and sets up the quota (or refuses, as ``--mem`` does). The runner then
+calls :meth:`CpuRun.wrap` and :meth:`CpuRun.attach` on the gated launcher, and
+:meth:`CpuRun.close` when the command has ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from . import affinity, settings, threads
+from .settings import CpuSettings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .quota import CpuQuota, CpuStats
+
+FLAG, ENVIRONMENT = "flag", "environment"
+
+
+class CgroupCap(Protocol):
+    """What a ``--mem`` cap offers a CPU quota that would share its cgroup."""
+
+    backend: str
+    directory: Path | None
+
+
+@dataclass(frozen=True)
+class CpuReport:
+    """What was in force on the command, for ``--report``."""
+
+    settings: CpuSettings
+    sources: Mapping[str, str]  # "flag" or "environment", per setting that is set
+    pool_size: int | None
+    exported: tuple[str, ...]  # the thread variables set for the command
+    skipped: tuple[str, ...]  # the ones the environment sets itself (they win)
+    cpus: frozenset[int] | None  # the command's affinity, when a cpuset was applied
+    quota: CpuStats | None  # what the quota's cgroup saw
+
+
+@dataclass
+class CpuRun:
+    """The CPU side of one command (see the module docstring)."""
+
+    settings: CpuSettings
+    sources: dict[str, str]
+    environ: dict[str, str]
+    skipped: tuple[str, ...]
+    placement: affinity.Placement | None
+    quota: CpuQuota | None
+    warnings: list[str] = field(default_factory=list)
+    cpus: frozenset[int] | None = None
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return self.quota.wrap(argv) if self.quota else argv
+
+    def attach(self, pid: int) -> None:
+        """Pin ``pid`` to the CPU set and put it into the quota's cgroup."""
+        if self.quota is not None:
+            self.quota.attach(pid)
+        if self.placement is not None and self.placement.cpus:
+            self.cpus = affinity.set_affinity(pid, self.placement.cpus)
+
+    def report(self) -> CpuReport:
+        return CpuReport(self.settings, self.sources, self.settings.pool_size(),
+                         tuple(self.environ), self.skipped, self.cpus,
+                         self.quota.stats() if self.quota else None)
+
+    def close(self) -> None:
+        if self.quota is not None:
+            self.quota.close()
+
+
+def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
+            own_variables: Mapping[str, str] | None = None,
+            beside: CgroupCap | None = None) -> CpuRun | None:
+    """The CPU side of a command, or None when no CPU setting applies.
+
+    ``own_variables`` are the environment's ``conda env config vars`` (they win over the
+    thread variables). ``beside`` is the command's ``--mem`` cap, whose cgroup a quota shares
+    where one cgroup must hold both. Raises :class:`~.quota.CpuQuotaUnavailable` when
+    ``cores`` is set and nothing can enforce it.
+    """
+    overrides = overrides or CpuSettings()
+    merged = recorded.merged(overrides)
+    if not merged:
+        return None
+    sources = {key: FLAG if key in dict(overrides.items()) else ENVIRONMENT
+               for key, _ in merged.items()}
+    size = merged.pool_size()
+    wanted = threads.environment(size) if size is not None else {}
+    skipped = tuple(threads.overridden(own_variables or {}))
+    environ = {k: v for k, v in wanted.items() if k not in skipped}
+    placement = affinity.placement(merged.cpuset) if merged.cpuset else None
+    warnings = [w for w in [placement.warning() if placement else None] if w]
+    quota = None
+    if merged.cores is not None:
+        from .quota import cpu_quota
+
+        quota = cpu_quota(merged.cores, beside=beside)
+    return CpuRun(merged, sources, environ, skipped, placement, quota, warnings)
+
+
+def report_rows(report: CpuReport) -> list[tuple[str, str]]:
+    """Rows of ``--report`` for the CPU settings in force, with where each came from."""
+    rows = []
+    cpu = report.settings
+    for key, value in cpu.items():
+        text = settings.human(key, value)
+        origin = f"--{key}" if report.sources.get(key) == FLAG else "environment"
+        if key == settings.CPUSET:
+            applied = report.cpus
+            text += (f" ({origin}); the command ran on {affinity.format_cpu_list(applied)}"
+                     if applied is not None else f" ({origin}); not applied")
+        elif key == settings.CORES:
+            text += f" ({origin})" + (_quota_text(report.quota) if report.quota else "")
+        else:
+            text += f" ({origin})"
+        rows.append((key, text))
+    if report.pool_size is not None:
+        text = (f"{report.pool_size} ({', '.join(report.exported[:3])}, ... "
+                f"{len(report.exported)} variables)" if report.exported
+                else f"{report.pool_size}: none set")
+        if cpu.threads is None:
+            text += f", from {cpu.pool_source()}"
+        if report.skipped:
+            text += f"; {', '.join(report.skipped)} left to the environment's own value"
+        rows.append(("thread pools", text))
+    return rows
+
+
+def _quota_text(stats: CpuStats) -> str:
+    text = f", {stats.backend}"
+    if stats.periods:
+        text += (f"; held back in {stats.throttled_periods} of {stats.periods} periods of "
+                 f"100 ms")
+        if stats.throttled_us is not None:
+            text += f", {stats.throttled_us / 1e6:.2f} s throttled"
+    return text
