@@ -22,7 +22,8 @@ from typing import Any
 
 from . import floors, provenance, resources
 from .errors import LimitsError
-from .model import Limit, LimitSet
+from .cpu import settings as cpu_settings
+from .model import KEYS, Limit, LimitSet
 from .provenance import Sources
 from .values import InvalidValue
 from .values import parse as parse_value
@@ -51,12 +52,21 @@ def parse(where: str, data: Any) -> LimitSet:
     """Validate one configuration file's ``limits_defaults`` mapping (``where``: its path)."""
     if not isinstance(data, Mapping):
         raise config_error(where, "expected a mapping of limit names ("
-                            + ", ".join(resources.KEYS) + f") to values; got {_kind(data)}")
+                            + ", ".join(KEYS) + f") to values; got {_kind(data)}")
     out: dict[str, Limit] = {}
+    cpu: dict[str, Any] = {}
     for key, raw in data.items():
+        if key in cpu_settings.KEYS:
+            try:
+                cpu_settings.parse(key, raw)
+            except cpu_settings.InvalidCpuSetting as error:
+                raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) \
+                    from None
+            cpu[key] = raw
+            continue
         if key not in resources.BY_KEY:
             raise config_error(where, "unknown limit; known limits: "
-                                + ", ".join(resources.KEYS), str(key))
+                                + ", ".join(KEYS), str(key))
         resource = resources.get(key)
         if isinstance(raw, (Mapping, list, tuple)):
             raise config_error(where, "a default is one value, the soft limit; "
@@ -66,7 +76,7 @@ def parse(where: str, data: Any) -> LimitSet:
             out[key] = Limit(parse_value(resource, raw))
         except InvalidValue as error:
             raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
-    return LimitSet(out)
+    return LimitSet(out, cpu_settings.from_mapping(cpu))
 
 
 def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:
@@ -102,13 +112,13 @@ def skipped(text: str | None) -> frozenset[str]:
     if value in NONE:
         return frozenset()
     if value in ALL:
-        return frozenset(resources.KEYS)
+        return frozenset(KEYS)
     names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = [name for name in names if name not in resources.BY_KEY]
+    unknown = [name for name in names if name not in KEYS]
     if unknown:
         raise DefaultsError(f"{OPT_OUT}={text!r}: unknown limit {unknown[0]!r}; give 1 to "
                             "skip every default, or limit names (comma-separated) from: "
-                            + ", ".join(resources.KEYS), in_config=False)
+                            + ", ".join(KEYS), in_config=False)
     return frozenset(names)
 
 
@@ -121,7 +131,7 @@ def merge(*layers: tuple[LimitSet, Sources]) -> tuple[LimitSet, Sources]:
     sources: Sources = {}
     for layer_limits, layer_sources in layers:
         limits = limits.merged(layer_limits)
-        for key in layer_limits:
+        for key in layer_limits.names():
             sources.pop(key, None)
             if key in layer_sources:
                 sources[key] = layer_sources[key]
@@ -130,7 +140,8 @@ def merge(*layers: tuple[LimitSet, Sources]) -> tuple[LimitSet, Sources]:
 
 def from_file(limits: LimitSet, path: str | os.PathLike[str]) -> tuple[LimitSet, Sources]:
     """A file's limits, each sourced to it (by its absolute path)."""
-    return limits, provenance.each(limits, provenance.environment_file(os.path.abspath(path)))
+    return limits, provenance.each(limits.names(),
+                                   provenance.environment_file(os.path.abspath(path)))
 
 
 __all__ = ["SETTING", "KEY", "OPT_OUT", "DefaultsError", "parse", "skipped", "merge", "refuse_tiny",

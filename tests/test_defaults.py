@@ -7,7 +7,7 @@ import pytest
 
 from conda_limits import defaults, prefix_files, provenance, record, resources
 from conda_limits.defaults import DefaultsError
-from conda_limits.model import Limit, parse_limits
+from conda_limits.model import KEYS, Limit, parse_limits
 from conda_limits.provenance import Source
 
 SITE = "/etc/conda/.condarc"
@@ -44,8 +44,8 @@ def test_bad_defaults_name_the_file_and_the_key(data, message):
 
 @pytest.mark.parametrize(("text", "skipped"), [
     (None, set()), ("", set()), ("0", set()), ("no", set()), ("false", set()),
-    ("1", set(resources.KEYS)), ("yes", set(resources.KEYS)),
-    ("ALL", set(resources.KEYS)),
+    ("1", set(KEYS)), ("yes", set(KEYS)),
+    ("ALL", set(KEYS)),
     ("vmem", {"vmem"}), (" vmem, nofile ,", {"vmem", "nofile"}),
 ])
 def test_opt_out_variable(text, skipped):

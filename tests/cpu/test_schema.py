@@ -73,3 +73,16 @@ def test_a_new_block_lists_cpu_settings_too():
 def test_schema_error_type():
     with pytest.raises(SchemaError):
         parse_limits({"cores": "2 cores"})
+
+
+def test_site_defaults_take_cpu_settings_and_name_their_source():
+    from conda_limits import defaults
+
+    limits = defaults.parse("/etc/conda/.condarc", {"threads": 2, "nofile": 1024})
+    assert limits.cpu == CpuSettings(threads=2) and list(limits) == ["nofile"]
+    merged, sources = defaults.merge((limits, provenance.each(limits.names(),
+                                                              provenance.condarc("/x"))))
+    assert sources["threads"] == provenance.condarc("/x")
+    with pytest.raises(defaults.DefaultsError, match="limits_defaults.cores: above 0"):
+        defaults.parse("/etc/conda/.condarc", {"cores": 0})
+    assert defaults.skipped("threads,vmem") == {"threads", "vmem"}
