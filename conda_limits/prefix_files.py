@@ -87,20 +87,35 @@ def script_paths(prefix: str | os.PathLike[str]) -> list[Path]:
             for family in FAMILIES for folder in (ACTIVATE_D, DEACTIVATE_D)]
 
 
-def render(limits: LimitSet) -> dict[Path, str]:
-    """Relative path -> content of every script for ``limits`` (empty when no limits)."""
+def render(limits: LimitSet, keep: tuple[str, ...] = ()) -> dict[Path, str]:
+    """Relative path -> content of every script for ``limits`` (empty when no limits).
+
+    ``keep``: thread variables the environment sets itself, which activation leaves alone.
+    """
     if not limits:
         return {}
     out: dict[Path, str] = {}
     for family in FAMILIES:
-        out[ACTIVATE_D / f"{SCRIPT_NAME}{family.suffix}"] = family.activate(limits)
-        out[DEACTIVATE_D / f"{SCRIPT_NAME}{family.suffix}"] = family.deactivate()
+        out[ACTIVATE_D / f"{SCRIPT_NAME}{family.suffix}"] = family.activate(limits, keep)
+        out[DEACTIVATE_D / f"{SCRIPT_NAME}{family.suffix}"] = family.deactivate(limits)
     return out
 
 
-def expected_files(limits: LimitSet, sources: Sources | None = None) -> dict[Path, str]:
+def own_pool_variables(prefix: Path, limits: LimitSet) -> tuple[str, ...]:
+    """The thread variables ``prefix`` sets itself (``conda env config vars``, packages'
+    env_vars.d): they win over ``threads``, so the scripts leave them alone."""
+    if limits.cpu.pool_size() is None:
+        return ()
+    from .cpu.threads import overridden
+    from .run.activation import environment_variables
+
+    return tuple(overridden(environment_variables(prefix)))
+
+
+def expected_files(limits: LimitSet, sources: Sources | None = None,
+                   keep: tuple[str, ...] = ()) -> dict[Path, str]:
     """Relative path -> content of the record and scripts that ``limits`` call for."""
-    files = render(limits)
+    files = render(limits, keep)
     if limits:
         files[record.RECORD] = record.dumps(limits, sources)
     return files
@@ -143,7 +158,8 @@ def write(prefix: str | os.PathLike[str], limits: LimitSet,
 def _changes(prefix: Path, limits: LimitSet, sources: Sources) -> list[tuple[Path, bytes | None]]:
     """Every file to write (bytes) or remove (None), in the order of the module's rule."""
     wanted = {prefix / rel: text.encode("utf-8")
-              for rel, text in expected_files(limits, sources).items()}
+              for rel, text in expected_files(limits, sources,
+                                              own_pool_variables(prefix, limits)).items()}
     scripts = {folder: [p for p in script_paths(prefix) if p.parent == prefix / folder]
                for folder in (ACTIVATE_D, DEACTIVATE_D)}
     folders = (DEACTIVATE_D, ACTIVATE_D) if limits else (ACTIVATE_D, DEACTIVATE_D)
@@ -201,7 +217,8 @@ def _check(prefix: Path) -> State:
         limits = record.read(prefix)
     except record.RecordError as error:
         return State(LimitSet(), error, leftovers=left)
-    wanted = {prefix / rel: text.encode("utf-8") for rel, text in render(limits).items()}
+    wanted = {prefix / rel: text.encode("utf-8")
+              for rel, text in render(limits, own_pool_variables(prefix, limits)).items()}
     out_of_date = [p for p, data in wanted.items() if not atomicfile.holds(p, data)]
     orphans = [p for p in script_paths(prefix) if p not in wanted and os.path.lexists(p)]
     return State(limits, None, out_of_date, orphans, left)

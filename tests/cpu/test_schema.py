@@ -82,7 +82,7 @@ def test_site_defaults_take_cpu_settings_and_name_their_source():
     assert limits.cpu == CpuSettings(threads=2) and list(limits) == ["nofile"]
     merged, sources = defaults.merge((limits, provenance.each(limits.names(),
                                                               provenance.condarc("/x"))))
-    assert sources["threads"] == provenance.condarc("/x")
+    assert merged == limits and sources["threads"] == provenance.condarc("/x")
     with pytest.raises(defaults.DefaultsError, match="limits_defaults.cores: above 0"):
         defaults.parse("/etc/conda/.condarc", {"cores": 0})
     assert defaults.skipped("threads,vmem") == {"threads", "vmem"}
