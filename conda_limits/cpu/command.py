@@ -11,7 +11,7 @@ calls :meth:`CpuRun.wrap` and :meth:`CpuRun.attach` on the gated launcher, and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,16 +78,28 @@ class CpuRun:
         if self.quota is not None:
             self.quota.close()
 
+    def cgroups(self) -> list[Path]:
+        """The cgroup directories made for the quota (to remove when the command ends), not
+        those of a systemd scope or of a ``--mem`` cgroup it shares."""
+        from .quota import CgroupV1, CgroupV2
+
+        if not isinstance(self.quota, (CgroupV1, CgroupV2)) or self.quota.directory is None:
+            return []
+        extra = getattr(self.quota, "accounting", None)
+        return [self.quota.directory, *([extra] if extra is not None else [])]
+
 
 def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
             own_variables: Mapping[str, str] | None = None,
-            beside: CgroupCap | None = None) -> CpuRun | None:
+            beside: CgroupCap | None = None,
+            backends: Sequence[str] | None = None) -> CpuRun | None:
     """The CPU side of a command, or None when no CPU setting applies.
 
     ``own_variables`` are the environment's ``conda env config vars`` (they win over the
     thread variables). ``beside`` is the command's ``--mem`` cap, whose cgroup a quota shares
     where one cgroup must hold both. Raises :class:`~.quota.CpuQuotaUnavailable` when
-    ``cores`` is set and nothing can enforce it.
+    ``cores`` is set and nothing can enforce it. ``backends``: the quota backends to try
+    (default: all, as for ``--mem``).
     """
     overrides = overrides or CpuSettings()
     merged = recorded.merged(overrides)
@@ -103,9 +115,9 @@ def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
     warnings = [w for w in [placement.warning() if placement else None] if w]
     quota = None
     if merged.cores is not None:
-        from .quota import cpu_quota
+        from .quota import BACKENDS, cpu_quota
 
-        quota = cpu_quota(merged.cores, beside=beside)
+        quota = cpu_quota(merged.cores, backends or BACKENDS, beside=beside)
     return CpuRun(merged, sources, environ, skipped, placement, quota, warnings)
 
 

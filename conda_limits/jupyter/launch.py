@@ -35,6 +35,7 @@ from ..values import UNLIMITED, Value, parse
 from .kernelspec import OVERRIDES
 
 if TYPE_CHECKING:
+    from ..cpu.command import CpuRun
     from ..run.cgroups import MemoryCap
 
 #: Who speaks in the lines the launcher writes to the Jupyter server's log.
@@ -124,8 +125,10 @@ class LaunchError(LimitsError):
 KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
 
 
-def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, MemoryCap | None]:
-    """Everything the kernel needs before ``exec``: its launch, limits and --mem cgroup."""
+def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, MemoryCap | None,
+                                               CpuRun | None]:
+    """Everything the kernel needs before ``exec``: its launch, limits, --mem cgroup and CPU
+    settings (thread variables, CPU set, ``cores`` quota in a cgroup directory)."""
     prefix = Path(args.prefix)
     python = prefix / "bin" / "python"
     if not python.exists():
@@ -152,35 +155,55 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
             memory = cgroups.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
         except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
             raise LaunchError(str(error)) from None
+    from ..cpu import command as cpu_command
+
+    try:
+        cpu = cpu_command.prepare(recorded.cpu, own_variables=activation.environment_variables(
+            prefix), beside=memory, backends=KERNEL_MEM_BACKENDS)
+    except LimitsError as error:
+        if memory is not None:
+            memory.close()
+        raise LaunchError(str(error)) from None
+    if cpu is not None:
+        started = replace(started, environ={**started.environ, **cpu.environ})
     try:
         gate_fd, ready_fd = _gate()
         launch = launcher.launch(started, command, gate_fd, ready_fd)
     except (activation.ActivationError, process.RunnerError) as error:
         if memory is not None:
             memory.close()
+        if cpu is not None:
+            cpu.close()
         raise LaunchError(str(error)) from None
-    return launch, plan, memory
+    return launch, plan, memory, cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     try:
-        launch, plan, memory = prepare(args)
+        launch, plan, memory, cpu = prepare(args)
     except LaunchError as error:
         print(f"{SPEAKER}: {error}", file=sys.stderr)
         return 1
-    for warning in plan.warnings:
+    for warning in [*plan.warnings, *(cpu.warnings if cpu else [])]:
         print(f"{SPEAKER}: {warning}", file=sys.stderr)
     record_usage = records(args.prefix)
-    if memory is not None or record_usage:
+    cpu_cgroups = cpu.cgroups() if cpu else []
+    if memory is not None or record_usage or cpu_cgroups:
         # Records the session and removes the cgroup when this pid (the kernel) ends; started
         # before this process joins the cgroup and takes the limits, so it has neither.
         watch.start(args.prefix, {s.key: int(s.soft) for s in plan.settings
                                   if s.soft != UNLIMITED},
-                    record=record_usage, memory=memory)
+                    record=record_usage, memory=memory, cgroups=cpu_cgroups)
     if memory is not None:
         try:
             memory.attach(os.getpid())
+        except Exception as error:
+            print(f"{SPEAKER}: {error}", file=sys.stderr)
+            return 1
+    if cpu is not None:
+        try:
+            cpu.attach(os.getpid())  # the CPU set and the quota's cgroup
         except Exception as error:
             print(f"{SPEAKER}: {error}", file=sys.stderr)
             return 1

@@ -129,10 +129,11 @@ def to_run(session: Session, *, started: float, limits: Mapping[str, int],
 
 def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
           memory: MemoryCap | None = None, command: str = "ipykernel",
-          extra: Sequence[str] = ()) -> None:
+          extra: Sequence[str] = (), cgroups: Sequence[Path] = ()) -> None:
     """Leave a detached watcher of this process (about to exec the kernel); return at once.
 
-    ``record``: add the session to the usage log; ``memory``: the cgroup to remove after it.
+    ``record``: add the session to the usage log; ``memory``: the cgroup to remove after it;
+    ``cgroups``: more cgroup directories to empty and remove then (a ``cores`` quota's).
     """
     pid = os.getpid()
     seen = proc_stat(pid)
@@ -150,6 +151,8 @@ def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
     if memory is not None and memory.directory is not None:
         argv += ["--mem-backend", memory.backend, "--mem-limit", str(memory.limit),
                  "--mem-dir", str(memory.directory)]
+    for directory in cgroups:
+        argv += ["--remove-cgroup", str(directory)]
     if pidfd is not None:
         argv += ["--pidfd", str(pidfd)]
     child = os.fork()
@@ -197,6 +200,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--mem-backend")
     parser.add_argument("--mem-limit", type=int)
     parser.add_argument("--mem-dir")
+    parser.add_argument("--remove-cgroup", action="append", default=[])
     return parser.parse_args(argv)
 
 
@@ -214,6 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if memory is not None:
         stats = memory.stats()
         memory.close()
+    if args.remove_cgroup:
+        from ..run import cgroups
+
+        for directory in args.remove_cgroup:
+            cgroups._empty(Path(directory))
+            cgroups._rmdir(Path(directory))
     if args.no_record:
         return 0
     run = to_run(session, started=args.started, limits=json.loads(args.limits),

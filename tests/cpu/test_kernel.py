@@ -1,0 +1,68 @@
+"""CPU settings in a Jupyter kernel started by the launcher (real jupyter_client/ipykernel)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from conda_limits import prefix_files
+from conda_limits.cpu import quota
+from conda_limits.cpu.settings import Cores
+from conda_limits.model import parse_limits
+
+pytest.importorskip("jupyter_client", reason="jupyter_client is not installed")
+pytest.importorskip("ipykernel", reason="ipykernel is not installed")
+
+from ..jupyter.test_launch import install, kenv, start  # noqa: F401 (fixtures)
+
+PROBE = ("import os, json\n"
+         "pools = {}\n"
+         "try:\n"
+         "    import numpy, threadpoolctl\n"
+         "    pools = {i['internal_api']: i['num_threads'] for i in threadpoolctl.threadpool_info()}\n"
+         "except ImportError:\n"
+         "    pass\n"
+         "print(json.dumps({'omp': os.environ.get('OMP_NUM_THREADS'), 'pools': pools,\n"
+         "                  'cpus': sorted(os.sched_getaffinity(0)),\n"
+         "                  'cgroup': open('/proc/self/cgroup').read()}))\n")
+
+
+def test_a_kernel_gets_the_thread_variables_and_the_cpu_set(kenv, start):  # noqa: F811
+    one = max(os.sched_getaffinity(0))
+    prefix_files.write(kenv, parse_limits({"threads": 1, "cpuset": str(one)}))
+    install(kenv)
+    kernel = start("limited")
+    out, _ = kernel.run(PROBE)
+    seen = json.loads(out)
+    assert seen["omp"] == "1" and seen["cpus"] == [one]
+    if "openblas" in seen["pools"]:
+        assert seen["pools"]["openblas"] == 1
+
+
+def test_a_kernel_under_cores_is_in_a_quota_cgroup_removed_when_it_ends(kenv, start):  # noqa: F811
+    try:
+        quota.cpu_quota(Cores(50), ("cgroup v2", "cgroup v1")).close()
+    except quota.CpuQuotaUnavailable as error:
+        pytest.skip(f"no CPU quota directory here: {error}")
+    prefix_files.write(kenv, parse_limits({"cores": "0.5"}))
+    install(kenv)
+    kernel = start("limited")
+    out, _ = kernel.run(PROBE)
+    seen = json.loads(out)
+    assert seen["omp"] == "1"  # the quota rounded up
+    line = next(row for row in seen["cgroup"].splitlines()
+                if ":cpu:" in row or ":cpu," in row or row.startswith("0::"))
+    path = line.split(":", 2)[2].lstrip("/")
+    base = Path("/sys/fs/cgroup/cpu") if ":cpu" in line else Path("/sys/fs/cgroup")
+    cgroup = base / path
+    assert cgroup.name.startswith("conda-limits-")
+    assert int((cgroup / "cpu.cfs_quota_us").read_text()) == 50_000
+    kernel.stop()
+    deadline = time.monotonic() + 30
+    while cgroup.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not cgroup.exists()
