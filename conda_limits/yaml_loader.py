@@ -7,6 +7,11 @@ a leading zero such as ``010``, which YAML 1.1 reads as octal, or YAML 1.1's sex
 written, so that :func:`conda_limits.values.parse` checks what the file says rather than the
 number one YAML version makes of it. Plain decimal integers load as ruamel.yaml loads them.
 
+It also turns every error ruamel.yaml's constructors raise on hostile input (``!!set x``,
+``!!bool x``, ``0x_``, ``!!float _``: ``AttributeError``, ``KeyError``, ``IndexError``,
+``ValueError``) into a ``ConstructorError`` at the value's position, so that loading raises
+nothing but ``YAMLError``.
+
 The constructor and representer are subclasses: ruamel.yaml's own classes, which conda uses
 in the same process, are left untouched.
 """
@@ -24,14 +29,33 @@ if TYPE_CHECKING:
 
 INT_TAG = "tag:yaml.org,2002:int"
 PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+#: What ruamel.yaml's constructors raise, besides YAMLError, on a value they cannot make.
+_CANNOT_CONSTRUCT = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 
 
 @cache
 def _classes() -> tuple[type[Any], type[Any]]:
-    from ruamel.yaml.constructor import RoundTripConstructor
+    from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
     from ruamel.yaml.representer import RoundTripRepresenter
 
+    def unreadable(node: Any) -> ConstructorError:
+        tag = str(getattr(node.tag, "value", node.tag)).replace("tag:yaml.org,2002:", "!!")
+        what = repr(node.value) if isinstance(node.value, str) else "this"
+        return ConstructorError(None, None, f"cannot read {what} as {tag}", node.start_mark)
+
     class Constructor(RoundTripConstructor):
+        def construct_object(self, node: Any, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except _CANNOT_CONSTRUCT:
+                raise unreadable(node) from None
+
+        def construct_document(self, node: Any) -> Any:
+            try:
+                return super().construct_document(node)
+            except _CANNOT_CONSTRUCT:
+                raise unreadable(node) from None
+
         def construct_written_int(self, node: Any) -> Any:
             number = self.construct_yaml_int(node)
             text = node.value

@@ -7,6 +7,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conda_limits import environment_yml, record
 from conda_limits.jupyter import launch
@@ -14,6 +16,8 @@ from conda_limits.jupyter.kernelspec import OVERRIDES
 from conda_limits.model import Limit
 from conda_limits.values import WrittenInt
 from conda_limits.yaml_loader import round_trip
+
+from .strategies import non_decimal_spellings
 
 # (the scalar as written, the number YAML makes of it); YAML 1.1 ones carry the directive.
 NOT_DECIMAL = [
@@ -111,3 +115,62 @@ def test_written_ints_dump_as_written_and_ruamel_is_left_alone():
 def test_written_ints_in_a_document_with_a_directive_still_load(tmp_path: Path):
     data = round_trip().load("%YAML 1.1\n---\na: 010\nb: 10\n")
     assert data["a"].text == "010" and data["a"] == 8 and data["b"] == 10
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 2**64), st.data())
+def test_property_every_non_decimal_spelling_is_refused_and_decimal_is_kept(number, data):
+    text, version11 = data.draw(st.sampled_from(non_decimal_spellings(number)))
+    loaded = round_trip().load(_document(text, version11))["limits"]["nofile"]
+    assert isinstance(loaded, WrittenInt) and loaded.text in text
+    with pytest.raises(record.RecordError, match="not plain decimal digits"):
+        record.loads(_document(text, version11), Path("limits.yml"))
+    plain = round_trip().load(_document(str(number)))["limits"]["nofile"]
+    assert not isinstance(plain, WrittenInt) and plain == number
+
+
+# A scalar as a user might write it after `nofile:`: digits, bases, signs, tags, quotes, units.
+SCALAR_TEXT = st.from_regex(
+    r"\A(!!int |!!str |!!float )?['\"]?[+\-]?(0[xob])?[0-9_:.]{1,10}[KMGkmgs]?['\"]?\Z") | \
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SCALAR_TEXT, st.booleans())
+def test_property_a_scalar_is_a_decimal_value_or_a_clear_error(text, version11):
+    document = _document(text, version11)
+    try:
+        env = environment_yml.loads(document, "environment.yml")
+    except environment_yml.EnvFileError as error:
+        assert error.problem
+        with pytest.raises(record.RecordError):
+            record.loads(document, Path("limits.yml"))
+        return
+    assert record.loads(document, Path("limits.yml")) == env.limits
+    if "nofile" not in env.limits:
+        return
+    value = env.limits["nofile"].soft
+    written = text.strip().strip("'\"").removeprefix("!!int ").removeprefix("!!str ").strip(
+        "'\"")
+    assert value == "unlimited" or (type(value) is int and value == int(written, 10)
+                                    and (written == "0" or not written.startswith("0")
+                                         or text.strip()[0] in "'\"!"))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("limits: {nofile: 0x_}\n", "1:18: not valid YAML: cannot read '0x_' as !!int"),
+    ("limits: {nofile: -_}\n", "cannot read '-_' as !!int"),
+    ("limits: {nofile: !!float _}\n", "cannot read '_' as !!float"),
+    ("limits: {nofile: !!set x}\n", "cannot read 'x' as !!set"),
+    ("x: !!bool maybe\nlimits: {}\n", "1:4: not valid YAML: cannot read 'maybe' as !!bool"),
+    ("x: !!omap [1]\n", "not valid YAML: while constructing an ordered map"),  # ruamel's own
+])
+def test_values_ruamel_cannot_make_are_yaml_errors_not_tracebacks(tmp_path, text, message):
+    with pytest.raises(environment_yml.EnvFileError) as error:
+        environment_yml.loads(text, "environment.yml")
+    assert message in str(error.value)
+    with pytest.raises(record.RecordError, match="not valid YAML: "):
+        record.loads(text, tmp_path / "limits.yml")
