@@ -4,11 +4,15 @@ environment.yml's limits, and the ``sources:`` the record keeps."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from conda_limits import defaults, prefix_files, provenance, record, resources
+from conda_limits import defaults, floors, prefix_files, provenance, record, resources
 from conda_limits.defaults import DefaultsError
 from conda_limits.model import KEYS, Limit, parse_limits
 from conda_limits.provenance import Source
+
+from .strategies import LIMITS_DATA, valid_limits, yamlish
 
 SITE = "/etc/conda/.condarc"
 
@@ -144,3 +148,53 @@ def test_a_record_without_sources_or_with_broken_ones_still_reads(env):
     assert record.read_sources(env) == {}
     path.write_text("limits: [\n")
     assert record.read_sources(env) == {}  # record.read reports this one
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+
+@settings(max_examples=300)
+@given(LIMITS_DATA)
+def test_property_any_defaults_are_a_limit_set_or_a_defaults_error(data):
+    try:
+        limits = defaults.parse(SITE, data)
+    except DefaultsError as error:
+        assert str(error).startswith(f"{SITE}: plugins.limits_defaults")
+        assert error.in_config
+        return
+    assert all(limit.hard is None for limit in limits.values())  # one value: the soft limit
+    assert limits == parse_limits(data)  # the names and values of the schema
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=40) | st.lists(st.sampled_from([*resources.KEYS, "1", "all", "x", " "]),
+                                       max_size=4).map(",".join))
+def test_property_the_opt_out_variable(text):
+    try:
+        skipped = defaults.skipped(text)
+    except DefaultsError as error:
+        assert not error.in_config and "CONDA_LIMITS_NO_DEFAULTS" in str(error)
+        return
+    assert skipped <= set(resources.KEYS)
+
+
+@given(valid_limits())
+def test_property_refuse_tiny_names_the_file_of_the_first_tiny_default(data):
+    limits = parse_limits({key: value["soft"] if isinstance(value, dict) and "soft" in value
+                           else value for key, value in data.items()
+                           if not isinstance(value, dict) or "soft" in value})
+    sources = provenance.each(limits, provenance.condarc(SITE))
+    tiny = [key for key, limit in limits.items()
+            if floors.is_tiny(resources.get(key), limit.soft)]
+    try:
+        defaults.refuse_tiny(limits, sources)
+        assert not tiny
+    except DefaultsError as error:
+        assert str(error).startswith(f"{SITE}: plugins.limits_defaults.{tiny[0]}: ")
+
+
+@given(yamlish())
+def test_property_sources_that_cannot_be_understood_are_left_out(data):
+    found = provenance.from_record(data)
+    assert all(isinstance(key, str) and source.kind in provenance.KINDS
+               for key, source in found.items())

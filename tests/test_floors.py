@@ -10,12 +10,17 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conda_limits import defaults, floors, provenance, resources
 from conda_limits.environment_yml import loads
 from conda_limits.floors import FLOORS, TinyValue
 from conda_limits.model import Limit, SchemaError, parse_limits
 from conda_limits.values import UNLIMITED, human
+
+from .strategies import RESOURCES
+from .strategies import values as valid_values
 
 UNPRIVILEGED = "limtest"
 
@@ -134,3 +139,18 @@ def test_the_tiny_values_of_the_issue_do_break_programs(key, value, probe, user)
     assert floors.is_tiny(resources.get(key), value)
     done = _under(_ulimit(key, value), probe, user)
     assert done.returncode != 0 or done.stderr
+
+
+@given(st.data())
+def test_property_tiny_is_exactly_below_the_floor(data):
+    resource = data.draw(RESOURCES)
+    value = data.draw(valid_values(resource))
+    least = floors.floor(resource)
+    expected = least is not None and value != UNLIMITED and value < least
+    assert floors.is_tiny(resource, value) == expected
+    if expected:
+        with pytest.raises(TinyValue) as error:
+            floors.check(resource, value, "HOW")
+        assert error.value.reason.endswith(". HOW") and error.value.value == value
+    else:
+        floors.check(resource, value)

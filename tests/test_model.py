@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from conda_limits import floors, resources
 from conda_limits.model import Limit, LimitSet, SchemaError, parse_limits
-from conda_limits.values import UNLIMITED
+from conda_limits.shells import csh, fish, posix
+from conda_limits.values import MAX_VALUE, UNLIMITED
+
+from .strategies import LIMITS_DATA, MARKER, TEXT, valid_limits
 
 
 def test_parse_plain_and_pairs():
@@ -72,3 +78,52 @@ def test_merge_without_and_yaml_form():
 
 def test_with_hard():
     assert Limit(5).with_hard() == Limit(5, 5)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+
+def _validated(limits: LimitSet) -> bool:
+    """Every soft and hard value is ``unlimited`` or a plain, bounded int."""
+    return all(value is None or value == UNLIMITED or
+               (type(value) is int and 0 <= value <= MAX_VALUE)
+               for _, limit in limits.items_with_resource() for value in (limit.soft, limit.hard))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(LIMITS_DATA)
+def test_property_any_data_is_a_validated_limit_set_or_a_schema_error(data):
+    try:
+        limits = parse_limits(data)
+    except SchemaError as error:
+        assert error.message and len(str(error)) < 600
+        return
+    assert _validated(limits)
+    assert parse_limits(limits.to_yaml()) == limits
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(resources.KEYS), st.just(MARKER) | TEXT, min_size=1))
+def test_property_nothing_typed_reaches_a_script(data):
+    try:
+        limits = parse_limits(data)
+    except SchemaError:
+        return
+    for render in (posix.render_activate, fish.render_activate, csh.render_activate):
+        script = render(limits)
+        # the script is a function of the validated values alone, whatever their spelling
+        assert render(parse_limits(limits.to_yaml())) == script
+        assert MARKER not in script
+
+
+@given(valid_limits())
+def test_property_valid_limits_round_trip_and_floors_are_all_or_nothing(data):
+    limits = parse_limits(data)
+    assert parse_limits(limits.to_yaml()) == limits
+    tiny = any(floors.is_tiny(resource, value) for resource, limit in limits.items_with_resource()
+               for value in (limit.soft, limit.hard))
+    try:
+        assert parse_limits(data, check_floors=True) == limits
+        assert not tiny
+    except SchemaError as error:
+        assert tiny and "is below" in error.message

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conda_limits import resources
-from conda_limits.values import UNLIMITED, InvalidValue, exceeds, human, parse, pretty
+from conda_limits.values import (
+    MAX_VALUE,
+    UNLIMITED,
+    InvalidValue,
+    WrittenInt,
+    exceeds,
+    human,
+    parse,
+    pretty,
+)
+
+from .strategies import RESOURCES, TEXT, yamlish
+from .strategies import values as valid_values
 
 VMEM = resources.get("vmem")
 NOFILE = resources.get("nofile")
@@ -92,3 +106,80 @@ def test_exceeds():
     assert not exceeds(10, UNLIMITED)
     assert exceeds(11, 10)
     assert not exceeds(10, 10)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+
+
+def _is_validated(resource, value) -> bool:
+    """What every accepted value is: ``unlimited``, or a plain int in range (whole KiB for
+    sizes), never a bool, a float or an int subclass carrying text."""
+    if value == UNLIMITED:
+        return value is UNLIMITED or type(value) is str
+    return (type(value) is int and 0 <= value <= MAX_VALUE
+            and (resource.kind.value != "size" or value % 1024 == 0))
+
+
+@given(st.data())
+def test_property_human_parses_back_to_the_value(data):
+    resource = data.draw(RESOURCES)
+    value = data.draw(valid_values(resource))
+    assert parse(resource, human(resource, value)) == value
+    assert parse(resource, value) == value
+    assert isinstance(pretty(resource, value), str)
+
+
+@settings(max_examples=500)
+@given(RESOURCES, TEXT)
+def test_property_text_is_a_validated_value_or_invalid_value(resource, text):
+    try:
+        value = parse(resource, text)
+    except InvalidValue as error:
+        assert resource.key in str(error) and error.reason
+        return
+    assert _is_validated(resource, value)
+    stripped = text.strip()
+    assert stripped.isascii() and len(stripped) <= 40
+    if stripped.isdigit():
+        assert value == int(stripped)
+
+
+@given(RESOURCES, yamlish())
+def test_property_any_object_is_a_validated_value_or_invalid_value(resource, raw):
+    try:
+        value = parse(resource, raw)
+    except InvalidValue:
+        return
+    assert _is_validated(resource, value)
+    assert not isinstance(raw, (bool, float, list, dict))
+
+
+@given(RESOURCES, st.integers(0, 2**70), st.text(min_size=1, max_size=12))
+def test_property_an_integer_yaml_wrote_otherwise_is_never_accepted(resource, number, text):
+    with pytest.raises(InvalidValue, match="not plain decimal digits"):
+        parse(resource, WrittenInt(number, text))
+
+
+@given(st.data())
+def test_property_units_and_case_and_spaces(data):
+    resource = data.draw(RESOURCES)
+    number = data.draw(st.integers(0, 2**20))
+    if resource.kind.value == "size":
+        unit, factor = data.draw(st.sampled_from([("K", 2**10), ("kib", 2**10), ("M", 2**20),
+                                                  ("MiB", 2**20), ("g", 2**30), ("GB", 2**30),
+                                                  ("T", 2**40)]))
+    elif resource.kind.value == "duration":
+        unit, factor = data.draw(st.sampled_from([("s", 1), ("M", 60), ("h", 3600),
+                                                  ("D", 86400), ("", 1)]))
+    else:
+        unit, factor = "", 1
+    space = data.draw(st.sampled_from(["", " "]))
+    assert parse(resource, f" {number}{space}{unit} ") == number * factor
+
+
+@given(st.data())
+def test_property_exceeds_is_a_total_order_with_unlimited_on_top(data):
+    resource = data.draw(RESOURCES)
+    a, b = data.draw(valid_values(resource)), data.draw(valid_values(resource))
+    assert exceeds(a, b) == (a != b and not exceeds(b, a))
+    assert not exceeds(a, UNLIMITED)
