@@ -76,10 +76,11 @@ def write_dist(site: Path, name: str, module: str) -> None:
     (info / "entry_points.txt").write_text(f"[conda]\n{name} = {module}\n")
 
 
-def has_entry_point(python: str, environ: dict[str, str]) -> bool:
+def has_entry_point(python: str, environ: dict[str, str], cwd: Path) -> bool:
     code = ("import importlib.metadata as m; import sys; sys.exit(0 if any("
             f"e.value == '{OURS}.plugin' for e in m.entry_points(group='conda')) else 1)")
-    return subprocess.run([python, "-c", code], env=environ, check=False).returncode == 0
+    return subprocess.run([python, "-c", code], env=environ, cwd=cwd,
+                          check=False).returncode == 0
 
 
 def import_times(stderr: str) -> dict[str, tuple[int, int, bool]]:
@@ -133,20 +134,22 @@ def main() -> None:
         environ["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), str(site)] + ([environ["PYTHONPATH"]] if environ.get("PYTHONPATH")
                                       else []))
-        if not has_entry_point(args.python, environ):
+        # Run from the scratch directory: `python -c` puts the working directory first on
+        # sys.path, and another checkout there would be measured instead of this one.
+        if not has_entry_point(args.python, environ, site):
             write_dist(site, "conda-limits-checkout", f"{OURS}.plugin")
         command = [args.python, "-m", "conda", *args.command]
 
         def imports() -> dict[str, tuple[int, int, bool]]:
             done = subprocess.run([args.python, "-X", "importtime", "-c", DRIVER, *args.command],
-                                  env=environ,
+                                  env=environ, cwd=site,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True, check=True)
             return import_times(done.stderr)
 
         def wall(extra: dict[str, str]) -> float:
             start = time.perf_counter()
-            subprocess.run(command, env={**environ, **extra}, stdout=subprocess.DEVNULL,
+            subprocess.run(command, env={**environ, **extra}, cwd=site, stdout=subprocess.DEVNULL,
                            check=True)
             return time.perf_counter() - start
 
