@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 
 #: A look follows at most this many processes of the tree.
 MAX_PROCESSES = 256
@@ -25,13 +24,17 @@ TREE_AGE = 0.5
 _STATUS = {b"VmPeak": "vmem", b"VmHWM": "rss", b"VmData": "data", b"Threads": "threads"}
 
 
-@dataclass
 class Peaks:
-    """Highest figures seen so far (bytes, counts); a measure never seen is absent."""
+    """Highest figures seen so far (bytes, counts); a measure never seen is absent.
 
-    seen: dict[str, int] = field(default_factory=dict)
-    _tree: list[int] = field(default_factory=list, repr=False)
-    _found: float = field(default=-TREE_AGE, repr=False)
+    A plain class: the kernel watcher imports this module, and stays small without
+    ``dataclasses``.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self._tree: list[int] = []
+        self._found = -TREE_AGE
 
     def look(self, pid: int) -> None:
         """Read the figures of ``pid`` and its descendants now (the descendants as found at

@@ -2,10 +2,10 @@
 
 The kernel launcher execs the kernel and keeps its pid, so nothing of conda-limits is the
 kernel's parent. Instead, :func:`start` (called by the launcher just before its ``exec``)
-leaves a small detached process, ``python -m conda_limits.usage.watch``: a fresh interpreter
-(not a copy of the launcher's memory) in a session of its own, so Jupyter's signals to the
-kernel's process group never reach it. It holds a pidfd of the kernel (from Linux 5.3; else it
-polls ``/proc``), looks at the kernel's process tree every :data:`INTERVAL` seconds
+leaves a small detached process running :func:`main`: a fresh interpreter (not a copy of the
+launcher's memory, and started without ``site``) in a session of its own, so Jupyter's signals
+to the kernel's process group never reach it. It holds a pidfd of the kernel (from Linux 5.3;
+else it polls ``/proc``), looks at the kernel's process tree every :data:`INTERVAL` seconds
 (:class:`.sample.Peaks`: high-water marks of memory, open files, processes; CPU time from
 ``/proc/PID/stat``), and when the kernel ends reads its exit status and CPU time from the
 zombie if it is quicker than Jupyter reaping it (else the status is unknown and the CPU time
@@ -13,27 +13,28 @@ is the last look's). Then it reads the ``--mem`` cgroup's figures and removes th
 kills what the kernel left in it first), appends one entry and exits. Only stderr is kept
 open, for the one line that says the session could not be recorded. The launcher forks it
 before it joins the cgroup and sets the limits, so the watcher is under neither.
+
+While it watches, the process has imported only what watching needs (about 9-10 MiB
+resident, most of it the interpreter's own): the log, the entry and the cgroup code are
+imported once the kernel has ended.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import select
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .entry import MemUse, Run, command_name
-from .measure import mem_use, signal_name
 from .sample import Peaks
 
+TYPE_CHECKING = False  # typing itself is not imported: the watcher stays small
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..run.cgroups import MemoryCap
+    from .entry import MemUse, Run
 
 #: Seconds between two looks at the kernel (the first look is one interval after start,
 #: when the launcher has become the kernel).
@@ -41,14 +42,15 @@ INTERVAL = 1.0
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-@dataclass(frozen=True)
 class ProcStat:
     """What ``/proc/PID/stat`` says (also of a zombie, until it is reaped)."""
 
-    state: str
-    cpu: float  # seconds: the process's own, and its waited-for children's
-    starttime: int  # clock ticks after boot: tells a reused pid apart
-    exit_status: int | None  # a wait status, for a zombie
+    def __init__(self, state: str, cpu: float, starttime: int,
+                 exit_status: int | None) -> None:
+        self.state = state
+        self.cpu = cpu  # seconds: the process's own, and its waited-for children's
+        self.starttime = starttime  # clock ticks after boot: tells a reused pid apart
+        self.exit_status = exit_status  # a wait status, for a zombie
 
 
 def proc_stat(pid: int) -> ProcStat | None:
@@ -67,14 +69,14 @@ def proc_stat(pid: int) -> ProcStat | None:
         return None
 
 
-@dataclass
 class Session:
     """What was seen of a kernel from its start to its end."""
 
-    peaks: Peaks = field(default_factory=Peaks)
-    cpu: float | None = None
-    exit_status: int | None = None  # a wait status; None when Jupyter reaped it first
-    ended: float = 0.0
+    def __init__(self) -> None:
+        self.peaks = Peaks()
+        self.cpu: float | None = None
+        self.exit_status: int | None = None  # a wait status; None when Jupyter reaped it
+        self.ended = 0.0
 
 
 def observe(pid: int, starttime: int, *, pidfd: int | None = None,
@@ -115,6 +117,9 @@ def stopped_by(status: int | None, signal: str | None, mem: MemUse | None) -> st
 
 def to_run(session: Session, *, started: float, limits: Mapping[str, int],
            command: str = "ipykernel", mem: MemUse | None = None) -> Run:
+    from .entry import Run, command_name
+    from .measure import signal_name
+
     status = sig = None
     if session.exit_status is not None:
         code = os.waitstatus_to_exitcode(session.exit_status)
@@ -143,7 +148,10 @@ def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
         pidfd: int | None = os.pidfd_open(pid)
     except (AttributeError, OSError):
         pidfd = None
-    argv = [sys.executable, "-m", __name__, "--pid", str(pid), "--starttime",
+    import json
+
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    argv = [sys.executable, "-S", "-c", _MAIN, package_root, "--pid", str(pid), "--starttime",
             str(seen.starttime), "--prefix", str(prefix), "--started", f"{time.time():.3f}",
             "--limits", json.dumps(dict(limits)), "--command", command, *extra]
     if not record:
@@ -186,50 +194,70 @@ def _close_all_but(keep: Sequence[int]) -> None:
     os.closerange(low, 1 << 16)
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m {__name__}")
-    parser.add_argument("--pid", type=int, required=True)
-    parser.add_argument("--starttime", type=int, required=True)
-    parser.add_argument("--pidfd", type=int)
-    parser.add_argument("--prefix", required=True)
-    parser.add_argument("--started", type=float, required=True)
-    parser.add_argument("--limits", default="{}")
-    parser.add_argument("--command", default="ipykernel")
-    parser.add_argument("--interval", type=float, default=INTERVAL)
-    parser.add_argument("--no-record", action="store_true")
-    parser.add_argument("--mem-backend")
-    parser.add_argument("--mem-limit", type=int)
-    parser.add_argument("--mem-dir")
-    parser.add_argument("--remove-cgroup", action="append", default=[])
-    return parser.parse_args(argv)
+#: What the watcher's interpreter runs: this module's main, found where this copy of
+#: conda-limits is (``-S`` skips site and its .pth files; the path is given instead).
+_MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+         "from conda_limits.usage.watch import main; sys.exit(main())")
+_VALUED = {"--pid", "--starttime", "--pidfd", "--prefix", "--started", "--limits",
+           "--command", "--interval", "--mem-backend", "--mem-limit", "--mem-dir"}
+
+
+def _parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """``--name value`` pairs and ``--no-record``, and the directories of the
+    ``--remove-cgroup DIR`` given (written by :func:`start` only)."""
+    args: dict[str, str] = {}
+    removed: list[str] = []
+    rest = list(argv)
+    while rest:
+        name = rest.pop(0)
+        if name == "--no-record":
+            args[name] = ""
+        elif name == "--remove-cgroup" and rest:
+            removed.append(rest.pop(0))
+        elif name in _VALUED and rest:
+            args[name] = rest.pop(0)
+        else:
+            raise SystemExit(f"conda-limits kernel watcher: unexpected argument {name!r}")
+    return args, removed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import log
+    args, removed = _parse_args(sys.argv[1:] if argv is None else argv)
+    pidfd = int(args["--pidfd"]) if "--pidfd" in args else None
+    session = observe(int(args["--pid"]), int(args["--starttime"]), pidfd=pidfd,
+                      interval=float(args.get("--interval", INTERVAL)))
+    return finish(session, args, removed)
 
-    args = _parse_args(argv)
-    memory = None
-    if args.mem_dir:
+
+def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = ()) -> int:
+    """After the kernel: the cgroups' figures, their removal (``removed``: a ``cores``
+    quota's), the entry (imports from here)."""
+    import json
+    from pathlib import Path
+
+    from . import log
+    from .measure import mem_use
+
+    stats = None
+    if args.get("--mem-dir"):
         from ..run import cgroups
 
-        memory = cgroups.adopt(args.mem_backend, args.mem_limit, Path(args.mem_dir))
-    session = observe(args.pid, args.starttime, pidfd=args.pidfd, interval=args.interval)
-    stats = None
-    if memory is not None:
+        memory = cgroups.adopt(args["--mem-backend"], int(args["--mem-limit"]),
+                               Path(args["--mem-dir"]))
         stats = memory.stats()
         memory.close()
-    if args.remove_cgroup:
+    if removed:
         from ..run import cgroups
 
-        for directory in args.remove_cgroup:
+        for directory in removed:
             cgroups._empty(Path(directory))
             cgroups._rmdir(Path(directory))
-    if args.no_record:
+    if "--no-record" in args:
         return 0
-    run = to_run(session, started=args.started, limits=json.loads(args.limits),
-                 command=args.command, mem=mem_use(stats))
+    run = to_run(session, started=float(args["--started"]), limits=json.loads(args["--limits"]),
+                 command=args.get("--command", "ipykernel"), mem=mem_use(stats))
     try:
-        log.append(args.prefix, run)
+        log.append(args["--prefix"], run)
     except log.NotRecorded as error:
         _say(f"conda-limits kernel: the session's usage was not recorded: {error}")
     return 0

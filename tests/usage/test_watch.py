@@ -127,7 +127,8 @@ def test_the_watcher_is_a_fresh_interpreter_in_a_session_of_its_own(env, tmp_pat
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"conda_limits.usage.watch" in argv and str(proc.pid).encode() in argv:
+            if any(b"conda_limits.usage.watch" in arg for arg in argv) and \
+                    str(proc.pid).encode() in argv:
                 found = int(entry.name)
         time.sleep(0.05)
     assert found is not None, "no watcher process"
@@ -137,6 +138,8 @@ def test_the_watcher_is_a_fresh_interpreter_in_a_session_of_its_own(env, tmp_pat
         assert Path(f"/proc/{found}/stat").read_text().split()[3] != str(proc.pid)  # ppid
         fds = {int(fd) for fd in os.listdir(f"/proc/{found}/fd")}
         assert len(fds) <= 6, fds  # stdio, the pidfd, and what Python opens itself
+        modules = Path(f"/proc/{found}/maps").read_text()
+        assert "libcrypto" not in modules  # hashlib (of the log) is not loaded while watching
     finally:
         proc.kill()
         proc.wait()
