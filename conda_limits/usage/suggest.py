@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .. import resources
+from .. import floors, resources
 from ..resources import MEM, Kind, Resource
 from ..values import UNLIMITED, Value, human, pretty
 from .entry import Run, iso
@@ -35,8 +35,12 @@ MARGIN = 0.25
 #: limit -> the measure of a run it is proposed from (``mem``: see :func:`_measure`).
 MEASURED = {"vmem": "vmem", "data": "data", "nofile": "nofile", "cpu": "cpu", "mem": "rss"}
 _MIB = 1 << 20
-#: Lowest value proposed, whatever the runs used.
-FLOORS = {"vmem": 256 * _MIB, "data": 64 * _MIB, "mem": 64 * _MIB, "nofile": 256, "cpu": 60}
+#: Lowest value proposed, whatever the runs used: the floors below which conda-limits
+#: refuses a value (:mod:`conda_limits.floors`), raised for nofile and cpu (one program's
+#: peak says little about the next one's), and 128 MiB for mem.
+FLOORS = {key: max(floors.FLOORS[key].value if key in floors.FLOORS else 0, extra)
+          for key, extra in (("vmem", 0), ("data", 0), ("mem", 128 * _MIB), ("nofile", 256),
+                             ("cpu", 60))}
 #: A limit this many times above the floored peak protects little (``conda doctor``).
 FAR = 10
 #: Runs a limit stopped, with that limit still in force, for ``conda doctor`` to report it.

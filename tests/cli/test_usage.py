@@ -195,7 +195,7 @@ def test_a_read_only_environment_records_into_the_users_dir(tmp_env, state):
 
 def test_doctor_reports_limits_the_runs_contradict(tmp_env):
     with tmp_env() as prefix:
-        assert conda("limits", "set", "-p", str(prefix), "--cpu", "1",
+        assert conda("limits", "set", "-p", str(prefix), "--cpu", "1", "--allow-tiny",
                      "--nofile", "16384").returncode == 0
         for _ in range(3):
             result = conda("run-limited", "-p", str(prefix), "--", "sh", "-c",
