@@ -8,8 +8,9 @@ it through ``SLURM_CONF`` (:meth:`Cluster.environ`).
 Memory is enforced the way a real cluster does it where this machine allows: ``task/cgroup`` on
 a writable cgroup v1 memory controller (the job's state is then OUT_OF_MEMORY); else by
 polling, ``JobAcctGatherParams=OverMemoryKill`` (the step is killed, the job FAILED, and srun
-says "Exceeded job memory limit"). There is no accounting database (no slurmdbd): ``sacct``
-says so, as on many small clusters.
+says "Exceeded job memory limit"). By default there is no accounting database: ``sacct``
+says so, as on many small clusters; ``start(accounting=True)`` adds slurmdbd on a MariaDB
+server of its own (no grant tables, 127.0.0.1 on a free port, data in the same folder).
 
 Starting needs root (slurmd starts jobs as their users), the Debian packages ``slurm-wlm`` and
 ``munge`` (the ``munge`` user), and takes a second or two. :func:`start` raises
@@ -19,6 +20,7 @@ are stopped by the next :func:`start`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import shutil
@@ -34,9 +36,13 @@ from pathlib import Path
 PREFIX = "conda-limits-slurm-"
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 PROGRAMS = ("munged", "slurmctld", "slurmd", "srun", "sbatch", "scontrol", "squeue", "sinfo")
+ACCOUNTING_PROGRAMS = ("slurmdbd", "sacctmgr", "mariadbd")
+CLUSTER = "condalimits"
+_SERIAL = itertools.count()
 #: What the node offers jobs: small, so that a test cannot take the machine's memory.
 NODE_MEMORY_MIB = 2048
 START_TIMEOUT = 60.0
+ACCOUNTING_TIMEOUT = 20.0
 
 
 class Unavailable(Exception):
@@ -96,23 +102,29 @@ class Cluster:
         raise AssertionError(f"job {job} did not end within {timeout} s")
 
 
-def start(memory: str = "auto") -> Cluster:
+def start(memory: str = "auto", *, accounting: bool = False) -> Cluster:
     """Start a cluster and wait until its node takes jobs (raises :class:`Unavailable`).
 
     ``memory``: "task/cgroup", "OverMemoryKill", or "auto" (cgroup where possible).
+    ``accounting``: with slurmdbd and its own MariaDB server, so that ``sacct`` answers
+    (a few seconds more to start; needs the Debian packages slurmdbd and mariadb-server).
     """
-    _check_machine()
+    _check_machine(ACCOUNTING_PROGRAMS if accounting else ())
     stop_abandoned()
     if memory == "auto":
         memory = "task/cgroup" if _cgroup_v1_writable() else "OverMemoryKill"
     directory = Path(tempfile.mkdtemp(prefix=PREFIX))
     directory.chmod(0o755)  # clients of every user read slurm.conf and reach the munge socket
     (directory / "owner").write_text(f"{os.getpid()}\n")
-    node = f"clt{os.getpid()}"
+    node = f"clt{os.getpid()}x{next(_SERIAL)}"  # cgroups are named after the node
+    (directory / "node").write_text(node)
     try:
         _start_munge(directory)
-        _write_config(directory, node, memory)
+        dbd_port = _start_accounting(directory) if accounting else None
+        _write_config(directory, node, memory, dbd_port)
         environ = {**os.environ, "SLURM_CONF": str(directory / "slurm.conf")}
+        if dbd_port is not None:
+            _register_cluster(directory, environ)
         for daemon in (["slurmctld"], ["slurmd", "-N", node]):
             done = subprocess.run([*daemon, "-f", str(directory / "slurm.conf")], env=environ,
                                   capture_output=True, text=True, timeout=START_TIMEOUT)
@@ -126,14 +138,22 @@ def start(memory: str = "auto") -> Cluster:
     return Cluster(directory, node, memory)
 
 
-def _check_machine() -> None:
+def _which(program: str) -> str | None:
+    return shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def _check_machine(extra: tuple[str, ...] = ()) -> None:
     if not sys.platform.startswith("linux"):
         raise Unavailable("a Slurm test cluster needs Linux")
-    missing = [p for p in PROGRAMS if not shutil.which(p, path=os.environ.get("PATH", "")
-                                                       + ":/usr/sbin:/sbin")]
+    missing = [p for p in PROGRAMS if not _which(p)]
     if missing:
         raise Unavailable("Slurm is not installed here (no " + ", ".join(missing)
                           + "; the Debian packages are slurm-wlm and munge)")
+    missing = [p for p in extra if not _which(p)]
+    if missing:
+        raise Unavailable("no accounting database can be started here (no "
+                          + ", ".join(missing) + "; the Debian packages are slurmdbd and "
+                          "mariadb-server)")
     if os.geteuid() != 0:
         raise Unavailable("starting slurmctld and slurmd needs root")
     try:
@@ -180,6 +200,70 @@ def _start_munge(directory: Path) -> None:
         raise Unavailable(f"munged did not start: {done.stderr.strip()}")
 
 
+def _start_accounting(directory: Path) -> int:
+    """A MariaDB server (root, no grant tables, on 127.0.0.1) and slurmdbd on it; the port of
+    slurmdbd."""
+    database = directory / "mariadb"
+    (database / "data").mkdir(parents=True)  # no system tables needed: no grant tables
+    db_port, dbd_port = _free_ports(2)
+    log = open(database / "mariadbd.err", "ab")  # noqa: SIM115 (the daemon keeps it)
+    subprocess.Popen(  # noqa: S603 (stopped by _stop through its pid file)
+        [_which("mariadbd") or "mariadbd", "--no-defaults", "--user=root",
+         f"--datadir={database / 'data'}", f"--socket={database / 'mariadbd.sock'}",
+         f"--port={db_port}", "--bind-address=127.0.0.1",
+         f"--pid-file={database / 'mariadbd.pid'}", "--skip-grant-tables",
+         "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=4M"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    _wait_for(lambda: (database / "mariadbd.sock").exists(), "mariadbd",
+              database / "mariadbd.err")
+    conf = directory / "slurmdbd.conf"
+    conf.write_text("\n".join([
+        "AuthType=auth/munge", f"AuthInfo=socket={directory / 'munge-run' / 'munge.socket'}",
+        "DbdHost=localhost", f"DbdPort={dbd_port}", "SlurmUser=root",
+        f"PidFile={directory / 'slurmdbd.pid'}", f"LogFile={directory / 'log' / 'slurmdbd.log'}",
+        "StorageType=accounting_storage/mysql", "StorageHost=127.0.0.1",
+        f"StoragePort={db_port}", "StorageUser=root", "StorageLoc=slurm_acct_db"]) + "\n")
+    conf.chmod(0o600)
+    (directory / "log").mkdir()
+    environ = {**os.environ, "SLURM_CONF": str(directory / "slurm.conf")}  # finds slurmdbd.conf
+    done = subprocess.run([_which("slurmdbd") or "slurmdbd"], env=environ, capture_output=True,
+                          text=True, timeout=START_TIMEOUT)
+    if done.returncode:
+        raise Unavailable(f"slurmdbd did not start: {done.stderr.strip()}"
+                          + _log_tail(directory, "slurmdbd"))
+    return dbd_port
+
+
+def _register_cluster(directory: Path, environ: dict[str, str]) -> None:
+    """Add the cluster to the accounting database (slurmdbd may take a moment to listen)."""
+    done = None
+
+    def added() -> bool:
+        nonlocal done
+        done = subprocess.run(["sacctmgr", "-i", "add", "cluster", CLUSTER], env=environ,
+                              capture_output=True, text=True, timeout=START_TIMEOUT)
+        return done.returncode == 0 or "already exists" in done.stdout + done.stderr
+
+    try:
+        _wait_for(added, "sacctmgr add cluster", directory / "log" / "slurmdbd.log")
+    except Unavailable as error:
+        said = (done.stdout + done.stderr).strip() if done else ""
+        raise Unavailable(f"{error}\nsacctmgr: {said}") from None
+
+
+def _wait_for(ready, what: str, log: Path, timeout: float = ACCOUNTING_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            try:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
+            except OSError:
+                tail = ""
+            raise Unavailable(f"{what}: not ready after {timeout:.0f} s\n{tail}")
+        time.sleep(0.2)
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -191,9 +275,9 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _write_config(directory: Path, node: str, memory: str) -> None:
+def _write_config(directory: Path, node: str, memory: str, dbd_port: int | None) -> None:
     for sub in ("state", "spool", "log"):
-        (directory / sub).mkdir()
+        (directory / sub).mkdir(exist_ok=True)
     ctld_port, slurmd_port = _free_ports(2)
     host = socket.gethostname()
     if memory == "task/cgroup":
@@ -207,7 +291,7 @@ def _write_config(directory: Path, node: str, memory: str) -> None:
                        "JobAcctGatherType=jobacct_gather/linux",
                        "JobAcctGatherParams=OverMemoryKill"]
     lines = [
-        "ClusterName=condalimits",
+        f"ClusterName={CLUSTER}",
         f"SlurmctldHost={host}(127.0.0.1)",
         f"SlurmctldPort={ctld_port}",
         f"SlurmdPort={slurmd_port}",
@@ -224,7 +308,11 @@ def _write_config(directory: Path, node: str, memory: str) -> None:
         f"SlurmdLogFile={directory / 'log' / 'slurmd.log'}",
         *enforcement,
         "JobAcctGatherFrequency=1",
-        "AccountingStorageType=accounting_storage/none",
+        *(["AccountingStorageType=accounting_storage/none"] if dbd_port is None else
+          ["AccountingStorageType=accounting_storage/slurmdbd",
+           "AccountingStorageHost=localhost", f"AccountingStoragePort={dbd_port}",
+           # the munge socket for slurmdbd's connections (AuthInfo is not used for them)
+           f"AccountingStoragePass={directory / 'munge-run' / 'munge.socket'}"]),
         "SelectType=select/cons_tres",
         "SelectTypeParameters=CR_Core_Memory",
         "MpiDefault=none",
@@ -261,18 +349,21 @@ def _log_tail(directory: Path, name: str) -> str:
 
 
 def _pid_of(path: Path, directory: Path) -> int | None:
-    """The pid in ``path`` if that process is still one of this cluster's daemons."""
+    """The pid in ``path`` if that process is still one of this cluster's daemons (its
+    command line or environment names the cluster's folder)."""
     try:
         pid = int(path.read_text().split()[0])
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        seen = (Path(f"/proc/{pid}/cmdline").read_bytes()
+                + Path(f"/proc/{pid}/environ").read_bytes())
     except (OSError, ValueError, IndexError):
         return None
-    return pid if str(directory).encode() in cmdline else None
+    return pid if str(directory).encode() in seen else None
 
 
 def _stop(directory: Path) -> None:
     """Stop the daemons of the cluster in ``directory`` (only those) and remove it."""
     pidfiles = [directory / "slurmd.pid", directory / "slurmctld.pid",
+                directory / "slurmdbd.pid", directory / "mariadb" / "mariadbd.pid",
                 directory / "munge-run" / "munged.pid"]
     pids = [pid for pid in (_pid_of(p, directory) for p in pidfiles) if pid]
     for pid in pids:
@@ -290,8 +381,11 @@ def _stop(directory: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    node = f"clt{_owner(directory)}"
-    for controller in Path("/sys/fs/cgroup").glob(f"*/slurm_{node}"):
+    try:
+        node = (directory / "node").read_text().strip()
+    except OSError:
+        node = ""
+    for controller in Path("/sys/fs/cgroup").glob(f"*/slurm_{node}") if node else ():
         for folder in sorted(controller.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             if folder.is_dir():
                 try:

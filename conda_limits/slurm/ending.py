@@ -86,10 +86,15 @@ def from_sacct(job_id: str, environ: Mapping[str, str] | None = None) -> JobEnd 
         if done is None or done.returncode or "accounting storage is disabled" in done.stderr:
             return None
         end = parse_sacct(done.stdout, job_id)
-        if end is None or end.state not in UNFINISHED:
+        if end is None:
+            return None
+        complete = end.state not in UNFINISHED and "?" not in done.stdout.split("\n")[0]
+        if complete:
             return end
         if time.monotonic() > deadline:
-            return None  # not ended as far as accounting knows: it says nothing yet
+            # not ended as far as accounting knows: it says nothing yet; ended, but the
+            # record still incomplete (ReqMem "16?"): its state and exit code hold
+            return None if end.state in UNFINISHED else end
         time.sleep(0.2)
 
 
@@ -116,10 +121,16 @@ def parse_sacct(text: str, job_id: str) -> JobEnd | None:
             state = _state(row["State"])
     exit_code, signal = _exit_code(job["ExitCode"])
     rss = [_bytes(r["MaxRSS"]) for r in rows]
-    largest = max((r for r in rss if r is not None), default=None)
-    return JobEnd(job_id, "sacct", state, None, exit_code, signal,
-                  job["ReqMem"] or None, job["Timelimit"] or None, job["Elapsed"] or None,
-                  _slurm_size(largest) if largest is not None else None)
+    largest = max((r for r in rss if r), default=None)  # 0: not sampled (a short step)
+    return JobEnd(job_id, "sacct", state, None, exit_code, signal, _size_text(job["ReqMem"]),
+                  job["Timelimit"] or None, job["Elapsed"] or None,
+                  _slurm_size(largest) if largest else None)
+
+
+def _size_text(text: str) -> str | None:
+    """A memory size as Slurm writes it (``100M``), or None for anything else (sacct shows
+    ``16?`` for a job whose record is not complete yet)."""
+    return text if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?[KMGTP]?", text or "") else None
 
 
 def _state(text: str) -> str:
@@ -180,7 +191,7 @@ def parse_scontrol(text: str, job_id: str) -> JobEnd | None:
                     if "=" in item)
         mem = tres.get("mem") or fields.get("MinMemoryNode") or fields.get("MinMemoryCPU")
         return JobEnd(job_id, "scontrol", fields.get("JobState") or None,
-                      fields.get("Reason") or None, exit_code, signal, mem or None,
+                      fields.get("Reason") or None, exit_code, signal, _size_text(mem or ""),
                       fields.get("TimeLimit") or None, fields.get("RunTime") or None)
     return None
 

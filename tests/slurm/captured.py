@@ -2,9 +2,8 @@
 
 The scontrol and srun texts were captured from the one-node cluster of
 ``tests/slurm_cluster.py`` (task/cgroup and OverMemoryKill set-ups); the TIMEOUT ones from a
-job run past a one-minute ``--time`` there (too slow to run in every test session). The sacct
-rows follow sacct's ``--parsable2`` format (a job row and its step rows): the test cluster
-keeps no accounting.
+job run past a one-minute ``--time`` there (too slow to run in every test session); the sacct
+rows from the same cluster started with accounting (``start(accounting=True)``).
 """
 
 from __future__ import annotations
@@ -55,9 +54,17 @@ SRUN_CANCELLED = (
     "slurmstepd-clt18019: error: *** STEP 7.0 ON clt18019 CANCELLED AT 2026-12-01T22:10:50 ***",
     "srun: error: clt18019: task 0: Terminated",
 )
-SACCT = (
-    "12|OUT_OF_MEMORY|0:125|100M||UNLIMITED|00:00:02\n"
-    "12.extern|COMPLETED|0:0|||UNLIMITED|00:00:02\n"
-    "12.0|OUT_OF_MEMORY|0:125||101.5M||00:00:01\n"
+# sacct on the test cluster with accounting (slurmdbd, MariaDB), job 2 ran out of memory:
+# one second after srun returned, then once the record was complete
+SACCT_EARLY = (
+    "1|FAILED|3:0|16?|||00:00:01\n"
+    "1.0|FAILED|3:0||0||00:00:01\n"
+    "2|PENDING|0:0|16?|||00:00:01\n"
+    "2.0|RUNNING|0:0||||00:00:01\n"
 )
-
+SACCT = (
+    "1|FAILED|3:0|100M||UNLIMITED|00:00:01\n"
+    "1.0|FAILED|3:0||0||00:00:01\n"
+    "2|OUT_OF_MEMORY|0:125|100M||UNLIMITED|00:00:01\n"
+    "2.0|OUT_OF_MEMORY|0:125||0||00:00:01\n"
+)

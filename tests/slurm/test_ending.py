@@ -5,6 +5,7 @@ from __future__ import annotations
 from conda_limits.slurm import ending
 from tests.slurm.captured import (
     SACCT,
+    SACCT_EARLY,
     SCONTROL_OOM_CGROUP,
     SCONTROL_TIMEOUT,
     SRUN_CANCELLED,
@@ -56,10 +57,26 @@ def test_srun_lines_of_a_plain_failure_say_nothing():
 
 
 def test_sacct_job_and_steps():
-    end = ending.parse_sacct(SACCT, "12")
-    assert (end.source, end.state, end.exit_code, end.signal, end.mem, end.max_rss) == (
-        "sacct", "OUT_OF_MEMORY", 0, 125, "100M", "101.5M")
-    assert ending.parse_sacct(SACCT, "1") is None  # 12 is not 1
+    end = ending.parse_sacct(SACCT, "2")
+    assert (end.source, end.state, end.exit_code, end.signal, end.mem, end.time_limit) == (
+        "sacct", "OUT_OF_MEMORY", 0, 125, "100M", "UNLIMITED")
+    assert end.max_rss is None  # MaxRSS 0: the step was too short to be sampled
+    failed = ending.parse_sacct(SACCT, "1")
+    assert (failed.state, failed.exit_code, failed.signal) == ("FAILED", 3, 0)
+    assert ending.parse_sacct(SACCT, "12") is None
+
+
+def test_sacct_before_the_record_is_complete():
+    early = ending.parse_sacct(SACCT_EARLY, "2")
+    assert early.state in ending.UNFINISHED  # from_sacct waits for a final state
+    assert ending.parse_sacct(SACCT_EARLY, "1").mem is None  # "16?" is not a size
+
+
+def test_sacct_max_rss_of_the_largest_step():
+    end = ending.parse_sacct("5|COMPLETED|0:0|2G||UNLIMITED|00:01:00\n"
+                             "5.0|COMPLETED|0:0||1536.50K||00:00:30\n"
+                             "5.1|COMPLETED|0:0||101.5M||00:00:30\n", "5")
+    assert end.max_rss == "101.5M"
 
 
 def test_sacct_a_step_out_of_memory_under_a_failed_job():

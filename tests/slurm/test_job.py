@@ -241,3 +241,20 @@ def test_inside_an_allocation_a_step_of_that_job(slurm_cluster, env):
     assert "nofile 512 step 0\nstatus 0\n" in out
     assert "conda-limits: Slurm's memory limit stopped job " in out
     assert out.endswith("status 1\n") or out.endswith("status 137\n")
+
+
+def test_with_accounting_the_end_is_read_from_sacct(accounting_cluster, env):
+    from conda_limits.slurm import ending
+
+    done = submit(accounting_cluster, env, GROW, mem=100 * MiB, overrides={"vmem": "unlimited"})
+    line = done.stderr.splitlines()[-1]
+    assert line.startswith("conda-limits: Slurm's memory limit stopped job "), done.stderr
+    assert "(state OUT_OF_MEMORY" in line or "srun: memory limit exceeded" in line
+    job_id = line.split("stopped job ")[1].split(":")[0]
+    end = ending.read(job_id, (), accounting_cluster.environ())
+    assert (end.source, end.state, end.mem) in {("sacct", "OUT_OF_MEMORY", "100M"),
+                                                ("sacct", "FAILED", "100M")}
+    sacct = subprocess.run(["sacct", "-j", job_id, "--noheader", "--parsable2",
+                            "--format=JobID,State"], capture_output=True, text=True,
+                           env=accounting_cluster.environ())
+    assert f"{job_id}|{end.state}" in sacct.stdout
