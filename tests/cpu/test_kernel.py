@@ -18,17 +18,10 @@ pytest.importorskip("jupyter_client", reason="jupyter_client is not installed")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed")
 
 from ..jupyter.test_launch import install, kenv, start  # noqa: F401 (fixtures)
+from .probes import probe
 
-PROBE = ("import os, json\n"
-         "pools = {}\n"
-         "try:\n"
-         "    import numpy, threadpoolctl\n"
-         "    pools = {i['internal_api']: i['num_threads'] for i in threadpoolctl.threadpool_info()}\n"
-         "except ImportError:\n"
-         "    pass\n"
-         "print(json.dumps({'omp': os.environ.get('OMP_NUM_THREADS'), 'pools': pools,\n"
-         "                  'cpus': sorted(os.sched_getaffinity(0)),\n"
-         "                  'cgroup': open('/proc/self/cgroup').read()}))\n")
+PROBE = probe("'omp': os.environ.get('OMP_NUM_THREADS'), 'cpus': sorted(os.sched_getaffinity(0)), "
+              "'cgroup': open('/proc/self/cgroup').read()")
 
 
 def test_a_kernel_gets_the_thread_variables_and_the_cpu_set(kenv, start):  # noqa: F811

@@ -18,16 +18,11 @@ from conda_limits.cpu.settings import Cores, CpuSettings
 from conda_limits.model import LimitSet, parse_limits
 from conda_limits.run import command
 
-PROBE = ("import os, json\n"
-         "pools = {}\n"
-         "try:\n"
-         "    import numpy, threadpoolctl\n"
-         "    pools = {i['internal_api']: i['num_threads'] for i in threadpoolctl.threadpool_info()}\n"
-         "except ImportError:\n"
-         "    pass\n"
-         "print(json.dumps({'cpus': sorted(os.sched_getaffinity(0)), 'pools': pools,\n"
-         "    'env': {k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS',\n"
-         "                                          'PYTHON_CPU_COUNT', 'MKL_NUM_THREADS')}}))\n")
+from .probes import probe
+
+PROBE = probe("'cpus': sorted(os.sched_getaffinity(0)), 'env': {k: os.environ.get(k) for k in "
+              "('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'PYTHON_CPU_COUNT', "
+              "'MKL_NUM_THREADS')}")
 
 
 def env_with(tmp_path: Path, limits: dict, env_vars: dict | None = None) -> Path:
@@ -39,7 +34,7 @@ def env_with(tmp_path: Path, limits: dict, env_vars: dict | None = None) -> Path
     return prefix
 
 
-def probe(prefix: Path, capfd, overrides: LimitSet | None = None, **kwargs) -> tuple[dict, str]:
+def run_probe(prefix: Path, capfd, overrides: LimitSet | None = None, **kwargs) -> tuple[dict, str]:
     err = io.StringIO()
     status = command.run(prefix, [sys.executable, "-c", PROBE], overrides, stderr=err,
                          env={k: v for k, v in os.environ.items() if not k.endswith("THREADS")},
@@ -51,7 +46,7 @@ def probe(prefix: Path, capfd, overrides: LimitSet | None = None, **kwargs) -> t
 
 def test_threads_reach_numpys_openblas_and_every_variable(tmp_path, capfd):
     pytest.importorskip("threadpoolctl")
-    seen, err = probe(env_with(tmp_path, {"threads": 1}), capfd)
+    seen, err = run_probe(env_with(tmp_path, {"threads": 1}), capfd)
     assert seen["pools"]["openblas"] == 1
     assert set(seen["env"].values()) == {"1"}
     assert err == ""
@@ -59,20 +54,20 @@ def test_threads_reach_numpys_openblas_and_every_variable(tmp_path, capfd):
 
 def test_a_cpuset_pins_the_command_and_sizes_the_pools(tmp_path, capfd):
     one = max(os.sched_getaffinity(0))
-    seen, _ = probe(env_with(tmp_path, {"cpuset": str(one)}), capfd, report=True)
+    seen, _ = run_probe(env_with(tmp_path, {"cpuset": str(one)}), capfd, report=True)
     assert seen["cpus"] == [one]
     assert seen["env"]["OMP_NUM_THREADS"] == "1"  # the size of the set
 
 
 def test_flags_win_over_the_recorded_settings(tmp_path, capfd):
     prefix = env_with(tmp_path, {"threads": 1})
-    seen, _ = probe(prefix, capfd, LimitSet(cpu=CpuSettings(threads=3)))
+    seen, _ = run_probe(prefix, capfd, LimitSet(cpu=CpuSettings(threads=3)))
     assert seen["env"]["OMP_NUM_THREADS"] == "3"
 
 
 def test_variables_the_environment_sets_itself_win(tmp_path, capfd):
     prefix = env_with(tmp_path, {"threads": 1}, env_vars={"OMP_NUM_THREADS": "7"})
-    seen, err = probe(prefix, capfd, report=True)
+    seen, err = run_probe(prefix, capfd, report=True)
     assert seen["env"]["OMP_NUM_THREADS"] == "7" and seen["env"]["MKL_NUM_THREADS"] == "1"
     assert "OMP_NUM_THREADS left to the environment's own value" in err
 
@@ -80,7 +75,7 @@ def test_variables_the_environment_sets_itself_win(tmp_path, capfd):
 def test_cpus_outside_the_allowed_set_are_a_warning(tmp_path, capfd):
     allowed = sorted(os.sched_getaffinity(0))
     missing = max(allowed) + 1
-    seen, err = probe(env_with(tmp_path, {"cpuset": f"{allowed[0]},{missing}"}), capfd)
+    seen, err = run_probe(env_with(tmp_path, {"cpuset": f"{allowed[0]},{missing}"}), capfd)
     assert seen["cpus"] == [allowed[0]]
     assert f"CPU(s) {missing} not available here" in err
 
@@ -91,7 +86,7 @@ def test_the_report_says_what_was_in_force_and_where_it_came_from(tmp_path, capf
     except quota.CpuQuotaUnavailable as error:
         pytest.skip(f"no CPU quota here: {error}")
     prefix = env_with(tmp_path, {"cores": "0.5"})
-    seen, err = probe(prefix, capfd, LimitSet(cpu=CpuSettings(threads=2)), report=True)
+    seen, err = run_probe(prefix, capfd, LimitSet(cpu=CpuSettings(threads=2)), report=True)
     assert seen["env"]["OMP_NUM_THREADS"] == "2"
     lines = err.splitlines()
     assert "  threads:      2 (--threads)" in lines

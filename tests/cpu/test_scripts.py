@@ -16,19 +16,10 @@ from conda_limits.cpu.affinity import format_cpu_list
 from conda_limits.model import parse_limits
 
 from ..shells.harness import ALL_SHELLS, SH_SHELLS, Session, Shell, forks, script
+from .probes import probe
 
-PROBE = """\
-import json, os
-pools = {}
-try:
-    import numpy, threadpoolctl
-    pools = {i["internal_api"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}
-except ImportError:
-    pass
-names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "PYTHON_CPU_COUNT")
-print("PROBE " + json.dumps({"env": {n: os.environ.get(n) for n in names},
-                             "cpus": sorted(os.sched_getaffinity(0)), "pools": pools}))
-"""
+PROBE = probe("'env': {n: os.environ.get(n) for n in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', "
+              "'NUMBA_NUM_THREADS', 'PYTHON_CPU_COUNT')}, 'cpus': sorted(os.sched_getaffinity(0))")
 ONE = max(os.sched_getaffinity(0))
 
 
@@ -40,7 +31,7 @@ def environment(tmp_path: Path, limits: dict) -> Path:
 
 
 def probes(lines: list[str]) -> list[dict]:
-    return [json.loads(line[6:]) for line in lines if line.startswith("PROBE ")]
+    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 @pytest.mark.parametrize("shell", ALL_SHELLS, ids=lambda s: s.name)
