@@ -41,6 +41,7 @@ class Kind(str, Enum):
     VMEM_GPU = "vmem-gpu"  # vmem set in an environment with CUDA/ML packages
     HIT = "hit"  # recorded runs keep being stopped by a limit
     LOOSE = "loose"  # a limit far above anything recorded runs used
+    CPU = "cpu"  # a CPU setting that does not fit this machine (conda_limits.cpu.checks)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ def diagnose(prefix: str | os.PathLike[str]) -> Report:
             "(it removes the record and the scripts, whatever they hold)", (error.path,)))
         return Report(prefix, LimitSet(), tuple(findings))
     findings += ceiling_findings(state.limits)
+    findings += cpu_findings(state.limits)
     findings += vmem_gpu_findings(state.limits, gpu_packages(prefix))
     findings += usage_findings(prefix, state.limits)
     return Report(prefix, state.limits, tuple(findings))
@@ -150,6 +152,16 @@ def ceiling_findings(limits: LimitSet) -> list[Finding]:
                     f"lower it with `conda limits set --{resource.key} VALUE`, or ask the "
                     "administrator to raise the hard limit")
             for resource, which, value, ceiling in above_ceiling(limits)]
+
+
+def cpu_findings(limits: LimitSet) -> list[Finding]:
+    """CPU settings this machine cannot honour as recorded (CPUs it lacks, more cores or
+    threads than it has)."""
+    if not limits.cpu:
+        return []
+    from .cpu.checks import problems
+
+    return [Finding(Kind.CPU, message, hint) for message, hint in problems(limits.cpu)]
 
 
 def vmem_gpu_findings(limits: LimitSet, packages: list[str]) -> list[Finding]:

@@ -86,3 +86,30 @@ def test_site_defaults_take_cpu_settings_and_name_their_source():
     with pytest.raises(defaults.DefaultsError, match="limits_defaults.cores: above 0"):
         defaults.parse("/etc/conda/.condarc", {"cores": 0})
     assert defaults.skipped("threads,vmem") == {"threads", "vmem"}
+
+
+def test_doctor_names_cpu_settings_this_machine_cannot_honour(tmp_path):
+    import os
+
+    from conda_limits import health, prefix_files
+    from conda_limits.cpu.affinity import allowed_cpus, format_cpu_list
+
+    prefix = tmp_path / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    allowed = allowed_cpus()
+    far = max(allowed) + 100
+    count = os.cpu_count() or 1
+    # As a record from a bigger machine would have them.
+    prefix_files.write(prefix, parse_limits({"cpuset": f"{min(allowed)},{far}",
+                                             "cores": count + 1, "threads": len(allowed) + 1}))
+    found = [f for f in health.diagnose(prefix).findings if f.kind is health.Kind.CPU]
+    assert [f.message for f in found] == [
+        (f"cpuset {min(allowed)},{far}: CPU(s) {far} not available here (allowed: "
+        f"{format_cpu_list(allowed)}); {min(allowed)} are used"),
+        (f"cores {count + 1} is more than this machine's {count} CPU(s): the quota holds "
+        "nothing back here"),
+        (f"threads {len(allowed) + 1} is more than the {len(allowed)} CPU(s) this process may "
+        f"use ({format_cpu_list(allowed)}): the pools' threads will wait for each other")]
+    assert not any(f.fixable for f in found)
+    prefix_files.write(prefix, parse_limits({"threads": 1, "cpuset": str(min(allowed))}))
+    assert not [f for f in health.diagnose(prefix).findings if f.kind is health.Kind.CPU]
