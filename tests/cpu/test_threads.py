@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,13 @@ def test_python_reports_the_size_as_its_cpu_count():
                          env={**os.environ, **threads.environment(1)}, capture_output=True,
                          text=True, check=True).stdout
     assert out == "1 1\n"
+
+
+def test_the_docs_cpu_page_lists_every_variable_and_every_one_left_alone():
+    page = (Path(__file__).parents[2] / "docs" / "cpu.md").read_text()
+    listed = [line.split("`")[1] for line in page.splitlines() if line.startswith("| `")
+              and line.split("`")[1].isupper()]
+    assert listed == list(threads.NAMES)
+    for variable in threads.NOT_SET:
+        for name in variable.name.split(", "):
+            assert f"`{name}`" in page
