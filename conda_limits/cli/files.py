@@ -101,13 +101,10 @@ def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
 def locked(path: str | Path, *, write: bool) -> Iterator[None]:
     """Hold the file's lock around a read-modify-write (``write`` False: a read)."""
     from .. import environment_yml
-    from .exceptions import LimitsFileError
+    from .exceptions import conda_errors
 
-    try:
-        with environment_yml.locked(path, write=write):
-            yield
-    except environment_yml.EnvFileError as error:
-        raise LimitsFileError(str(error)) from None
+    with conda_errors(), environment_yml.locked(path, write=write):
+        yield
 
 
 def set_in_file(args: Namespace, given: LimitSet,

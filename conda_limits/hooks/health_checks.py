@@ -76,9 +76,8 @@ def check(prefix: str, verbose: bool) -> None:
 
 def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     """Health check fixer: rewrite the activation scripts from the record."""
-    from ..cli.exceptions import PrefixNotWritableError
+    from ..cli.exceptions import conda_errors
     from ..health import Kind, diagnose, fix_scripts
-    from ..prefix_files import PrefixNotWritable
 
     report = diagnose(prefix)
     broken = [f for f in report.findings if f.kind is Kind.RECORD]
@@ -93,10 +92,8 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     print()
     confirm("Rewrite the activation scripts from the limits record?" if report.limits else
             "Remove conda-limits' activation scripts, since no limits are recorded?")
-    try:
+    with conda_errors():
         changed = fix_scripts(prefix)
-    except PrefixNotWritable as error:
-        raise PrefixNotWritableError(prefix, error.error.strerror or str(error.error)) from None
     for path in changed:
         print(f"{'Rewrote' if path.exists() else 'Removed'} {path}")
     return 0

@@ -53,11 +53,11 @@ def configured() -> tuple[LimitSet, Sources]:
     the key of a bad default.
     """
     from .. import defaults, provenance, resources
-    from ..cli.exceptions import LimitsDefaultsError
+    from ..cli.exceptions import conda_errors
     from ..cli.tiny import SETTING_HINT, allowed
     from ..model import LimitSet
 
-    try:
+    with conda_errors():  # a bad default: LimitsDefaultsError
         skip = defaults.skipped(os.environ.get(OPT_OUT))
         config = _plugin_config()
         if config is None or skip == frozenset(resources.KEYS):
@@ -75,8 +75,6 @@ def configured() -> tuple[LimitSet, Sources]:
                 sources[key] = provenance.condarc(wins[-1])
         if not allowed():
             defaults.refuse_tiny(merged, sources, SETTING_HINT)
-    except defaults.DefaultsError as error:
-        raise LimitsDefaultsError(str(error), in_config=error.in_config) from None
     return merged, sources
 
 
