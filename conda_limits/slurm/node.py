@@ -13,7 +13,8 @@ The limits are planned against the node's own limits (a node's hard limit may be
 the submitting machine's: the value is lowered to it, with the same warning as activation),
 set on this process with setrlimit, and kept across the ``exec`` of the same launcher
 ``conda run-limited`` uses (:mod:`conda_limits.run.launcher`), which sources the
-environment's ``activate.d`` scripts and ``exec``s the command. So the task keeps its pid, and
+environment's ``activate.d`` scripts and ``exec``s the command, with the thread-pool variables
+of the CPU settings exported (:func:`with_thread_variables`). So the task keeps its pid, and
 its exit status and signals are the command's; Slurm's ``PropagateResourceLimits`` is not
 relied on.
 
@@ -99,6 +100,24 @@ def _same_path(text: str | None, prefix: Path) -> bool:
         return False
 
 
+def with_thread_variables(activation: Activation, prefix: Path,
+                          limits: LimitSet) -> Activation:
+    """The thread-pool variables of the CPU settings (``threads``, else what ``cpuset`` and
+    ``cores`` allow), except those the environment sets itself, which win. The CPU set and
+    the quota are not applied on the node: Slurm allocates the job's CPUs
+    (``--cpus-per-task``)."""
+    from dataclasses import replace
+
+    from ..cpu import threads
+
+    size = limits.cpu.pool_size()
+    if size is None:
+        return activation
+    own = set(threads.overridden(envactivation.environment_variables(prefix)))
+    variables = {k: v for k, v in threads.environment(size).items() if k not in own}
+    return replace(activation, environ={**activation.environ, **variables})
+
+
 def main(args: Sequence[str]) -> int:
     from .. import rlimits
     from ..jupyter.launch import _gate  # the kernel launcher's handshake: the same launcher
@@ -110,6 +129,7 @@ def main(args: Sequence[str]) -> int:
         prefix, recorded, overrides, command = _parse(args)
         activation, note = activation_here(prefix)
         plan, activation = plan_activation(recorded, activation, overrides)
+        activation = with_thread_variables(activation, prefix, recorded.merged(overrides))
         launch = launcher.launch(activation, command, *_gate())  # the gate stands open
     except (NodeError, envactivation.ActivationError, RunnerError) as error:
         print(f"{SPEAKER}: {error}", file=sys.stderr)

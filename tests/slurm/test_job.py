@@ -258,3 +258,17 @@ def test_with_accounting_the_end_is_read_from_sacct(accounting_cluster, env):
                             "--format=JobID,State"], capture_output=True, text=True,
                            env=accounting_cluster.environ())
     assert f"{job_id}|{end.state}" in sacct.stdout
+
+
+def test_cpu_settings_ask_for_cpus_and_size_the_thread_pools(slurm_cluster, env):
+    prefix_files.write(env, parse_limits({"nofile": 512, "cores": 1.5}))
+    for path in env.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    show = ["sh", "-c", "scontrol -o show job $SLURM_JOB_ID | grep -o ' TRES=[^ ]*'; "
+            'echo "threads $OMP_NUM_THREADS"']
+    done = submit(slurm_cluster, env, show)
+    assert done.stdout.startswith(" TRES=cpu=2,"), done.stderr  # 1.5 cores: 2 CPUs
+    assert done.stdout.endswith("\nthreads 2\n")
+    theirs = submit(slurm_cluster, env, show, srun="-c 1")
+    assert theirs.stdout.startswith(" TRES=cpu=1,"), theirs.stderr
+    assert theirs.stdout.endswith("\nthreads 2\n")

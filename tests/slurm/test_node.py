@@ -126,3 +126,19 @@ def test_a_value_above_the_nodes_hard_limit_is_lowered_with_a_warning(env: Path)
     assert row(done.stdout, "Max open files") == ["400", "400"]
     assert done.stderr == ("conda-limits: nofile 512 is above the hard limit (400); using the "
                            "hard limit\n")
+
+
+def test_thread_variables_from_the_cpu_settings(env: Path):
+    from conda_limits.cpu import threads
+
+    show = ["sh", "-c", 'echo "$OMP_NUM_THREADS $OPENBLAS_NUM_THREADS $MKL_NUM_THREADS"']
+    clean = {k: v for k, v in os.environ.items() if k not in threads.NAMES}
+    clean["CONDA_PREFIX"] = str(env)
+    assert on_node(env, show, {"threads": 3}, environ=clean).stdout == "3 3 3\n"
+    # the quota rounded up
+    assert on_node(env, show, {"cores": 1.5}, environ=clean).stdout == "2 2 2\n"
+    assert on_node(env, show, environ=clean).stdout == "  \n"  # no CPU settings: none
+    # a variable the environment sets itself wins
+    (env / "conda-meta" / "state").write_text('{"env_vars": {"OMP_NUM_THREADS": "7"}}')
+    assert on_node(env, show, {"threads": 3}, environ={**clean, "OMP_NUM_THREADS": "7"}
+                   ).stdout == "7 3 3\n"
