@@ -52,15 +52,15 @@ def configured() -> tuple[LimitSet, Sources]:
     settings plugins. Raises :class:`~.exceptions.LimitsDefaultsError` naming the file and
     the key of a bad default.
     """
-    from .. import defaults, provenance, resources
+    from .. import defaults, provenance
     from ..cli.exceptions import conda_errors
     from ..cli.tiny import SETTING_HINT, allowed
-    from ..model import LimitSet
+    from ..model import KEYS, LimitSet
 
     with conda_errors():  # a bad default: LimitsDefaultsError
         skip = defaults.skipped(os.environ.get(OPT_OUT))
         config = _plugin_config()
-        if config is None or skip == frozenset(resources.KEYS):
+        if config is None or skip >= frozenset(KEYS):  # every default skipped
             return LimitSet(), {}
         layers = [(where, defaults.parse(where, _without(data, skip)))
                   for where, data in _per_file(config)]
