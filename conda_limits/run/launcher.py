@@ -72,16 +72,18 @@ class Launch(NamedTuple):
 
 def shell(activation: Activation) -> str:
     """The shell for the launcher: bash when scripts are sourced (``conda run`` sources them
-    with bash, and packages' scripts may rely on it), else ``/bin/sh``."""
+    with bash, and packages' scripts may rely on it), else ``/bin/sh``. Looked up on this
+    process's PATH, then in ``/bin``: a PATH without a shell (a kernel started with a bare
+    environment) still finds ``/bin/sh``, which every supported system has."""
     from shutil import which
 
-    if activation.sources_scripts:
-        found = which("bash") or which("sh")
-    else:
-        found = "/bin/sh" if os.access("/bin/sh", os.X_OK) else which("sh")
-    if not found:
-        raise ActivationError("no POSIX shell (bash or sh) was found to start the command")
-    return found
+    wanted = ("bash", "sh") if activation.sources_scripts else ("sh",)
+    candidates = [f"/bin/{name}" for name in wanted] if not activation.sources_scripts else []
+    candidates += [which(name) or "" for name in wanted] + [f"/bin/{name}" for name in wanted]
+    for found in candidates:
+        if found and os.access(found, os.X_OK):
+            return found
+    raise ActivationError("no POSIX shell (bash or sh) was found to start the command")
 
 
 def launch(activation: Activation, command: Sequence[str], gate_fd: int,

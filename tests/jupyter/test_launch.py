@@ -166,6 +166,30 @@ def test_a_kernel_json_of_the_previous_version_still_starts_a_limited_kernel(ken
     assert out.split() == ["333", str(kenv), str(kenv)]
 
 
+def test_a_kernel_starts_with_a_path_that_holds_no_shell(kenv, tmp_path):
+    """Jupyter may start kernels with a bare PATH: the launcher's shell is found in /bin."""
+    from jupyter_client.manager import KernelManager
+
+    prefix_files.write(kenv, parse_limits({"nofile": 321}))
+    (kenv / "etc" / "conda" / "activate.d" / "gdal.sh").write_text("export GDAL_DATA=here\n")
+    install(kenv)
+    manager = KernelManager(kernel_name="limited")
+    manager.start_kernel(env={**os.environ, "PATH": str(tmp_path / "no-shell-here")})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        out: list[str] = []
+        client.execute_interactive(
+            "import os, resource; print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], "
+            "os.environ['GDAL_DATA'])",
+            output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
+        assert "".join(out).split() == ["321", "here"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
 def test_interrupt_reaches_the_kernel(kenv, start):
     prefix_files.write(kenv, parse_limits({"nofile": 256}))
     install(kenv)
