@@ -102,6 +102,9 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     if isinstance(error, kernelspec.KernelSpecError):
         return KernelInstallError(str(error))
     if isinstance(error, command.CommandNotFound):
+        if error.problem:
+            return RunLimitedError(f"Cannot run {error.name!r}: {error.problem}.",
+                                   return_code=error.status)
         where = f"the environment at {prefix}" if prefix else "the environment"
         return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
                                f"{where}.", return_code=127)

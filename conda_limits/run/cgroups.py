@@ -445,8 +445,12 @@ BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
 def memory_cap(limit: int, backends: Sequence[str] = BACKENDS) -> MemoryCap:
     """A memory cap of ``limit`` bytes from the first backend that can enforce it here.
 
-    Raises :class:`MemoryCapUnavailable` (naming each backend's reason) when none can.
+    Raises :class:`MemoryCapUnavailable` (naming each backend's reason) when none can, and
+    :class:`MemoryCapError` for a cap of 0, under which nothing can run.
     """
+    if limit <= 0:
+        raise MemoryCapError("--mem 0 would leave the command no memory at all, so nothing "
+                             "could run; give a size such as --mem 4G")
     try:
         mountinfo = Path("/proc/self/mountinfo").read_text()
         own = Path("/proc/self/cgroup").read_text()

@@ -24,9 +24,15 @@ from .process import Outcome, RunnerError, run_command
 
 
 class CommandNotFound(RunnerError):
-    def __init__(self, name: str) -> None:
+    """The command cannot be run: not on the PATH (``problem`` None, status 127), or what
+    was found is not a program (``problem`` says why; status 126, as a shell says it)."""
+
+    def __init__(self, name: str, problem: str | None = None, status: int = 127) -> None:
         self.name = name
-        super().__init__(f"command not found: {name} (not on the environment's PATH)")
+        self.problem = problem
+        self.status = status
+        super().__init__(f"cannot run {name}: {problem}" if problem else
+                         f"command not found: {name} (not on the environment's PATH)")
 
 
 def find_command(command: Sequence[str], activation: Activation) -> None:
@@ -41,8 +47,21 @@ def find_command(command: Sequence[str], activation: Activation) -> None:
         return
     from shutil import which
 
-    if which(command[0], path=activation.environ.get("PATH", os.defpath)) is None:
-        raise CommandNotFound(command[0])
+    name = command[0]
+    path = activation.environ.get("PATH", os.defpath)
+    if which(name, path=path) is not None:
+        return
+    if os.sep in name:  # a path: say what is wrong with it
+        if os.path.isdir(name):
+            raise CommandNotFound(name, "it is a directory", 126)
+        if os.path.exists(name):
+            raise CommandNotFound(name, "it is not executable", 126)
+        raise CommandNotFound(name, "there is no such file", 127)
+    for folder in path.split(os.pathsep):
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.path.isfile(candidate):  # as bash: found, but not a program
+            raise CommandNotFound(name, f"{candidate} is not executable", 126)
+    raise CommandNotFound(name)
 
 
 def run(prefix: str | os.PathLike[str], command: Sequence[str],
@@ -70,7 +89,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     plan, activation = plan_activation(recorded, activation, overrides)
     find_command(command, activation)
     memory = None
-    if mem:
+    if mem is not None:
         from . import cgroups
 
         memory = cgroups.memory_cap(mem)

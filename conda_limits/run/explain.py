@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .. import resources
 from ..resources import MEM
 from ..values import UNLIMITED, Value, pretty
+from . import launcher
 
 if TYPE_CHECKING:
     from .process import Outcome
@@ -27,6 +28,12 @@ if TYPE_CHECKING:
 LINE_START = "conda-limits: "
 #: A peak at or above this share of a limit counts as "close to the limit".
 CLOSE = 0.9
+#: Below these, not even a small program starts (measured on Debian 12, x86-64: dash needs
+#: 3 MiB of address space, bash 4 MiB; 512 KiB of data segment; 16 KiB of stack): it fails
+#: to load (exit status 127) or crashes (SIGSEGV) before it does anything.
+START_NEEDS = {"vmem": 4 << 20, "data": 512 << 10, "stack": 16 << 10}
+#: How a program ends when it could not load: the loader's exit status, or a crash.
+_LOAD_FAILURES = (127, 128 + signal.SIGSEGV, 128 + signal.SIGBUS)
 #: Deaths the user asked for (Ctrl-C, kill): no limit is blamed for them.
 _REQUESTED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE,
               signal.SIGUSR1, signal.SIGUSR2}
@@ -135,7 +142,13 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
                         "(SIGKILL)")
     if outcome.status == 0 or sig in _REQUESTED:
         return None
-    near = _memory_near_limit(outcome)
+    too_small = _too_small_to_start(outcome)
+    if not outcome.started:
+        return _not_started(outcome, too_small)
+    if too_small and outcome.status in _LOAD_FAILURES:
+        return Stop(too_small[0], f"the command (or a program it started) could not load "
+                    f"({_how(outcome)}): {too_small[1]}")
+    near = _memory_near_limit(outcome) or _descriptors(outcome)
     if near:
         return near
     stack = _limit(outcome, "stack")[0]
@@ -148,6 +161,57 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
                     "too large' (EFBIG)")
     if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
         return _memory_hint(outcome)
+    return None
+
+
+def _too_small_to_start(outcome: Outcome) -> tuple[str, str] | None:
+    """A limit set by conda-limits below what any program needs to start (START_NEEDS; for
+    nofile: one descriptor above those the command inherits): its key, and why."""
+    nofile = _limit(outcome, "nofile")[0]
+    if (nofile != UNLIMITED and outcome.sources.get("nofile") != "inherited"
+            and int(nofile) <= outcome.free_fd):
+        opened = f"0 to {outcome.free_fd - 1}" if outcome.free_fd > 1 else "0"
+        return "nofile", (f"the nofile limit ({nofile}) leaves no descriptor free (descriptors "
+                          f"{opened} are open from the start, and a program needs one more to "
+                          f"load its libraries); --nofile {outcome.free_fd + 1} is the least "
+                          "that can work")
+    for key, needs in START_NEEDS.items():
+        limit = _limit(outcome, key)[0]
+        if limit != UNLIMITED and outcome.sources.get(key) != "inherited" and int(limit) < needs:
+            return key, (f"the {key} limit ({_size(limit)}) is too small for a program to "
+                         f"load (a shell needs about {_size(needs)})")
+    return None
+
+
+def _not_started(outcome: Outcome, too_small: tuple[str, str] | None) -> Stop | None:
+    """The launcher (the shell that sources the activation scripts) ended before it could
+    exec the command. Statuses 126 and 127 come with the shell's own message (the launcher's
+    "command not found", or a script's): nothing to add."""
+    if outcome.status in (126, 127):
+        return None
+    line = (f"the command did not start: the shell that sources the environment's activation "
+            f"scripts and then starts it ended first ({_how(outcome)})")
+    if too_small is not None and outcome.signal in (signal.SIGSEGV, signal.SIGBUS):
+        return Stop(too_small[0], f"{line}: {too_small[1]}")
+    return Stop(None, f"{line}: an activation script may have failed (see above)")
+
+
+def _descriptors(outcome: Outcome) -> Stop | None:
+    """A failure with the open files seen near the nofile limit, or under a nofile limit
+    too small for a shell (which copies descriptors to 10 and up when it redirects)."""
+    nofile = _limit(outcome, "nofile")[0]
+    if nofile == UNLIMITED or outcome.sources.get("nofile") == "inherited":
+        return None
+    seen = outcome.peaks.get("nofile")
+    if seen is not None and seen >= CLOSE * int(nofile):
+        return Stop("nofile", f"the nofile limit most likely stopped the command: it failed "
+                    f"({_how(outcome)}) with {seen} files open of the nofile limit {nofile} "
+                    "('Too many open files')")
+    if int(nofile) < launcher.SHELL_FDS:
+        return Stop(None, f"the command failed ({_how(outcome)}) with nofile at {nofile}: if "
+                    "it reported 'Too many open files' or 'Invalid argument' (a shell that "
+                    f"redirects needs descriptors up to {launcher.SHELL_FDS - 1}), it needs a "
+                    "larger --nofile")
     return None
 
 

@@ -17,14 +17,21 @@ from typing import NamedTuple
 from .activation import Activation, ActivationError
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+#: A POSIX shell copies descriptors to 10 and up when it redirects (dash, bash): below this
+#: many open files, a shell (the launcher, or a shell script) may fail.
+SHELL_FDS = 20
 
 # The launcher: fixed text; everything variable arrives as arguments or environment values.
-# $1, $2: the gate's and the ready pipe's file descriptors; then the deactivate scripts, "--",
-# the activate scripts, "--", the command. The launcher says it is ready (its own exec is
-# complete, so limits set now stay), waits for the go-ahead (status 125 if the runner failed
-# and nothing ran). The sourcing function gives each script its own positional parameters.
-LAUNCHER = r"""__conda_limits_gate=$1 __conda_limits_ready=$2
-shift 2
+# $1, $2: the gate's and the ready pipe's file descriptors; $3: "stop" to stop itself (SIGSTOP)
+# just before it execs the command, so that the runner can set the limits the launcher itself
+# could not live with (see process.LATE), anything else not to; then the deactivate scripts,
+# "--", the activate scripts, "--", the command. The launcher says it is ready (its own exec
+# is complete, so limits set now stay), waits for the go-ahead (status 125 if the runner
+# failed or died and nothing ran). The sourcing function gives each script its own
+# positional parameters. A command given as a path is checked as a shell would (126: a
+# directory or not executable, 127: missing), a name must be on the PATH.
+LAUNCHER = r"""__conda_limits_gate=$1 __conda_limits_ready=$2 __conda_limits_stop=$3
+shift 3
 printf r >&"$__conda_limits_ready" || exit 125
 eval "exec $__conda_limits_ready>&-"
 read -r __conda_limits_go <&"$__conda_limits_gate" || exit 125
@@ -54,10 +61,29 @@ fi
 while [ "$1" != -- ]; do __conda_limits_source "$1"; shift; done
 shift
 unset -f __conda_limits_source
-if ! command -v "$1" >/dev/null 2>&1; then
-  printf 'conda-limits: command not found: %s\n' "$1" >&2
-  exit 127
+case $1 in
+*/*)
+  if [ -d "$1" ]; then
+    printf 'conda-limits: cannot run %s: it is a directory\n' "$1" >&2
+    exit 126
+  elif [ ! -e "$1" ]; then
+    printf 'conda-limits: command not found: %s\n' "$1" >&2
+    exit 127
+  elif [ ! -x "$1" ]; then
+    printf 'conda-limits: cannot run %s: it is not executable\n' "$1" >&2
+    exit 126
+  fi ;;
+*)
+  if ! command -v "$1" >/dev/null 2>&1; then
+    printf 'conda-limits: command not found: %s\n' "$1" >&2
+    exit 127
+  fi ;;
+esac
+if [ "$__conda_limits_stop" = stop ]; then
+  unset __conda_limits_stop
+  kill -STOP "$$"
 fi
+unset __conda_limits_stop
 exec "$@"
 """
 
@@ -87,14 +113,15 @@ def shell(activation: Activation) -> str:
 
 
 def launch(activation: Activation, command: Sequence[str], gate_fd: int,
-           ready_fd: int) -> Launch:
+           ready_fd: int, *, stop: bool = False) -> Launch:
     """The launcher for ``command`` under ``activation``: it writes a byte to ``ready_fd``,
-    then waits for a line on ``gate_fd`` before it goes on."""
+    then waits for a line on ``gate_fd`` before it goes on; with ``stop``, it also stops
+    itself (SIGSTOP) just before it execs the command, until it gets SIGCONT."""
     if not command:
         raise ActivationError("no command to run")
     executable = shell(activation)
     argv = [executable, "-c", LAUNCHER, "conda-run-limited", str(int(gate_fd)),
-            str(int(ready_fd)), *activation.deactivate_scripts, "--",
+            str(int(ready_fd)), "stop" if stop else "go", *activation.deactivate_scripts, "--",
             *activation.activate_scripts, "--", *command]
     if not activation.deactivate_scripts:
         return Launch(executable, argv, dict(activation.environ))

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from ..cpu.command import CpuReport, CpuRun
-
     from .cgroups import MemoryCap, MemoryStats
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -71,6 +70,8 @@ class Outcome(NamedTuple):
     memory: MemoryStats | None = None  # the --mem cgroup's view
     peaks: Mapping[str, int] = MappingProxyType({})  # usage.sample.Peaks of the tree
     cpu: CpuReport | None = None  # the CPU settings in force (threads, cpuset, cores)
+    started: bool = True  # the launcher got as far as exec'ing the command
+    free_fd: int = 3  # the lowest descriptor the command had free (nofile must be above it)
 
 
 def _status(wait_status: int) -> tuple[int, int | None]:
@@ -153,9 +154,20 @@ def _own_peak_rss() -> int:
     return _vm_status(os.getpid()).get("VmHWM", 0)
 
 
-def _apply(pid: int, plan: LimitPlan) -> dict[str, tuple[Value, Value]]:
-    """Set the plan's limits on ``pid``; return the limits it has afterwards."""
-    in_force, failed = rlimits.apply(plan.wanted(), pid)
+def _late(plan: LimitPlan) -> set[str]:
+    """The limits of ``plan`` the launcher itself could not live with: a nofile limit below
+    :data:`launcher.SHELL_FDS` is set just before the launcher execs the command, after the
+    activation scripts (which open files of their own); a larger one is in force for the
+    scripts too."""
+    nofile = plan["nofile"]
+    small = any(value != UNLIMITED and int(value) < launcher.SHELL_FDS
+                for value in (nofile.soft, nofile.hard))
+    return {"nofile"} if small and nofile.source != "inherited" else set()
+
+
+def _apply(pid: int, plan: LimitPlan, keys: Collection[str]) -> dict[str, tuple[Value, Value]]:
+    """Set the plan's limits of ``keys`` on ``pid``; return the limits it has afterwards."""
+    in_force, failed = rlimits.apply([w for w in plan.wanted() if w[0] in keys], pid)
     if failed:
         first = failed[0]
         raise RunnerError(f"cannot set the {first.key} limit of the command to "
@@ -189,14 +201,6 @@ def free_descriptors() -> tuple[int, int]:
     raise RunnerError("descriptors 3 to 9 are all taken; the launcher needs two of them")
 
 
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
 def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
                 memory: MemoryCap | None = None, sample: bool = False,
                 cpu: CpuRun | None = None) -> Outcome:
@@ -219,14 +223,16 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
     if _other_threads():
         # Another thread may take (and drop) SIGCHLD: look at the child regularly too.
         interval = min(interval or POLL_INTERVAL, POLL_INTERVAL)
+    late = _late(plan)
     try:
         for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+            if stream is not None:  # None: the descriptor was closed when Python started
+                stream.flush()
         with _Signals() as signals:
             started = time.monotonic()
-            pid, in_force, floor = _start(command, activation, plan, memory, cpu)
+            pid, in_force, floor = _start(command, activation, plan, memory, late, cpu)
             signals.pid = pid
-            ended = _wait(pid, signals, interval)
+            ended = _wait(pid, signals, interval, plan, late)
             wall = time.monotonic() - started
             signals.pid = None
         cpu_report = cpu.report() if cpu else None  # before a shared cgroup goes
@@ -242,33 +248,44 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
     return Outcome(
         status=status, signal=killed_by, wall=wall, user=usage.ru_utime,
         system=usage.ru_stime, peak_rss=maxrss if maxrss > floor else None, rss_floor=floor,
-        sampled=ended.peaks.status_names(), written=ended.written, limits=in_force,
-        sources={s.key: s.source for s in plan.settings}, memory=stats, peaks=ended.peaks.seen,
-        cpu=cpu_report,
+        sampled=ended.peaks.status_names(), written=ended.written,
+        limits={**in_force, **ended.late}, sources={s.key: s.source for s in plan.settings},
+        memory=stats, peaks=ended.peaks.seen, cpu=cpu_report, started=ended.started,
+        free_fd=_free_fd(),
     )
+
+
+def _free_fd() -> int:
+    """The lowest descriptor the command has free: every one below it is passed down to it."""
+    fd = 0
+    while True:
+        try:
+            if not os.get_inheritable(fd):
+                return fd
+        except OSError:
+            return fd  # not open
+        fd += 1
 
 
 def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
            memory: MemoryCap | None,
+           late: set[str],
            cpu: CpuRun | None = None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
     """Spawn the launcher, put it in the cgroup and under the limits, let it go on.
 
-    Returns its pid, the limits in force on it, and this process's peak RSS at that point
-    (which the launcher's own peak includes: see :attr:`Outcome.rss_floor`).
+    Returns its pid, the limits in force on it (but the ``late`` ones, set by :func:`_wait`),
+    and this process's peak RSS at that point (which the launcher's own peak includes: see
+    :attr:`Outcome.rss_floor`).
     """
     gate_read, gate_write = high_pipe()
     ready_read, ready_write = high_pipe()
     try:
         # The launcher gets them as low descriptors: dash redirects only 0-9.
         gate_fd, ready_fd = free_descriptors()
-        launch = launcher.launch(activation, command, gate_fd, ready_fd)
+        launch = launcher.launch(activation, command, gate_fd, ready_fd, stop=True)
         argv = cpu.wrap(launch.argv) if cpu else launch.argv
         argv = memory.wrap(argv) if memory else argv
-        executable = argv[0] if argv is not launch.argv else launch.executable
-        pid = os.posix_spawn(executable, argv, launch.environ,
-                             file_actions=[(os.POSIX_SPAWN_DUP2, gate_read, gate_fd),
-                                           (os.POSIX_SPAWN_DUP2, ready_write, ready_fd)],
-                             setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+        pid = _spawn(argv, launch.environ, [(gate_read, gate_fd), (ready_write, ready_fd)])
         os.close(ready_write)
         ready_write = -1
         # Until the launcher runs, its exec may still reset the stack limit set now.
@@ -277,13 +294,13 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
         try:
             if not ready:
                 code = _status(os.waitpid(pid, 0)[1])[0]
-                raise RunnerError(f"{os.path.basename(executable)} ended before it could "
+                raise RunnerError(f"{os.path.basename(argv[0])} ended before it could "
                                   f"start the command (exit status {code})")
             if memory:
                 memory.attach(pid)
             if cpu:
                 cpu.attach(pid)
-            in_force = _apply(pid, plan)
+            in_force = _apply(pid, plan, [s.key for s in plan.settings if s.key not in late])
         except BaseException:
             _kill(pid)
             raise
@@ -298,25 +315,84 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
                 os.close(fd)
 
 
+def _spawn(argv: list[str], environ: Mapping[str, str],
+           descriptors: Sequence[tuple[int, int]]) -> int:
+    """Start ``argv`` (without copying this process: posix_spawn) with ``descriptors``
+    ``(ours, theirs)`` passed down; raises :class:`RunnerError` saying why it cannot start."""
+    try:
+        return os.posix_spawn(argv[0], argv, environ,
+                              file_actions=[(os.POSIX_SPAWN_DUP2, ours, theirs)
+                                            for ours, theirs in descriptors],
+                              setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
+    except OSError as error:
+        raise RunnerError(_spawn_error(argv, environ, error)) from None
+
+
+def _spawn_error(argv: Sequence[str], environ: Mapping[str, str], error: OSError) -> str:
+    """One line saying why ``argv`` could not start."""
+    import errno
+
+    name = os.path.basename(argv[0])
+    if error.errno != errno.E2BIG:
+        return f"cannot start {name}: {error.strerror or error}"
+    texts = [os.fsencode(a) for a in argv]
+    texts += [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in environ.items()]
+    size = sum(len(t) + 1 for t in texts)
+    return (f"the system refused to start {name} (Argument list too long): its arguments and "
+            f"environment, with the activation's variables, take {size // 1024} KiB (the "
+            f"longest one {max(map(len, texts)) // 1024} KiB); the system takes at most "
+            f"{os.sysconf('SC_ARG_MAX') // 1024} KiB in all and 128 KiB for one")
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 class _Ended(NamedTuple):
     wait_status: int
     usage: resource.struct_rusage
     peaks: Peaks
     written: int | None
+    late: dict[str, tuple[Value, Value]]  # the late limits in force on the command
+    started: bool  # the launcher reached the command's exec
 
 
-def _wait(pid: int, signals: _Signals, interval: float | None) -> _Ended:
-    """Wait for ``pid`` to end, passing signals on and sampling its process tree meanwhile."""
+def _wait(pid: int, signals: _Signals, interval: float | None, plan: LimitPlan,
+          late: set[str]) -> _Ended:
+    """Wait for ``pid`` to end, passing signals on and sampling its process tree meanwhile.
+
+    The launcher stops itself (SIGSTOP) just before it execs the command: the ``late`` limits
+    are set then, and it is continued. Whether it got there tells a command that failed from
+    a launcher (or an activation script) that did.
+    """
     peaks = Peaks()
+    in_force: dict[str, tuple[Value, Value]] = {}
+    waiting = True  # for the launcher's stop
     while True:
         info = signals.wait(interval)
         if info is not None and info.si_signo != signal.SIGCHLD:
             if info.si_code != _SI_KERNEL:  # the terminal's signals reach it directly
                 signals.forward(info.si_signo, None)
             continue
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+        state = os.waitid(os.P_PID, pid,
+                          os.WEXITED | os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        if state is not None and state.si_code == os.CLD_STOPPED:
+            os.waitid(os.P_PID, pid, os.WSTOPPED | os.WNOHANG)  # taken: not reported again
+            if waiting and state.si_status == signal.SIGSTOP:
+                waiting = False
+                try:
+                    in_force = _apply(pid, plan, late)
+                except BaseException:
+                    _kill(pid)
+                    raise
+                os.kill(pid, signal.SIGCONT)
+        elif state is not None:
             break
         peaks.look(pid)
     written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
     _, wait_status, usage = os.wait4(pid, 0)
-    return _Ended(wait_status, usage, peaks, written)
+    return _Ended(wait_status, usage, peaks, written, in_force, not waiting)

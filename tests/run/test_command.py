@@ -19,15 +19,18 @@ import pytest
 from conda_limits import prefix_files
 from conda_limits.model import LimitSet, parse_limits
 from conda_limits.run.activation import (
+    ACTIVATE_D,
     OWN_SCRIPT,
     Activation,
     from_prefix,
     with_saved_limits,
     without_own_scripts,
 )
+from conda_limits.run.cgroups import MemoryCapError
 from conda_limits.run.command import CommandNotFound, find_command
+from conda_limits.run.command import run as command_run
 from conda_limits.run.plan import plan_limits
-from conda_limits.run.process import run_command
+from conda_limits.run.process import RunnerError, run_command
 
 # Runs the runner as a program would: its own process, the terminal's (here: pipes') stdio.
 RUN = """\
@@ -459,3 +462,110 @@ def test_ctrl_c_on_the_terminal_reaches_the_command_once(env):
     assert os.waitstatus_to_exitcode(status) == 0
     last = output.replace(b"\r", b"").split(b"\n")[-2]
     assert last.removeprefix(b"^C") == b"SIGINT"  # the terminal echoes ^C
+
+
+# --- odd values and odd commands ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["no scripts", "a script"])
+def any_env(request, env):
+    """The environment with and without an activation script (then the launcher is bash)."""
+    if request.param == "a script":
+        add_script(env, "a.sh", "A_SCRIPT_RAN=1\n")
+    return env
+
+
+@pytest.mark.parametrize("nofile", [4, 5, 8, 12, 19])
+def test_a_low_nofile_reaches_the_command(any_env, nofile):
+    """The launcher's own descriptors (dash and bash copy them to 10 and up) need room: a
+    nofile limit below that is set just before the command starts, so it runs under it."""
+    code, out, err = run(any_env, ["cat", "/proc/self/limits"], {"nofile": nofile})
+    assert (code, err) == (0, "")
+    row = next(line for line in out.splitlines() if line.startswith("Max open files"))
+    assert row.split()[3] == str(nofile)
+
+
+@pytest.mark.parametrize("nofile", [0, 3])
+def test_a_nofile_that_leaves_no_descriptor_free_is_named(any_env, nofile):
+    code, _, err = run(any_env, ["true"], {"nofile": nofile})
+    assert code == 127
+    assert "error while loading shared libraries" in err
+    assert err.splitlines()[-1] == (
+        "conda-limits: the command (or a program it started) could not load (exit status 127): "
+        f"the nofile limit ({nofile}) leaves no descriptor free (descriptors 0 to 2 are open "
+        "from the start, and a program needs one more to load its libraries); --nofile 4 is "
+        "the least that can work")
+
+
+@pytest.mark.parametrize("limits,code,named", [
+    ({"vmem": 0}, 128 + signal.SIGSEGV, "the vmem limit (0 B)"),
+    ({"vmem": "1M"}, 127, "the vmem limit (1 MiB)"),
+    ({"data": "16K"}, 128 + signal.SIGSEGV, "the data limit (16 KiB)"),
+    ({"stack": "4K"}, 128 + signal.SIGSEGV, "the stack limit (4 KiB)"),
+])
+def test_a_limit_too_small_for_any_program_is_named(any_env, limits, code, named):
+    status, _, err = run(any_env, ["true"], {**limits, "core": 0})
+    assert status == code
+    last = err.splitlines()[-1]
+    assert last.startswith("conda-limits: the command (or a program it started) could not "
+                           "load (")
+    assert f": {named} is too small for a program to load (a shell needs about " in last
+
+
+def test_an_activation_script_that_fails_is_told_from_the_command(env):
+    add_script(env, "bad.sh", "echo broken script >&2\nexit 3\n")
+    code, out, err = run(env, ["sh", "-c", "echo ran"])
+    assert (code, out) == (3, "")
+    assert err == ("broken script\nconda-limits: the command did not start: the shell that "
+                   "sources the environment's activation scripts and then starts it ended first "
+                   "(exit status 3): an activation script may have failed (see above)\n")
+
+
+@pytest.mark.parametrize("what,status,problem", [
+    ("directory", 126, "it is a directory"),
+    ("plain file", 126, "it is not executable"),
+    ("missing", 127, None),
+])
+def test_a_path_that_is_not_a_program_is_named(any_env, tmp_path, what, status, problem):
+    target = tmp_path / "target"
+    if what == "directory":
+        target.mkdir()
+    elif what == "plain file":
+        target.write_text("echo hi\n")
+    code, out, err = run(any_env, [str(target)])
+    if (any_env / ACTIVATE_D).is_dir():  # the launcher checks, after the scripts
+        reason = f"cannot run {target}: {problem}" if problem else f"command not found: {target}"
+        assert (code, out, err) == (status, "", f"conda-limits: {reason}\n")
+    else:  # refused before anything runs (the glue turns the error into conda's)
+        assert code == 1 and "CommandNotFound" in err
+        with pytest.raises(CommandNotFound) as raised:
+            find_command([str(target)], from_prefix(any_env))
+        assert (raised.value.status, raised.value.problem) == (
+            status, problem or "there is no such file")
+
+
+def test_a_name_on_the_path_that_is_not_executable_is_named(env, tmp_path):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "tool").write_text("echo hi\n")
+    activation = from_prefix(env, {"PATH": f"{folder}:/usr/bin:/bin"})
+    with pytest.raises(CommandNotFound) as raised:
+        find_command(["tool"], activation)
+    assert (raised.value.status, raised.value.problem) == (126, f"{folder}/tool is not "
+                                                                 "executable")
+
+
+def test_an_argument_list_too_long_for_the_system_is_one_clear_error(env):
+    with pytest.raises(RunnerError) as raised:
+        command_run(env, ["true", "x" * 200_000])
+    message = str(raised.value)
+    assert message.startswith("the system refused to start ")
+    assert "(Argument list too long)" in message and "\n" not in message
+    assert "the longest one 195 KiB" in message and "128 KiB for one" in message
+
+
+def test_mem_0_is_refused_before_anything_runs(env, tmp_path):
+    marker = tmp_path / "ran"
+    with pytest.raises(MemoryCapError, match="--mem 0 would leave the command no memory"):
+        command_run(env, ["touch", str(marker)], mem=0)
+    assert not marker.exists()
