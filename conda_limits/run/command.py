@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
@@ -82,7 +82,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     from ..cpu import command as cpu_command
     from . import explain
 
-    stderr = stderr or sys.stderr
+    say = _speaker(stderr or sys.stderr)
     if activation is None:
         activation = from_prefix(Path(prefix), env)
     recorded = record.read(prefix)
@@ -103,27 +103,45 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     if cpu is not None:
         activation = replace(activation, environ={**activation.environ, **cpu.environ})
     for warning in [*plan.warnings, *(cpu.warnings if cpu else [])]:
-        print(f"{explain.LINE_START}{warning}", file=stderr)
+        say(f"{explain.LINE_START}{warning}")
     outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage,
                           cpu=cpu)
     stop = explain.diagnose(outcome, command, activation.environ.get("PATH"))
     if stop is not None:
-        print(explain.LINE_START + stop.line, file=stderr)
+        say(explain.LINE_START + stop.line)
     if memory is not None and memory.removed_leftovers:
-        print(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the "
-              "command left running in its --mem cgroup", file=stderr)
+        say(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the command "
+            "left running in its --mem cgroup")
     if cpu is not None and cpu.quota is not None and cpu.quota.removed_leftovers:
-        print(f"{explain.LINE_START}stopped {cpu.quota.removed_leftovers} process(es) the "
-              "command left running in its cores cgroup", file=stderr)
+        say(f"{explain.LINE_START}stopped {cpu.quota.removed_leftovers} process(es) the "
+            "command left running in its cores cgroup")
     if report:
-        print(explain.report(outcome, command), file=stderr)
+        say(explain.report(outcome, command))
     if record_usage:
         problem = _record_usage(prefix, outcome, command, stop.limit if stop else None)
         if problem:
-            print(f"{explain.LINE_START}this run's usage was not recorded: {problem}",
-                  file=stderr)
-    stderr.flush()
+            say(f"{explain.LINE_START}this run's usage was not recorded: {problem}")
+    say(None)
     return outcome.status
+
+
+def _speaker(stream: TextIO | None) -> Callable[[str | None], None]:
+    """Write a line to ``stream`` (None: flush it). A stderr that was closed when Python
+    started (``None``), or that breaks (a closed pipe), must not change the command's exit
+    status: what cannot be said is dropped."""
+
+    def say(line: str | None) -> None:
+        if stream is None:
+            return
+        try:
+            if line is None:
+                stream.flush()
+            else:
+                print(line, file=stream)
+        except (OSError, ValueError):
+            pass
+
+    return say
 
 
 def _record_usage(prefix: str | os.PathLike[str], outcome: Outcome, command: Sequence[str],

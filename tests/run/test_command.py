@@ -569,3 +569,18 @@ def test_mem_0_is_refused_before_anything_runs(env, tmp_path):
     with pytest.raises(MemoryCapError, match="--mem 0 would leave the command no memory"):
         command_run(env, ["touch", str(marker)], mem=0)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-", "<&-"])
+def test_closed_standard_streams_leave_the_command_and_its_status_alone(env, tmp_path, closed):
+    """As under cron or a daemon: the command runs, its status comes back, and conda-limits'
+    own lines (here: the cpu limit's) go nowhere when stderr is closed."""
+    marker = tmp_path / "ran"
+    args = json.dumps({"prefix": str(env), "limits": {"cpu": 1, "core": 0}, "command": [
+        "sh", "-c", f'touch "{marker}"; echo out; echo err >&2; while :; do :; done']})
+    done = subprocess.run(["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-c", RUN,
+                           args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + signal.SIGXCPU
+    assert marker.exists()
+    if "2>&-" not in closed:
+        assert done.stderr.endswith("(SIGXCPU)\n") and "Traceback" not in done.stderr
