@@ -217,10 +217,16 @@ def _rmdir(directory: Path) -> None:
 
 
 def _make_child(parent: Path) -> Path:
-    """Create a new cgroup under ``parent``, first removing stale ones left by killed runs."""
+    """Create a new cgroup under ``parent``, first removing stale ones left by killed runs.
+
+    A run killed with SIGKILL cannot remove its cgroup: its command dies with it (see
+    :func:`conda_limits.run.process._dies_with_us`), and what the command left running there
+    is stopped now, as when a run ends (moving it out would lift its cap silently).
+    """
     for stale in parent.glob(f"{NAME_PREFIX}*"):
         owner = stale.name[len(NAME_PREFIX):].split("-")[0]
-        if owner.isdigit() and not _pid_alive(int(owner)) and not _procs(stale):
+        if owner.isdigit() and not _pid_alive(int(owner)):
+            _empty(stale)
             _rmdir(stale)
     child = parent / f"{NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
     child.mkdir(mode=0o755)

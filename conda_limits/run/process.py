@@ -16,6 +16,7 @@ reach the command directly and are not sent twice. The exit status is the comman
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -285,7 +286,8 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
         launch = launcher.launch(activation, command, gate_fd, ready_fd, stop=True)
         argv = cpu.wrap(launch.argv) if cpu else launch.argv
         argv = memory.wrap(argv) if memory else argv
-        pid = _spawn(argv, launch.environ, [(gate_read, gate_fd), (ready_write, ready_fd)])
+        pid = _spawn(_dies_with_us(argv), launch.environ,
+                     [(gate_read, gate_fd), (ready_write, ready_fd)], os.path.basename(argv[0]))
         os.close(ready_write)
         ready_write = -1
         # Until the launcher runs, its exec may still reset the stack limit set now.
@@ -315,24 +317,55 @@ def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
                 os.close(fd)
 
 
+def _dies_with_us(argv: list[str]) -> list[str]:
+    """``argv`` started so that it gets SIGKILL when this process dies, SIGKILL included (a
+    supervisor that is gone leaves no command behind, nor a --mem cgroup in use).
+
+    PR_SET_PDEATHSIG must be set by the child, between fork and exec: posix_spawn cannot, so
+    util-linux ``setpriv --pdeathsig KILL`` does it, then execs the launcher. The signal
+    stays through the launcher's exec of the command (not through a setuid one). A death of
+    this process before setpriv set it is caught by the launcher's gate: the launcher reads
+    end-of-file instead of the go-ahead and exits without running the command. Without a
+    setpriv that knows --pdeathsig (util-linux before 2.33), the command outlives a killed
+    supervisor, as under ``conda run``.
+    """
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux ``setpriv`` if it has ``--pdeathsig``, found once per process."""
+    from shutil import which
+
+    found = which("setpriv", path=os.pathsep.join(
+        [os.environ.get("PATH", ""), "/usr/bin", "/bin", "/usr/sbin", "/sbin"]))
+    try:  # its option table names the option: no need to run it to know
+        with open(found or "", "rb") as handle:
+            return found if b"pdeathsig" in handle.read(4 << 20) else None
+    except OSError:
+        return None
+
+
 def _spawn(argv: list[str], environ: Mapping[str, str],
-           descriptors: Sequence[tuple[int, int]]) -> int:
+           descriptors: Sequence[tuple[int, int]], name: str) -> int:
     """Start ``argv`` (without copying this process: posix_spawn) with ``descriptors``
-    ``(ours, theirs)`` passed down; raises :class:`RunnerError` saying why it cannot start."""
+    ``(ours, theirs)`` passed down; raises :class:`RunnerError` saying why ``name`` cannot
+    start."""
     try:
         return os.posix_spawn(argv[0], argv, environ,
                               file_actions=[(os.POSIX_SPAWN_DUP2, ours, theirs)
                                             for ours, theirs in descriptors],
                               setsigmask=(), setsigdef=(signal.SIGPIPE, signal.SIGXFSZ))
     except OSError as error:
-        raise RunnerError(_spawn_error(argv, environ, error)) from None
+        raise RunnerError(_spawn_error(name, argv, environ, error)) from None
 
 
-def _spawn_error(argv: Sequence[str], environ: Mapping[str, str], error: OSError) -> str:
-    """One line saying why ``argv`` could not start."""
+def _spawn_error(name: str, argv: Sequence[str], environ: Mapping[str, str],
+                 error: OSError) -> str:
+    """One line saying why ``name`` (started as ``argv``) could not start."""
     import errno
 
-    name = os.path.basename(argv[0])
     if error.errno != errno.E2BIG:
         return f"cannot start {name}: {error.strerror or error}"
     texts = [os.fsencode(a) for a in argv]

@@ -15,6 +15,8 @@ import pytest
 from conda_limits.run import cgroups
 from conda_limits.run.cgroups import Mount
 
+from .processes import running, wait_until
+
 MiB = 2**20
 
 MOUNTINFO = """\
@@ -131,15 +133,6 @@ def leftover_cgroups(pid: int) -> list[Path]:
     return found
 
 
-def running(pid: int) -> bool:
-    """Whether ``pid`` is alive (a zombie whose parent has not reaped it yet is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 TOUCH_600M = "x = bytearray(b'1') * (600 << 20)\nprint('survived')"
 
 
@@ -202,6 +195,35 @@ def test_stale_cgroups_of_dead_runs_are_cleaned_up():
     cap = cgroups.memory_cap(64 * MiB, backends=("cgroup v1",))
     cap.close()
     assert not stale.exists()
+
+
+def test_a_runner_killed_with_sigkill_leaves_its_cgroup_to_the_next_run(env, tmp_path):
+    """The command dies with its runner; what it left running stays capped in the cgroup
+    until the next --mem run notices the dead owner, stops it and removes the cgroup."""
+    from conda_limits.run import process
+
+    usable_backend("cgroup v1")
+    if process._setpriv() is None:
+        pytest.skip("no util-linux setpriv with --pdeathsig here")
+    pids = tmp_path / "pids"
+    args = json.dumps({"prefix": str(env), "mem": 150 * MiB, "command": [
+        "sh", "-c", f'sleep 300 & echo $$ $! > "{pids}"; exec sleep 300']})
+    proc = subprocess.Popen([sys.executable, "-c", RUN, args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    command, left = map(int, pids.read_text().split())
+    try:
+        proc.kill()
+        proc.wait(timeout=60)
+        assert wait_until(lambda: not running(command))
+        assert running(left) and len(leftover_cgroups(proc.pid)) == 1
+        cgroups.memory_cap(64 * MiB, backends=("cgroup v1",)).close()  # the next run
+        assert wait_until(lambda: not running(left))
+        assert leftover_cgroups(proc.pid) == []
+    finally:
+        for pid in (command, left):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def unprivileged_python() -> list[str]:

@@ -18,6 +18,7 @@ import pytest
 
 from conda_limits import prefix_files
 from conda_limits.model import LimitSet, parse_limits
+from conda_limits.run import process
 from conda_limits.run.activation import (
     ACTIVATE_D,
     OWN_SCRIPT,
@@ -31,6 +32,8 @@ from conda_limits.run.command import CommandNotFound, find_command
 from conda_limits.run.command import run as command_run
 from conda_limits.run.plan import plan_limits
 from conda_limits.run.process import RunnerError, run_command
+
+from .processes import running, wait_until
 
 # Runs the runner as a program would: its own process, the terminal's (here: pipes') stdio.
 RUN = """\
@@ -584,3 +587,24 @@ def test_closed_standard_streams_leave_the_command_and_its_status_alone(env, tmp
     assert marker.exists()
     if "2>&-" not in closed:
         assert done.stderr.endswith("(SIGXCPU)\n") and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(process._setpriv() is None, reason="no util-linux setpriv with "
+                    "--pdeathsig here: a command outlives a killed runner (as documented)")
+@pytest.mark.parametrize("scripts", [False, True])
+def test_a_runner_killed_with_sigkill_takes_the_command_with_it(env, tmp_path, scripts):
+    if scripts:
+        add_script(env, "a.sh", "A_SCRIPT_RAN=1\n")
+    pid_file = tmp_path / "pid"
+    proc = spawn(env, ["sh", "-c", f'echo $$ > "{pid_file}"; exec sleep 300'])
+    try:
+        assert wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+        command_pid = int(pid_file.read_text())
+        assert running(command_pid)
+        proc.kill()
+        proc.communicate(timeout=60)
+        assert wait_until(lambda: not running(command_pid)), "the command outlived its runner"
+    finally:
+        text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if text and running(int(text)):
+            os.kill(int(text), signal.SIGKILL)
