@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -159,3 +160,66 @@ def test_no_command_and_a_missing_command(env, tmp_env):
     result = conda("run-limited", "-p", str(env), "--", "no-such-command-here")
     assert (result.returncode, result.stderr) == (
         127, "conda-limits: command not found: no-such-command-here\n")
+
+
+# --- odd situations (the conda side of tests/run/test_command.py's) -----------------------------
+
+
+def test_a_closed_stdout_or_stderr_leaves_the_command_and_its_status_alone(env, tmp_path):
+    marker = tmp_path / "ran"
+    for closed in (">&-", "2>&-"):
+        done = subprocess.run(["sh", "-c", f'exec "$@" {closed}', "sh", str(CONDA),
+                               "run-limited", "-p", str(env), "--", "sh", "-c",
+                               f'touch "{marker}"; echo out; exit 3'],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 3, done.stderr
+        assert marker.exists() and "ERROR REPORT" not in done.stdout + done.stderr
+        marker.unlink()
+
+
+def test_an_argument_list_conda_takes_but_the_command_cannot_is_one_clear_error(tmp_env):
+    """Near the kernel's maximum, conda starts, and the command, with the activation's
+    larger environment and the launcher around it, cannot: one line, nothing run."""
+    import resource
+
+    stack = 1 << 20  # the kernel takes a quarter of the stack limit for arguments
+    environ = {"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "LANG": "C.UTF-8",
+               **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
+    with tmp_env() as prefix:
+        head = [str(CONDA), "run-limited", "-p", str(prefix), "--", "true"]
+        strings = [*head, *(f"{k}={v}" for k, v in environ.items())]
+        used = sum(len(s.encode()) + 1 + 8 for s in strings) + 8 + 64  # pointers, #! line
+        free = stack // 4 - used - 1200  # conda fits, the launcher (over 2 KiB) does not
+        args = ["x" * 999] * (free // 1008) + ["y" * (free % 1008 or 1)]
+        done = subprocess.run(
+            [*head, *args], capture_output=True, text=True, timeout=300, env=environ,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_STACK, (stack, stack)))
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Argument list too long" in done.stderr and "Traceback" not in done.stderr
+    assert "Nothing was run." in done.stderr
+
+
+def test_mem_0_a_directory_and_a_file_that_is_not_executable_are_refused(tmp_env, tmp_path):
+    script = tmp_path / "script.sh"
+    script.write_text("echo hi\n")
+    with tmp_env() as prefix:
+        cases = [(["--mem", "0", "--", "true"], 1, "--mem 0 would leave the command no memory"),
+                 (["--", str(tmp_path)], 126, f"Cannot run '{tmp_path}': it is a directory."),
+                 (["--", str(script)], 126, f"Cannot run '{script}': it is not executable.")]
+        for args, code, message in cases:
+            result = conda("run-limited", "-p", str(prefix), *args)
+            assert result.returncode == code, result.stderr
+            assert message in result.stderr and "Nothing was run." in result.stderr
+
+
+def test_low_and_too_small_values_reach_the_command_or_are_named(env):
+    result = conda("run-limited", "-p", str(env), "--nofile", "4", "--allow-tiny", "--", "cat",
+                   "/proc/self/limits")
+    assert result.returncode == 0, result.stderr
+    assert next(line for line in result.stdout.splitlines()
+                if line.startswith("Max open files")).split()[3] == "4"
+    result = conda("run-limited", "-p", str(env), "--vmem", "1M", "--allow-tiny", "--", "true")
+    assert result.returncode == 127
+    assert result.stderr.splitlines()[-1] == (
+        "conda-limits: the command (or a program it started) could not load (exit status 127): "
+        "the vmem limit (1 MiB) is too small for a program to load (a shell needs about 4 MiB)")
