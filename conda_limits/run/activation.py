@@ -148,6 +148,7 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
                 restored[key] = value
             environ.pop(saved_name(old_level, key), None)
         environ.pop(saved_name(old_level, HARD_KEY), None)
+        _restore_thread_variables(activation.previous, environ, old_level)
     stripped = replace(
         activation,
         environ=environ,
@@ -155,6 +156,24 @@ def without_own_scripts(activation: Activation) -> LimitScripts:
         deactivate_scripts=tuple(s for s in activation.deactivate_scripts if not _is_own(s)),
     )
     return LimitScripts(stripped, restored)
+
+
+def _restore_thread_variables(previous: Mapping[str, str], environ: dict[str, str],
+                              level: int) -> None:
+    """Put back the thread variables the leaving environment's CPU section saved at ``level``
+    (``-``: unset, ``=VALUE``), as its deactivate script would, unless the new activation
+    sets them itself."""
+    from ..cpu.threads import NAMES
+
+    for name in NAMES:
+        saved = environ.pop(saved_name(level, f"ENV_{name}"), None)
+        if saved is None or environ.get(name) != previous.get(name):
+            continue
+        if saved == "-":
+            environ.pop(name, None)
+        elif saved.startswith("="):
+            environ[name] = saved[1:]
+    environ.pop(saved_name(level, "CPUSET"), None)
 
 
 def with_saved_limits(activation: Activation, saved: Mapping[str, Value],

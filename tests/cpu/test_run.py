@@ -119,3 +119,21 @@ def test_as_an_unprivileged_user_cores_without_a_backend_runs_nothing():
         assert proc.returncode == 3, proc.stderr
         assert proc.stdout.startswith("no cgroup backend can enforce a CPU quota here")
         assert not marker.exists()
+
+
+def test_leaving_an_environment_puts_back_the_thread_variables_it_saved(tmp_path):
+    from conda_limits.run.activation import Activation, without_own_scripts
+    from conda_limits.shells.protocol import DEACTIVATE_D, POSIX_SCRIPT
+
+    previous = {"CONDA_SHLVL": "2", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                "NUMBA_NUM_THREADS": "1", "_CONDA_LIMITS_2_ENV_OMP_NUM_THREADS": "=7",
+                "_CONDA_LIMITS_2_ENV_MKL_NUM_THREADS": "-",
+                "_CONDA_LIMITS_2_ENV_NUMBA_NUM_THREADS": "-", "_CONDA_LIMITS_2_CPUSET": "0-1"}
+    # The new environment sets NUMBA_NUM_THREADS itself (conda env config vars): it stays.
+    environ = {**previous, "CONDA_SHLVL": "2", "NUMBA_NUM_THREADS": "4"}
+    own = str(tmp_path / "A" / DEACTIVATE_D / POSIX_SCRIPT)
+    stripped = without_own_scripts(Activation(environ, (), (own,), previous)).activation
+    assert stripped.environ["OMP_NUM_THREADS"] == "7"
+    assert "MKL_NUM_THREADS" not in stripped.environ
+    assert stripped.environ["NUMBA_NUM_THREADS"] == "4"
+    assert not [k for k in stripped.environ if k.startswith("_CONDA_LIMITS_2_")]
