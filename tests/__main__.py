@@ -1,11 +1,11 @@
 """The test command: ``python -m tests [PYTEST ARGS]``, from the project root.
 
 Runs pytest with the arguments given. Run as root, it then runs pytest again, with the same
-arguments, as an unprivileged user (``CONDA_LIMITS_TEST_USER``, default ``conda-limits-test``,
-which ``.ci/setup`` creates): root ignores file modes and may raise hard limits, so only an
-ordinary user shows what the people on shared servers get. The exit status is the first
-first failing pass's (0 when both pass). Without that user, root's pass alone runs and a line says
-so; under CI (``CI=true``) that is a failure.
+arguments, as an unprivileged user (``CONDA_LIMITS_TEST_USER``, default ``cl-tester``, which
+``.ci/setup`` creates): root ignores file modes and may raise hard limits, so only an ordinary
+user shows what the people on shared servers get. The exit status is that of the first pass
+that failed (0 when both pass). Without that user, root's pass alone runs and a line says so;
+under CI (``CI=true``) that is a failure.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-USER = os.environ.get("CONDA_LIMITS_TEST_USER", "conda-limits-test")
+# A name that no test output holds by chance (tests check that "conda-limits" or "limits" is
+# absent from conda's output, which names paths under /tmp/pytest-of-USER).
+USER = os.environ.get("CONDA_LIMITS_TEST_USER", "cl-tester")
 # Per-user locations of the caller that must not leak into the other user's run.
 PER_USER = ("XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
             "XDG_STATE_HOME", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
