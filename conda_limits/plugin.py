@@ -81,7 +81,7 @@ def conda_post_commands() -> Iterator[CondaPostCommand]:
     from conda.plugins.types import CondaPostCommand
 
     from .cli import later
-    from .hooks import APPLY_COMMANDS, EXPORT_COMMANDS
+    from .hooks import APPLY_COMMANDS, ENV_VARS_COMMANDS, EXPORT_COMMANDS
 
     yield CondaPostCommand(name="conda-limits-apply-environment-file",
                            action=later("hooks.env_commands:after_apply"),
@@ -89,3 +89,6 @@ def conda_post_commands() -> Iterator[CondaPostCommand]:
     yield CondaPostCommand(name="conda-limits-export",
                            action=later("hooks.env_commands:after_export"),
                            run_for=set(EXPORT_COMMANDS))
+    yield CondaPostCommand(name="conda-limits-env-vars",
+                           action=later("hooks.env_vars:after_env_vars"),
+                           run_for=set(ENV_VARS_COMMANDS))

@@ -68,6 +68,13 @@ def test_an_environment_variable_set_for_the_environment_wins_and_show_says_so(c
         out, _, _ = conda_cli("limits", "show", "-p", prefix)
         assert "OMP_NUM_THREADS set with `conda env config vars` win over threads" in out
         assert "! OMP_NUM_THREADS set by `conda env config vars` (wins)" in out
+        script = prefix / "etc" / "conda" / "activate.d" / "zz-conda-limits.sh"
+        assert "OMP_NUM_THREADS" not in script.read_text()
+        # The scripts follow later changes of the variables (a post-command hook).
+        conda_cli("env", "config", "vars", "unset", "-p", prefix, "OMP_NUM_THREADS")
+        assert "  __cl_v OMP_NUM_THREADS 2\n" in script.read_text()
+        conda_cli("env", "config", "vars", "set", "-p", prefix, "OMP_NUM_THREADS=8")
+        assert "OMP_NUM_THREADS" not in script.read_text()
 
 
 def test_run_limited_flags_and_report(tmp_env):
