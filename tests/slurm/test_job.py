@@ -272,3 +272,49 @@ def test_cpu_settings_ask_for_cpus_and_size_the_thread_pools(slurm_cluster, env)
     theirs = submit(slurm_cluster, env, show, srun="-c 1")
     assert theirs.stdout.startswith(" TRES=cpu=1,"), theirs.stderr
     assert theirs.stdout.endswith("\nthreads 2\n")
+
+
+def test_ctrl_c_in_a_terminal_reaches_srun_once(slurm_cluster, env):
+    """In a terminal, Ctrl-C goes to srun directly (srun prints the job's state and the job
+    goes on); conda-limits neither dies nor sends it a second time (which would cancel it)."""
+    import pty
+    import select
+
+    environ = {**slurm_cluster.environ(), "PYTHONPATH": SOURCE}
+    args = json.dumps({"prefix": str(env), "command": [
+        "sh", "-c", "trap 'echo got INT' INT; echo ready; sleep 2; echo done"]})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a new session with the pty as its terminal
+        try:
+            os.chdir(env.parent)
+            os.execve(sys.executable, [sys.executable, "-c", RUN, args], environ)
+        finally:
+            os._exit(127)
+    out = b""
+    deadline = time.monotonic() + 60
+    sent = False
+    try:
+        while time.monotonic() < deadline:
+            if not sent and b"ready" in out:
+                os.write(fd, b"\x03")  # the terminal's Ctrl-C: SIGINT to its foreground group
+                sent = True
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:  # the child has closed the terminal
+                    break
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert "srun: interrupt (one more within 1 sec to abort)" in text
+    assert "done" in text and "conda-limits:" not in text
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_without_the_exported_environment_the_node_activates(slurm_cluster, env):
+    done = submit(slurm_cluster, env, ["sh", "-c", 'echo "$CONDA_PREFIX $FROM_STATE"; ulimit -n'],
+                  srun="--export=NONE")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{env} state-value\n512\n"
+    assert "the job did not get the activated environment from srun" in done.stderr
