@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .errors import LimitsError
+
 KILL_VARIABLE = "CONDA_LIMITS_TEST_KILL_AT_STEP"
 MiB = 2**20
 
@@ -43,7 +45,7 @@ def step(what: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-class FileTooLarge(ValueError):
+class FileTooLarge(LimitsError, ValueError):
     """A file larger than conda-limits reads."""
 
     def __init__(self, path: Path, size: int, limit: int) -> None:

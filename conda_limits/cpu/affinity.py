@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from ..errors import LimitsError
+
 #: Highest CPU number accepted in a list: the kernel's largest NR_CPUS is 8192.
 MAX_CPU: Final = 8191
 MAX_TEXT: Final = 200
@@ -21,7 +23,7 @@ ACCEPTED: Final = ("a Linux CPU list: CPU numbers and ranges separated by commas
                    "e.g. 0-3,8")
 
 
-class CpuListError(ValueError):
+class CpuListError(LimitsError, ValueError):
     """Text that is not a CPU list; ``reason`` says what is wrong with it."""
 
     def __init__(self, reason: str) -> None:

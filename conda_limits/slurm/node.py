@@ -31,6 +31,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import LimitsError
 from ..model import LimitSet, SchemaError, parse_limits
 from ..run import activation as envactivation
 from ..run.activation import Activation
@@ -63,7 +64,7 @@ def argv(python: str, prefix: str | os.PathLike[str], recorded: LimitSet,
             *command]
 
 
-class NodeError(Exception):
+class NodeError(LimitsError):
     """The job's spec or environment cannot be used; nothing was started."""
 
 

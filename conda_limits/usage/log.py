@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import LimitsError
 from .entry import START, Run, from_json
 
 LOG = Path("etc", "conda", "limits-usage.jsonl")
@@ -48,7 +49,7 @@ _REOPEN = 20  # times a writer follows a log renamed under it
 _OPEN = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class NotRecorded(Exception):
+class NotRecorded(LimitsError):
     """No log took the entry; ``problems`` says why, per file tried."""
 
     def __init__(self, problems: Iterable[str]) -> None:
