@@ -28,27 +28,11 @@ from .protocol import SAVED_PREFIX
 ENV_KEY = "ENV_"  # _CONDA_LIMITS_<level>_ENV_<NAME>
 CPUSET_KEY = "CPUSET"  # _CONDA_LIMITS_<level>_CPUSET
 
-# POSIX sh. __cl_v NAME VALUE: save NAME's state at this level (once), export NAME=VALUE.
-# __cl_u NAME: put back what this level saved. __cl_s: the shell's CPU list, read by the
-# shell itself. __cl_b CPU: whether CPU is in the shell's mask (groups of 32 from the right).
-POSIX_FUNCTIONS = r"""__cl_v() {
-  eval "__cl_o=\${_CONDA_LIMITS_${__cl_l}_ENV_$1+x}"
-  if [ -z "$__cl_o" ]; then
-    eval "if [ -n \"\${$1+x}\" ]; then export _CONDA_LIMITS_${__cl_l}_ENV_$1=\"=\$$1\";
-      else export _CONDA_LIMITS_${__cl_l}_ENV_$1=-; fi"
-  fi
-  export "$1=$2"
-}
-__cl_u() {
-  eval "__cl_o=\${_CONDA_LIMITS_${__cl_l}_ENV_$1-}"
-  case $__cl_o in
-    '') return 0 ;;
-    -) unset "$1" ;;
-    "="*) export "$1=${__cl_o#=}" ;;
-  esac
-  unset "_CONDA_LIMITS_${__cl_l}_ENV_$1"
-}
-__cl_s() {
+# POSIX sh. The thread variables are saved and restored in straight lines, one eval each
+# way (the level is known only at run time): parsing costs as much as running here.
+# __cl_s: the shell's CPU list and mask, read by the shell itself. __cl_b CPU: whether CPU is
+# in the shell's mask (groups of 32 bits, from the right).
+POSIX_FUNCTIONS = r"""__cl_s() {
   __cl_sl= __cl_sm=
   [ -r /proc/self/status ] || return 1
   while IFS= read -r __cl_o; do
@@ -118,7 +102,7 @@ __cl_w() {{
   printf 'conda-limits: %s\n' "$1" >&2
 }}
 __cl_cpu || :
-unset -f __cl_cpu __cl_w __cl_v __cl_u __cl_s __cl_b {functions}|| :
+unset -f __cl_cpu __cl_w {functions}|| :
 unset __cl_l __cl_o __cl_sl __cl_sm __cl_g __cl_i __cl_x __cl_t __cl_c || :
 """
 
@@ -132,6 +116,14 @@ def _exported(keep: tuple[str, ...]) -> list[str]:
     return [name for name in NAMES if name not in keep]
 
 
+def _posix_save(names: list[str]) -> str:
+    # NAME's state unless this level saved it already: "=VALUE" when set, "-" when unset.
+    lines = "".join(f'  [ -n \\"\\${{_CONDA_LIMITS_${{__cl_l}}_ENV_{n}+x}}\\" ] || export '
+                    f'_CONDA_LIMITS_${{__cl_l}}_ENV_{n}=\\"\\${{{n}+=}}\\${{{n}--}}\\"\n'
+                    for n in names)
+    return f'  eval "\n{lines}  "\n'
+
+
 def posix_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
     """The ``.sh`` section applying ``cpu`` ("" when nothing is set); the variables in
     ``keep`` (set by the environment itself) are left alone."""
@@ -139,20 +131,33 @@ def posix_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
     if size is None and not cpu.cpuset:
         return ""
     body = ""
-    if size is not None:
-        body += "".join(f"  __cl_v {name} {int(size)}\n" for name in _exported(keep))
-    functions = POSIX_FUNCTIONS
-    if cpu.cpuset:
-        functions += POSIX_CPUSET
-        body += f"  __cl_p {affinity.format_cpu_list(cpu.cpuset)} {_cpus(cpu.cpuset)}\n"
-    return functions + POSIX_MAIN.format(body=body, functions="__cl_p " if cpu.cpuset else "")
+    names = _exported(keep)
+    if size is not None and names:
+        body += _posix_save(names)
+        body += "  export " + " ".join(f"{n}={int(size)}" for n in names) + "\n"
+    if not cpu.cpuset:
+        return POSIX_MAIN.format(body=body, functions="")
+    body += f"  __cl_p {affinity.format_cpu_list(cpu.cpuset)} {_cpus(cpu.cpuset)}\n"
+    return (POSIX_FUNCTIONS + POSIX_CPUSET
+            + POSIX_MAIN.format(body=body, functions="__cl_s __cl_b __cl_p "))
 
 
-def posix_deactivate() -> str:
-    """The ``.sh`` section restoring what any activation saved at this level."""
-    body = "".join(f"  __cl_u {name}\n" for name in NAMES) + "  __cl_r\n"
-    return (POSIX_FUNCTIONS + POSIX_RESTORE_CPUSET
-            + POSIX_MAIN.format(body=body, functions="__cl_r "))
+def posix_deactivate(cpu: CpuSettings) -> str:
+    """The ``.sh`` section restoring what activation saved at this level: each saved state
+    is loaded (one eval), put back, and its variable removed (one eval); the CPU set only
+    where ``cpu`` has one."""
+    load = " ".join(f"__cl_{i}=\\${{_CONDA_LIMITS_${{__cl_l}}_ENV_{n}-}}"
+                    for i, n in enumerate(NAMES))
+    body = f'  eval "{load}"\n'
+    for i, name in enumerate(NAMES):
+        body += (f'  case $__cl_{i} in -) unset {name} ;; "="*) '
+                 f'export "{name}=${{__cl_{i}#=}}" ;; esac\n')
+    body += ('  eval "unset ' + " ".join(f"_CONDA_LIMITS_${{__cl_l}}_ENV_{n}" for n in NAMES)
+             + '"\n' + ("  __cl_r\n" if cpu.cpuset else ""))
+    unset = " ".join(f"__cl_{i}" for i in range(len(NAMES)))
+    main = POSIX_MAIN.format(body=body, functions="__cl_s __cl_b __cl_r " if cpu.cpuset
+                             else "").replace("unset __cl_l ", f"unset {unset} __cl_l ")
+    return (POSIX_FUNCTIONS + POSIX_RESTORE_CPUSET + main) if cpu.cpuset else main
 
 
 def with_section(script: str, section: str) -> str:
@@ -288,9 +293,12 @@ def fish_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
     return text + FISH_MAIN.format(body=body, functions=names)
 
 
-def fish_deactivate() -> str:
-    """The ``.fish`` section restoring what any activation saved at this level."""
+def fish_deactivate(cpu: CpuSettings) -> str:
+    """The ``.fish`` section restoring what activation saved at this level."""
     body = "".join(f"    __cl_unvar $level {name}\n" for name in NAMES)
+    if not cpu.cpuset:
+        return (FISH_FUNCTIONS + FISH_VARIABLES
+                + FISH_MAIN.format(body=body, functions="__cl_var __cl_unvar"))
     body += "    __cl_uncpuset $level\n"
     return (FISH_FUNCTIONS + FISH_VARIABLES + FISH_RESTORE_CPUSET
             + FISH_MAIN.format(body=body, functions="__cl_var __cl_unvar __cl_uncpuset"))
@@ -372,7 +380,7 @@ def csh_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
     return text + CSH_CLEANUP
 
 
-def csh_deactivate() -> str:
-    """The ``.csh`` section restoring what any activation saved at this level."""
+def csh_deactivate(cpu: CpuSettings) -> str:
+    """The ``.csh`` section restoring what activation saved at this level."""
     return (CSH_SETUP + "".join(CSH_UNVAR.format(name=name) for name in NAMES)
-            + CSH_UNCPUSET + CSH_CLEANUP)
+            + (CSH_UNCPUSET if cpu.cpuset else "") + CSH_CLEANUP)

@@ -23,7 +23,7 @@ class ScriptFamily:
     render_activate: Callable[[LimitSet], str]
     render_deactivate: Callable[[], str]
     cpu_activate: Callable[[CpuSettings, tuple[str, ...]], str]
-    cpu_deactivate: Callable[[], str]
+    cpu_deactivate: Callable[[CpuSettings], str]
 
     def activate(self, limits: LimitSet, keep: tuple[str, ...] = ()) -> str:
         """The activate script; ``keep``: thread variables the environment sets itself."""
@@ -32,8 +32,9 @@ class ScriptFamily:
 
     def deactivate(self, limits: LimitSet) -> str:
         """The deactivate script; its CPU section only where ``limits`` have CPU settings
-        (every other environment's deactivation stays as short as it was)."""
-        section = self.cpu_deactivate() if limits.cpu else ""
+        (every other environment's deactivation stays as short as it was), and the CPU set's
+        part of it only where they have a cpuset."""
+        section = self.cpu_deactivate(limits.cpu) if limits.cpu else ""
         return cpu.with_section(self.render_deactivate(), section)
 
 
