@@ -159,6 +159,13 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
         return Stop("fsize", f"the command failed after writing {_size(outcome.written)} with "
                     f"the file size limit at {_size(fsize)}: a write past it fails with 'File "
                     "too large' (EFBIG)")
+    if (outcome.written is None and sig is None and outcome.status == 1 and python
+            and fsize != UNLIMITED and outcome.sources.get("fsize") != "inherited"):
+        # What the command wrote is unknown (only root may read an ended process's
+        # /proc/PID/io), and CPython ignores SIGXFSZ: say what to look for.
+        return Stop(None, f"the command failed ({_how(outcome)}) with the file size limit at "
+                    f"{_size(fsize)}: if it reported 'File too large' (EFBIG), a write went "
+                    "past the limit")
     if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
         return _memory_hint(outcome)
     return None

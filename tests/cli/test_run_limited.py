@@ -131,6 +131,24 @@ def test_mem_oom_kill(env):
     assert result.stderr.startswith("conda-limits: the --mem limit stopped the command")
 
 
+def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp_path):
+    """What an unprivileged user gets on a machine without a delegated memory cgroup."""
+    from conda_limits.run import cgroups
+
+    try:
+        cgroups.memory_cap(64 * MiB).close()
+        pytest.skip("a cgroup can enforce --mem here (root, or a delegated cgroup)")
+    except cgroups.MemoryCapUnavailable:
+        pass
+    marker = tmp_path / "ran"
+    result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", "touch", str(marker))
+    assert result.returncode == 1
+    assert "Cannot cap resident memory at 150M (--mem) here: " in result.stderr
+    assert "Run as a user who may write a cgroup, or limit memory with --data instead." \
+        in result.stderr
+    assert "Nothing was run." in result.stderr and not marker.exists()
+
+
 @pytest.mark.parametrize("args,code,message", [
     (["-n", "no-such-env-here", "--"], 1, "EnvironmentLocationNotFound"),
     (["--vmem", "4Q", "--"], 2, "argument --vmem: invalid value '4Q'"),

@@ -169,3 +169,34 @@ def test_exit_1_of_a_program_that_is_not_python_gets_no_memory_hint(tmp_path):
     assert explain.explain(failed, [str(script)])
     assert explain.runs_python(["python"]) and explain.runs_python(["/usr/bin/python3.11"])
     assert not explain.runs_python(["pythonista-tool"]) and not explain.runs_python([])
+
+
+def test_a_python_failure_under_fsize_with_the_bytes_written_unknown_gets_a_hint():
+    """As an unprivileged user: an ended process's /proc/PID/io is root's to read."""
+    failed = outcome(1, None, {"fsize": (MiB, "unlimited")}, {"fsize": "flag"}, written=None)
+    assert explain.explain(failed, ["python3", "-c", "..."]) == [
+        "conda-limits: the command failed (exit status 1) with the file size limit at 1 MiB: "
+        "if it reported 'File too large' (EFBIG), a write went past the limit"]
+    assert explain.explain(failed, ["grep", "x"]) == []  # not Python: SIGXFSZ would say it
+
+
+@pytest.mark.parametrize("limits,named", [
+    ({"nofile": (3, 3)}, "the nofile limit (3) leaves no descriptor free"),
+    ({"vmem": (MiB, MiB)}, "the vmem limit (1 MiB) is too small for a program to load"),
+    ({"stack": (4096, 4096)}, "the stack limit (4 KiB) is too small for a program to load"),
+])
+def test_a_limit_too_small_to_load_is_named_only_for_a_load_failure(limits, named):
+    sources = dict.fromkeys(limits, "flag")
+    text = line(outcome(127, None, limits, sources))
+    assert text.startswith("conda-limits: the command (or a program it started) could not "
+                           "load (exit status 127): " + named)
+    assert line(outcome(3, None, limits, sources)) != text  # an ordinary failure: not this
+    assert line(outcome(127, None, limits, dict.fromkeys(limits, "inherited"))) is None
+
+
+def test_a_launcher_that_ended_before_the_command_is_told():
+    text = line(outcome(3, None, started=False))
+    assert text == ("conda-limits: the command did not start: the shell that sources the "
+                    "environment's activation scripts and then starts it ended first (exit "
+                    "status 3): an activation script may have failed (see above)")
+    assert line(outcome(127, None, started=False)) is None  # it said why itself
