@@ -376,7 +376,7 @@ def _stop(directory: Path) -> None:
         pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()
                 and b"zombie" not in _state(pid)]
         time.sleep(0.05)
-    for pid in pids:
+    for pid in pids + _left_behind(directory):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -397,6 +397,22 @@ def _stop(directory: Path) -> None:
         except OSError:
             pass
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def _left_behind(directory: Path) -> list[int]:
+    """Processes the cluster's daemons started that outlive them (a slurmstepd waiting for
+    a step, a job's command): their environment names this cluster's slurm.conf."""
+    mark = f"SLURM_CONF={directory / 'slurm.conf'}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
 
 
 def _state(pid: int) -> bytes:
