@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..values import UNLIMITED, Value
+from ..values import MAX_VALUE, UNLIMITED, Value
 
 VERSION = 1
 #: Every entry's first characters: a reader finds entries by them, even after a torn line.
@@ -150,8 +150,10 @@ def _number(value: float) -> float | int:
 
 
 def _nonnegative(value: Any) -> float:
+    """A figure of an entry: a number from 0 to MAX_VALUE (far above any real one, so that
+    arithmetic on a hand-made entry cannot overflow)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 \
-            or not math.isfinite(value):
+            or not math.isfinite(value) or value > MAX_VALUE:
         raise ValueError(value)
     return value
 
@@ -161,6 +163,8 @@ def _optional_int(value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(value)
+    if abs(value) > MAX_VALUE:
+        raise ValueError(value)
     return value
 
 

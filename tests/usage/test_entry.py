@@ -55,6 +55,10 @@ def test_unknown_measures_are_left_out_and_read_back_as_absent():
     {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
      "mem": {"peak": 3}},
     {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "used": {"rss": 1e308}},  # hand-made: would overflow the suggestion's arithmetic
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "status": 10**30},
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
      "status": 1.5},
 ])
 def test_what_is_not_a_valid_entry_is_none(data):
