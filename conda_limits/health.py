@@ -77,13 +77,15 @@ def diagnose(prefix: str | os.PathLike[str]) -> Report:
     hard ceilings, vmem against GPU packages, and the limits against the recorded runs."""
     prefix = Path(prefix)
     state = prefix_files.check(prefix)
-    findings = [*path_findings(prefix, state), *script_findings(state)]
+    findings = script_findings(state)  # the fixable ones first: they share one hint
     if state.error is not None:
         error = state.error
-        findings.insert(0, Finding(
+        findings.append(Finding(
             Kind.RECORD, f"the limits record is broken: {error.problem}",
             f"fix or remove {escape(str(error.path))}, or run `conda limits unset --all` "
             "(it removes the record and the scripts, whatever they hold)", (error.path,)))
+    findings += path_findings(prefix, state)
+    if state.error is not None:
         return Report(prefix, LimitSet(), tuple(findings))
     findings += ceiling_findings(state.limits)
     findings += cpu_findings(state.limits)

@@ -47,9 +47,15 @@ def has_fixer() -> bool:
 
 def check(prefix: str, verbose: bool) -> None:
     """Health check action: print the state of the environment's limits."""
-    from ..health import diagnose
+    from ..errors import LimitsError
+    from ..health import Kind, diagnose
+    from ..printable import shown
 
-    report = diagnose(prefix)
+    try:
+        report = diagnose(prefix)
+    except LimitsError as error:  # e.g. a writer that keeps the environment's lock
+        print(f"{X_MARK} Resource limits (conda-limits): {error}\n")
+        return
     if not report.findings:
         if report.limits:
             print(f"{OK_MARK} The resource limits ({_summary(report.limits)}) are recorded and "
@@ -61,13 +67,15 @@ def check(prefix: str, verbose: bool) -> None:
     fix_hint = ("run `conda doctor --fix` to rewrite them from the record" if has_fixer() else
                 "set any limit again with `conda limits set` to rewrite them from the record, "
                 "or remove all with `conda limits unset --all`")
+    if any(finding.kind is Kind.RECORD for finding in report.findings):
+        fix_hint = ""  # nothing can be rewritten from a broken record: its hint says what to do
     last_fixable = report.findings.index(report.fixable[-1]) if report.fixable else -1
     for index, finding in enumerate(report.findings):
         print(f"  {finding.message}")
         if verbose:
             for path in finding.paths:
-                print(f"      {path}")
-        # The fixable findings (scripts) come first and share one hint.
+                print(f"      {shown(path)}")
+        # The fixable findings (scripts, leftovers) come first and share one hint.
         hint = finding.hint or (fix_hint if index == last_fixable else "")
         if hint:
             print(f"    -> {hint}")
@@ -75,27 +83,33 @@ def check(prefix: str, verbose: bool) -> None:
 
 
 def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
-    """Health check fixer: rewrite the activation scripts from the record."""
+    """Health check fixer: rewrite the activation scripts from the record, remove the
+    temporary files of interrupted writes."""
     from ..cli.exceptions import conda_errors
     from ..health import Kind, diagnose, fix_scripts
+    from ..printable import shown
 
-    report = diagnose(prefix)
-    broken = [f for f in report.findings if f.kind is Kind.RECORD]
-    if broken:
-        print(f"Cannot fix conda-limits' scripts: {broken[0].message}; {broken[0].hint}.")
-        return 1
-    if not report.fixable:
-        print("conda-limits' activation scripts match the environment's limits record.")
-        return 0
-    for finding in report.fixable:
-        print(f"  {finding.message}")
-    print()
-    confirm("Rewrite the activation scripts from the limits record?" if report.limits else
-            "Remove conda-limits' activation scripts, since no limits are recorded?")
     with conda_errors():
+        report = diagnose(prefix)
+        # Scripts are not written from a broken record, nor into a path conda expands
+        # (removing them from there, with no limits recorded, is fine).
+        refused = [f for f in report.findings if f.kind is Kind.RECORD or
+                   (f.kind is Kind.UNSAFE_PATH and report.limits)]
+        if refused:
+            print(f"Cannot fix conda-limits' scripts: {refused[0].message}; "
+                  f"{refused[0].hint}.")
+            return 1
+        if not report.fixable:
+            print("conda-limits' activation scripts match the environment's limits record.")
+            return 0
+        for finding in report.fixable:
+            print(f"  {finding.message}")
+        print()
+        confirm("Rewrite the activation scripts from the limits record?" if report.limits else
+                "Remove conda-limits' activation scripts, since no limits are recorded?")
         changed = fix_scripts(prefix)
     for path in changed:
-        print(f"{'Rewrote' if path.exists() else 'Removed'} {path}")
+        print(f"{'Rewrote' if path.exists() else 'Removed'} {shown(path)}")
     return 0
 
 
