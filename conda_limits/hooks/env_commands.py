@@ -132,7 +132,7 @@ def after_apply(command: str) -> None:
 
     from conda.base.context import context
 
-    from ..cli.common import write_limits
+    from ..cli.common import environment_lock, write_limits
     from ..cli.files import applied_report, file_prefix
     from ..defaults import OPT_OUT, from_file, merge
 
@@ -155,7 +155,8 @@ def after_apply(command: str) -> None:
     limits, sources = merge(plan.defaults, from_files)
     if command != "env_update" and not limits:
         return
-    write_limits(prefix, limits, sources)
+    with environment_lock(prefix):  # one change of the environment's limits at a time
+        write_limits(prefix, limits, sources)
     defaulted = [key for key in limits if key not in from_files[0]]
     named = ", ".join(str(env.path.absolute()) for env in files)
     if command == "env_update":
@@ -207,13 +208,14 @@ def after_export(command: str) -> None:
 
     from conda.base.context import context
 
-    from .. import environment_yml, record
+    from .. import environment_yml, locking, record
     from ..cli.exceptions import LimitsFileError
 
     args = _args()
     prefix = Path(context.target_prefix)
     try:
-        limits = record.read(prefix)
+        with locking.environment(prefix, shared=True):
+            limits = record.read(prefix)
     except record.RecordError as error:
         print(f"conda-limits: the export has no limits: {error}", file=sys.stderr)
         return
