@@ -116,9 +116,18 @@ def dumps(limits: LimitSet, sources: Sources | None = None) -> str:
     data = {"limits": _flow_pairs(limits.to_yaml())}
     known = provenance.to_record(sources or {}, limits.names())
     if known:
-        data["sources"] = _flow_pairs(known)
+        data["sources"] = _flow_pairs({key: _exact(entry) for key, entry in known.items()})
     yaml.dump(data, out)
     return out.getvalue()
+
+
+def _exact(entry: dict[str, str]) -> dict[str, str]:
+    """A source entry whose path reads back exactly: double-quoted (YAML escapes) when it
+    holds characters a plain or single-quoted scalar would not keep (NEL, LS, controls)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    return {name: DoubleQuotedScalarString(text) if not text.isprintable() else text
+            for name, text in entry.items()}
 
 
 def _flow_pairs(data: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conda_limits import resources
+from conda_limits import provenance, resources
 from conda_limits.cpu import settings as cpu_settings
 from conda_limits.resources import Kind, Resource
 from conda_limits.values import MAX_VALUE, UNLIMITED
@@ -74,4 +74,62 @@ def non_decimal_spellings(n: int) -> list[tuple[str, bool]]:
         out.append((f"0{n:o}", True))  # YAML 1.1 octal
     if n >= 60:
         out.append((f"{n // 60}:{n % 60:02d}", True))  # YAML 1.1 sexagesimal
+    return out
+
+
+# Limits and sources as the record and environment files spell them
+
+_UNITS = {Kind.SIZE: ["K", "M", "G", "KiB", "MiB", "GB"], Kind.DURATION: ["s", "m", "h", "d"],
+          Kind.COUNT: [""]}
+
+
+@st.composite
+def spelled_value(draw: st.DrawFn, key: str) -> Any:
+    """A value of limit ``key`` as a file may spell it: an integer, a text, unlimited."""
+    kind = resources.get(key).kind
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(["unlimited", "Unlimited"]))
+    number = draw(st.integers(0, 5000))
+    if kind is Kind.SIZE:
+        if draw(st.booleans()):
+            return number * 1024  # bytes, a whole number of KiB
+        return f"{number}{draw(st.sampled_from(_UNITS[kind]))}"
+    if kind is Kind.DURATION and draw(st.booleans()):
+        return f"{number}{draw(st.sampled_from(_UNITS[kind]))}"
+    return number
+
+
+@st.composite
+def spelled_limits(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid ``limits:`` mapping as people write one: a few limits, values with units
+    (4G, 2h), some {soft, hard} pairs, sometimes threads."""
+    keys = draw(st.lists(st.sampled_from(resources.KEYS), unique=True, max_size=5))
+    out: dict[str, Any] = {}
+    for key in keys:
+        soft = draw(spelled_value(key))
+        if draw(st.integers(0, 3)) == 0:
+            out[key] = {"soft": soft, "hard": "unlimited"}
+        else:
+            out[key] = soft
+    if draw(st.integers(0, 4)) == 0:
+        out["threads"] = draw(st.integers(1, 64))
+    return out
+
+
+PATHS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1,
+                max_size=30).map(lambda text: "/" + text)
+
+
+@st.composite
+def sources(draw: st.DrawFn, keys: list[str]) -> provenance.Sources:
+    """Where each of ``keys`` came from (some unknown), paths holding any character."""
+    out: provenance.Sources = {}
+    for key in keys:
+        choice = draw(st.integers(0, 3))
+        if choice == 1:
+            out[key] = provenance.COMMAND
+        elif choice == 2:
+            out[key] = provenance.condarc(draw(PATHS))
+        elif choice == 3:
+            out[key] = provenance.environment_file(draw(PATHS))
     return out

@@ -20,7 +20,6 @@ from .writers import (
     run_writer,
     scripts_follow,
     settled,
-    snapshot,
 )
 
 OLD = {"nofile": 1024, "vmem": "8G"}

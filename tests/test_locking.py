@@ -65,9 +65,9 @@ def test_a_writer_waits_then_names_the_holder(prefix):
     holder = hold("env", prefix)
     try:
         start = time.monotonic()
-        with pytest.raises(locking.LockTimeout) as caught:
-            with locking.environment(prefix, wait=0.3):
-                pass
+        with pytest.raises(locking.LockTimeout) as caught, \
+                locking.environment(prefix, wait=0.3):
+            pass
         assert 0.3 <= time.monotonic() - start < 5
         assert caught.value.holder is not None and caught.value.holder.pid == holder.pid
         message = str(caught.value)
@@ -114,9 +114,8 @@ def test_a_reader_creates_nothing(prefix):
 
 def test_re_entrant_in_one_process(prefix):
     with locking.environment(prefix):
-        with locking.environment(prefix):
-            with locking.environment(prefix, shared=True):
-                assert locking.is_locked_here(locking.lock_path(prefix))
+        with locking.environment(prefix), locking.environment(prefix, shared=True):
+            assert locking.is_locked_here(locking.lock_path(prefix))
         assert locking.is_locked_here(locking.lock_path(prefix))
     assert not locking.is_locked_here(locking.lock_path(prefix))
     with locking.environment(prefix, shared=True):

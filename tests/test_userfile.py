@@ -100,13 +100,13 @@ def test_root_keeps_a_users_file_theirs(open_tmp):
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == \
         (user.pw_uid, user.pw_gid, 0o640)
     read = subprocess.run(["runuser", "-u", user.pw_name, "--", "cat", str(envfile)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert read.returncode == 0 and "vmem: 8G" in read.stdout
 
 
 def run_as(user: pwd.struct_passwd, code: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["runuser", "-u", user.pw_name, "--", sys.executable, "-c", code,
-                           *args], capture_output=True, text=True,
+                           *args], capture_output=True, text=True, check=False,
                           env=environ(HOME=user.pw_dir, XDG_CACHE_HOME=""))
 
 
@@ -229,7 +229,7 @@ def test_a_kill_at_any_step_leaves_the_old_file_or_the_new(tmp_path, how):
         killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)],
                                 env=environ(CONDA_LIMITS_TEST_KILL_AT_STEP=str(step),
                                             XDG_CACHE_HOME=str(tmp_path / "cache")),
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, check=False)
         assert killed.returncode in (0, -9), killed.stderr
         env = environment_yml.load(path)  # recovers an interrupted in-place write
         assert env.text in (old_text, new_text), step

@@ -131,7 +131,7 @@ def test_every_kill_point_of_the_cli(conda_cli, env):
                            CONDA_LIMITS_TEST_KILL_AT_STEP=str(step))
         assert killed.returncode in (0, -9), killed.stderr
         state = prefix_files.check(env)
-        out, err, code = conda_cli("limits", "show", "-p", env)
+        out, _, code = conda_cli("limits", "show", "-p", env)
         assert not code and ("warning:" in out) == (not state.in_step), (step, out)
         out, _, _ = doctor(conda_cli, env)
         assert ("Resource limits (conda-limits):" in out) == (not state.in_step), (step, out)
@@ -157,7 +157,7 @@ def test_parallel_sets_keep_every_limit(env):
                                   stderr=subprocess.PIPE, text=True)
                  for key, values in VALUES.items()]
     for process in processes:
-        out, err = process.communicate(timeout=300)
+        _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
     assert settled(env) == limits_of({key: values[0] for key, values in VALUES.items()})
 
