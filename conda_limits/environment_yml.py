@@ -22,7 +22,8 @@ import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,8 @@ from .printable import escape
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
+
+    from .yaml_outline import Outline
 
 KEY = "limits"
 MAX_BYTES = 4 * MiB  # environment files are a few KiB; this is far above any real one
@@ -58,23 +61,33 @@ class EnvFileError(LimitsError):
 
 @dataclass(frozen=True)
 class EnvFile:
-    """A loaded environment file: its text, its parsed content and its validated limits."""
+    """A loaded environment file: its text, its validated limits and where its top-level
+    entries are."""
 
     path: Path
     text: str  # as read, "\n" line ends (see ``newline``), without a byte order mark
-    data: Any  # the top-level mapping (ruamel.yaml round-trip types), or None when empty
     limits: LimitSet
     has_limits: bool  # whether there is a top-level ``limits:`` key at all
     newline: str = "\n"
     bom: str = ""
+    outline: Outline | None = field(default=None, repr=False, compare=False)
+    # ``outline`` None: the file was read the careful way (``data``) from the start.
+
+    @cached_property
+    def data(self) -> Any:
+        """The whole document, round-trip loaded (ruamel.yaml types; None when empty).
+        Loaded when first asked for: a large file's reads and edits never need it."""
+        return _parse(self.text, self.path)
 
     @property
     def name(self) -> str | None:
-        return _text_value(self.data, "name")
+        return (self.outline.text("name") if self.outline is not None else
+                _text_value(self.data, "name"))
 
     @property
     def prefix(self) -> str | None:
-        return _text_value(self.data, "prefix")
+        return (self.outline.text("prefix") if self.outline is not None else
+                _text_value(self.data, "prefix"))
 
 
 def _text_value(data: Any, key: str) -> str | None:
@@ -160,6 +173,9 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
     text = text[len(bom):]
     newline = "\r\n" if "\r\n" in text else "\n"
     text = text.replace("\r\n", "\n")
+    fast = _loads_by_outline(text, path, newline, bom)
+    if fast is not None:
+        return fast
     data = _parse(text, path)
     if data is not None and not isinstance(data, dict):
         raise EnvFileError(path, "the top level must be a mapping (name:, dependencies:, "
@@ -169,7 +185,39 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
         limits = parse_limits(data[KEY], where=data) if data and has_limits else LimitSet()
     except SchemaError as error:
         raise EnvFileError(path, error.message, error.line, error.column) from None
-    return EnvFile(path, text, data, limits, has_limits, newline, bom)
+    env = EnvFile(path, text, limits, has_limits, newline, bom)
+    env.__dict__["data"] = data  # already loaded: the cached property's value
+    return env
+
+
+def _loads_by_outline(text: str, path: Path, newline: str, bom: str) -> EnvFile | None:
+    """The file read through its outline and its ``limits:`` entry alone; None when the
+    careful way must read it (see :mod:`conda_limits.yaml_outline`)."""
+    from ruamel.yaml.error import YAMLError
+
+    from .yaml_outline import outline
+
+    shape = outline(text)
+    if shape is None:
+        return None
+    entry = shape.get(KEY)
+    if entry is None:
+        return EnvFile(path, text, LimitSet(), False, newline, bom, shape)
+    if entry.column != 0:
+        return None
+    lines = text.splitlines(keepends=True)
+    try:
+        block = _yaml().load("".join(lines[entry.line:entry.end_line]))
+    except (YAMLError, ValueError, RecursionError):
+        return None  # e.g. an alias of an anchor outside the entry
+    if not isinstance(block, dict) or list(block) != [KEY]:
+        return None
+    try:
+        limits = parse_limits(block[KEY], where=block)
+    except SchemaError as error:
+        line = None if error.line is None else error.line + entry.line
+        raise EnvFileError(path, error.message, line, error.column) from None
+    return EnvFile(path, text, limits, True, newline, bom, shape)
 
 
 def _kind(data: Any) -> str:
@@ -226,6 +274,8 @@ def _full_text(env: EnvFile, text: str) -> str:
 
 
 def _require_block_root(env: EnvFile) -> None:
+    if env.outline is not None:
+        return  # an outline is only made of a block mapping at column 0 (or of nothing)
     data = env.data
     if data is None:
         return
@@ -238,7 +288,8 @@ def _require_block_root(env: EnvFile) -> None:
 def _block_span(env: EnvFile, lines: list[str]) -> tuple[int, int]:
     """Line range [start, end) of the top-level ``limits:`` entry, trailing lines excluded."""
     _require_block_root(env)
-    start = env.data.lc.key(KEY)[0]
+    entry = env.outline.get(KEY) if env.outline is not None else None
+    start = entry.line if entry is not None else env.data.lc.key(KEY)[0]
     end = start + 1
     while end < len(lines) and not _ROOT_CONTENT.match(lines[end]):
         end += 1
@@ -347,23 +398,74 @@ def _verify(env: EnvFile, new: str, limits: LimitSet) -> None:
         raise EnvFileError(env.path, f"editing the limits block would break the file "
                            f"({error.problem}); edit it by hand") from None
     if after.limits != limits or after.has_limits != bool(limits) or \
-            _without_limits(after.data) != _without_limits(env.data):
+            not _same_but_limits(env, after):
         raise EnvFileError(env.path, "cannot edit the limits block of this file without "
                            "changing other content; edit it by hand")
 
 
-def _without_limits(data: Any) -> Any:
-    if data is None:
-        return {}
-    return {k: _plain(v) for k, v in data.items() if k != KEY}
+def _same_but_limits(before: EnvFile, after: EnvFile) -> bool:
+    """Whether the two files hold the same content apart from their ``limits:`` entries."""
+    if before.outline is not None and after.outline is not None:
+        same = _same_entries(before.text, before.outline, after.text, after.outline)
+        if same is not None:
+            return same
+    return _same_loaded(before, after)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _same_entries(before: str, old: Outline, after: str, new: Outline) -> bool | None:
+    """Compare the entries' text: entries written alike at the top of a block mapping read
+    alike, unless an alias elsewhere points into a ``limits:`` entry (None: compare the
+    content, which :func:`_same_loaded` does)."""
+    def entries(text: str, outline: Outline) -> list[tuple[str, str]] | None:
+        lines = text.splitlines(keepends=True)
+        limits = outline.get(KEY)
+        if limits is not None and "&" in "".join(lines[limits.line:limits.end_line]):
+            return None  # an anchor: something outside may refer to it
+        starts = [0]
+        for line in lines:
+            starts.append(starts[-1] + len(line))
+        out = []
+        for entry in outline.entries:
+            if entry.key == KEY:
+                continue
+            end = entry.end_line  # the value ends where the next token starts:
+            while end > entry.line + 1 and (not lines[end - 1].strip() or
+                                            lines[end - 1].lstrip().startswith("#")):
+                end -= 1  # blank lines and comments after it are not its content
+            out.append((entry.key, text[starts[entry.line]:starts[end]].rstrip("\n")))
+        return out
+
+    old_entries, new_entries = entries(before, old), entries(after, new)
+    if old_entries is None or new_entries is None:
+        return None
+    return old_entries == new_entries
+
+
+def _same_loaded(before: EnvFile, after: EnvFile) -> bool:
+    """Compare the content as composed nodes when both files have an outline, else as
+    loaded data, without expanding aliases (see :func:`~.yaml_outline.fingerprint`)."""
+    from .yaml_outline import fingerprint
+
+    table: dict[Any, int] = {}
+    memo: dict[int, int] = {}
+    keep: list[Any] = []  # the objects whose ids ``memo`` holds
+
+    def content(env: EnvFile) -> list[tuple[int, int]]:
+        if before.outline is not None and after.outline is not None:
+            assert env.outline is not None
+            pairs = [(entry.key, entry.value) for entry in env.outline.entries]
+        elif env.data is None:
+            return []
+        else:
+            pairs = list(env.data.items())
+        keep.append(pairs)
+        return [(fingerprint(key, table, memo), fingerprint(value, table, memo))
+                for key, value in pairs if key != KEY]
+
+    try:
+        return content(before) == content(after)
+    except RecursionError:
+        return False
 
 
 # ------------------------------------------------------------------------ file updates

@@ -121,3 +121,39 @@ def test_an_edit_changes_the_limits_and_nothing_else(case, new):
     again = environment_yml.edit(after, env.limits)  # and back
     assert environment_yml.loads(again).limits == env.limits
     assert outside_limits(again) == outside_limits(text)
+
+
+def careful_loads(text: str) -> environment_yml.EnvFile:
+    """``loads`` without the quick outline: the whole document round-trip loaded."""
+    from conda_limits import yaml_outline
+
+    quick = yaml_outline.outline
+    yaml_outline.outline = lambda text: None
+    try:
+        return environment_yml.loads(text)
+    finally:
+        yaml_outline.outline = quick
+
+
+def reading(text: str) -> tuple[object, ...]:
+    try:
+        env = environment_yml.loads(text)
+    except EnvFileError as error:
+        return ("error", error.problem, error.line, error.column)
+    return (env.limits, env.has_limits, env.name, env.prefix)
+
+
+@FAST
+@given(environment_file(), st.sampled_from(["", "  vmem: 4Q\n", "  nofile: -1\n",
+                                            "  colour: red\n"]))
+def test_the_quick_reading_agrees_with_the_careful_one(case, bad):
+    text, limits = case
+    if bad and limits is not None and "limits:\n" in text:
+        text = text.replace("limits:\n", "limits:\n" + bad, 1)
+    try:
+        careful = careful_loads(text)
+    except EnvFileError as error:
+        expected: tuple[object, ...] = ("error", error.problem, error.line, error.column)
+    else:
+        expected = (careful.limits, careful.has_limits, careful.name, careful.prefix)
+    assert reading(text) == expected
