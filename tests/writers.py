@@ -1,9 +1,11 @@
 """Writers of an environment's limits in their own processes, and what they leave on disk.
 
 A writer does what ``conda limits set`` does with the core alone: under the environment's
-lock it reads the record, merges its limits in and writes record and scripts. With
-``kill_at=N`` it kills itself with SIGKILL at its N-th write step
-(:data:`conda_limits.atomicfile.KILL_VARIABLE`).
+lock it reads the record, merges its limits in and writes record and scripts; with
+``cli=True`` it is the real ``conda limits set`` (or ``unset --all``) of the interpreter
+running this, which must have conda. With ``kill_at=N`` it kills itself with SIGKILL at its
+N-th write step (:data:`conda_limits.atomicfile.KILL_VARIABLE`). Used by the tests and by
+``benchmarks/bench_writes.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ with locking.environment(prefix):
     else:
         prefix_files.write(prefix, state.limits.merged(parse_limits(given)))
 """
+CLI = """
+import runpy, sys, time
+time.sleep(max(0.0, float(sys.argv.pop(1)) - time.time()))
+sys.argv[0] = "conda"
+runpy.run_module("conda", run_name="__main__")
+"""
 #: A value of every limit that any environment accepts, and other ones.
 VALUES: dict[str, list[Any]] = {
     "vmem": ["8G", "16G"], "data": ["4G", "6G"], "stack": ["16M", "32M"],
@@ -46,25 +54,32 @@ def environ(**extra: str) -> dict[str, str]:
 
 
 def start_writer(prefix: Path, limits: dict[str, Any] | None, *, start: float = 0.0,
-                 kill_at: int | None = None) -> subprocess.Popen[bytes]:
-    """A process that sets ``limits`` (None: removes all) in ``prefix``."""
+                 kill_at: int | None = None, cli: bool = False) -> subprocess.Popen[bytes]:
+    """A process that sets ``limits`` (None: removes all) in ``prefix`` at time ``start``."""
     extra = {} if kill_at is None else {"CONDA_LIMITS_TEST_KILL_AT_STEP": str(kill_at)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(prefix), json.dumps(limits),
-                             str(start)], env=environ(**extra), stderr=subprocess.PIPE)
+    if cli:
+        flags = ["unset", "--all"] if limits is None else ["set", *(
+            arg for key, value in limits.items() for arg in (f"--{key}", str(value)))]
+        argv = [sys.executable, "-c", CLI, str(start), "limits", *flags, "-p", str(prefix)]
+    else:
+        argv = [sys.executable, "-c", WRITER, str(prefix), json.dumps(limits), str(start)]
+    return subprocess.Popen(argv, env=environ(**extra), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
 
 
 def run_writer(prefix: Path, limits: dict[str, Any] | None, *,
-               kill_at: int | None = None) -> int:
-    process = start_writer(prefix, limits, kill_at=kill_at)
+               kill_at: int | None = None, cli: bool = False) -> int:
+    process = start_writer(prefix, limits, kill_at=kill_at, cli=cli)
     _, err = process.communicate(timeout=120)
     assert process.returncode in (0, -9), err.decode()
     return process.returncode
 
 
-def run_together(prefix: Path, writers: list[dict[str, Any] | None]) -> None:
+def run_together(prefix: Path, writers: list[dict[str, Any] | None], *,
+                 cli: bool = False) -> None:
     """Start every writer at the same moment (after all have started) and wait for all."""
-    start = time.time() + 1.0
-    processes = [start_writer(prefix, limits, start=start) for limits in writers]
+    start = time.time() + (3.0 if cli else 1.0)
+    processes = [start_writer(prefix, limits, start=start, cli=cli) for limits in writers]
     for process in processes:
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err.decode()

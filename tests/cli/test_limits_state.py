@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from conda_limits import locking, prefix_files, record
 from conda_limits.model import parse_limits
 
 from ..conftest import requires_conda
-from ..writers import VALUES, environ, limits_of, settled
+from ..writers import VALUES, environ, limits_of, run_together, settled
 
 pytestmark = requires_conda
 
@@ -148,17 +147,7 @@ def test_every_kill_point_of_the_cli(conda_cli, env):
 
 
 def test_parallel_sets_keep_every_limit(env):
-    start = time.time() + 2
-    launcher = "import sys, time, runpy; time.sleep(max(0, float(sys.argv.pop(1)) - " \
-        "time.time())); sys.argv[0] = 'conda'; runpy.run_module('conda', run_name='__main__')"
-    processes = [subprocess.Popen([sys.executable, "-c", launcher, str(start), "limits", "set",
-                                   "-p", str(env), f"--{key}", str(values[0])],
-                                  env=environ(), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-                 for key, values in VALUES.items()]
-    for process in processes:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+    run_together(env, [{key: values[0]} for key, values in VALUES.items()], cli=True)
     assert settled(env) == limits_of({key: values[0] for key, values in VALUES.items()})
 
 
