@@ -8,8 +8,8 @@ with libyaml's C parser where ruamel.yaml has it (conda's own environments do), 
 :mod:`conda_limits.environment_yml` reads and edits the ``limits:`` entry's lines alone.
 
 :func:`outline` returns None for anything unusual (a directive, a top level that is not a
-block mapping of plain keys, repeated keys, a composer error): the caller then reads the
-whole document the careful way, which also gives the precise error.
+block mapping of plain keys, repeated keys, a value that cannot be constructed): the caller
+then reads the whole document the careful way, which also gives the precise error.
 
 :func:`fingerprint` turns a node or a loaded value into an integer per distinct structure,
 in time linear in the distinct nodes, so that two documents can be compared without
@@ -87,7 +87,12 @@ def outline(text: str) -> Outline | None:
     yaml.Resolver = resolver
     try:
         root = yaml.compose(text)
+        # Constructing every value (in C where there is C) finds what only construction
+        # finds: `!!bool maybe`, a 13th month. The careful way then says what is wrong.
+        yaml.constructor.construct_document(root)
     except (YAMLError, ValueError, RecursionError):
+        return None
+    except Exception:  # noqa: BLE001 ruamel.yaml's constructors raise more than YAMLError
         return None
     if root is None:
         return Outline((), None)
