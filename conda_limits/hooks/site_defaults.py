@@ -73,6 +73,11 @@ def configured() -> tuple[LimitSet, Sources]:
                    [where for where, limits in layers if key in limits]
             if wins:
                 sources[key] = provenance.condarc(wins[-1])
+        for key, value in merged.cpu.items():  # threads, cpuset, cores
+            wins = [where for where, limits in layers if dict(limits.cpu.items()).get(key)
+                    == value] or [where for where, limits in layers if key in limits.names()]
+            if wins:
+                sources[key] = provenance.condarc(wins[-1])
         if not allowed():
             defaults.refuse_tiny(merged, sources, SETTING_HINT)
     return merged, sources

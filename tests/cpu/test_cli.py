@@ -86,3 +86,18 @@ def test_run_limited_flags_and_report(tmp_env):
         assert proc.stdout == "3 [0]\n"
         assert "  threads:      3 (--threads)" in proc.stderr.splitlines()
         assert "  cpuset:       0 (--cpuset); the command ran on 0" in proc.stderr.splitlines()
+
+
+def test_site_defaults_give_new_environments_cpu_settings_with_their_source(tmp_path):
+    condarc = tmp_path / "condarc"
+    condarc.write_text("plugins:\n  limits_defaults:\n    threads: 2\n    cores: 1.5\n")
+    prefix = tmp_path / "env"
+    proc = subprocess.run([sys.executable, "-m", "conda", "create", "-q", "-y", "-p",
+                           str(prefix)], env={**os.environ, "CONDARC": str(condarc)},
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert record.read(prefix).cpu.threads == 2
+    show = conda("limits", "show", "-p", str(prefix))
+    rows = [line for line in show.stdout.splitlines()
+            if line.startswith(("threads ", "cores ")) and " applies " not in line]
+    assert len(rows) == 2 and all(f"default ({condarc})" in row for row in rows)
