@@ -13,8 +13,7 @@ from __future__ import annotations
 import shlex
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .. import resources
 from ..resources import MEM
@@ -58,8 +57,7 @@ def _name(signum: int) -> str:
         return f"signal {signum}"
 
 
-@dataclass(frozen=True)
-class Stop:
+class Stop(NamedTuple):
     """The line saying how a limit (probably) stopped the command, and that limit's key
     (``mem`` for --mem); ``limit`` is None for a hint that names no culprit."""
 
