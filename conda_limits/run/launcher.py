@@ -3,8 +3,10 @@
 Its text is fixed; everything variable (descriptor numbers, script paths, the command, the
 variables to switch to) reaches it as arguments or environment values, never as shell code.
 It tells the runner it is ready, waits at a gate until the runner has put the limits and the
-cgroup in place, sources the activation scripts (:class:`~conda_limits.run.activation.Activation`)
-and ``exec``s the command.
+cgroup in place, sources the activation scripts (:class:`~conda_limits.run.activation.Activation`),
+checks the command as a shell would, optionally stops itself for the runner's last limits,
+and ``exec``s the command. The Jupyter kernel launcher and Slurm's node side use the same
+text with the gate standing open.
 """
 
 from __future__ import annotations

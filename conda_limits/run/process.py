@@ -1,11 +1,13 @@
 """Start one command under a plan of limits and supervise it until it ends (Linux).
 
 How the command starts: this process spawns the launcher (:mod:`conda_limits.run.launcher`)
-with ``posix_spawn`` (so the caller's large process is never copied), which waits at a gate.
+with ``posix_spawn`` (so the caller's large process is never copied; util-linux ``setpriv``
+first gives it PR_SET_PDEATHSIG, so that it dies with this process), which waits at a gate.
 Meanwhile :func:`run_command` moves it into the ``--mem`` cgroup, sets its limits with
 prlimit(2) and reads them back; then it opens the gate, and the launcher sources the
-activation scripts and execs the command, which inherits all of it. stdin, stdout and stderr
-are the caller's.
+activation scripts, checks the command, and stops itself (SIGSTOP): the limits it could not
+live with itself (a small nofile) are set then, it is continued and execs the command, which
+inherits all of it. stdin, stdout and stderr are the caller's, open or closed.
 
 While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
 process are passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
