@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..model import Limit, LimitSet
 from ..resources import RESOURCES, Resource
+from . import protocol
 from .protocol import HARD_KEY, ROW, figure, header, text, unit
 
 SHELL = "csh/tcsh: never exits the shell; every `limit` is tried in a subshell first."
@@ -53,7 +54,7 @@ if ( -r /proc/self/limits ) set __cl_rows = ( "`cat /proc/self/limits`" )
 CLEANUP = """\
 unset __cl_lvl __cl_k __cl_rows __cl_r __cl_s __cl_h __cl_v __cl_c __cl_t __cl_u __cl_x \\
     __cl_y __cl_i __cl_done __cl_slow __cl_p __cl_label __cl_words __cl_csh __cl_blk \\
-    __cl_letter __cl_shblk __cl_name __cl_unit
+    __cl_letter __cl_shblk __cl_name __cl_unit __cl_g
 """
 
 # POSIX sh units for the no-/proc fallback: -f/-c count 512-byte blocks there.
@@ -175,7 +176,12 @@ def _limit(spec: Spec, hard: bool, then: list[str], otherwise: list[str]) -> lis
 
 
 def _saved(resource: Resource) -> str:
-    return f"_CONDA_LIMITS_${{__cl_lvl}}_{resource.key.upper()}"
+    return protocol.saved_name("${__cl_lvl}", protocol.key(resource))
+
+
+def _hard_saved(resource: Resource) -> str:
+    """The variable keeping the hard value that activation lowered."""
+    return protocol.hard_name("${__cl_lvl}", protocol.key(resource))
 
 
 def _apply(resource: Resource, limit: Limit) -> list[str]:
@@ -214,7 +220,10 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
         body += ['if ( $__cl_done && "$__cl_c" != "$__cl_h" ) then',
                  *_indent(_units(spec, "$__cl_c")),
                  *_indent(_limit(spec, True,
-                                 [f'set __cl_k = "$__cl_k {key}"',
+                                 [*_load("__cl_g", f"{HARD_KEY}_{key}").splitlines(),
+                                  f'if ( "$__cl_g" == "" ) setenv {_hard_saved(resource)} '
+                                  '"$__cl_h"',
+                                  f'set __cl_k = "$__cl_k {key}"',
                                   f'setenv {marker} "$__cl_k"'],
                                  [_warn(f"could not set the {name} hard limit{unit_text} to "
                                         f"${{__cl_c}}")])),
@@ -225,6 +234,20 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
             "    " + _warn(f"cannot read the current {name} limit; {name} left as it is"),
             "else",
             *_indent(body),
+            "endif"]
+
+
+def _raise(resource: Resource) -> list[str]:
+    """Put the hard limit that activation lowered back up, where the shell may (root with
+    CAP_SYS_RESOURCE); before any soft value goes back."""
+    spec = Spec.of(resource)
+    return [*_load("__cl_v", f"{HARD_KEY}_{protocol.key(resource)}").splitlines(),
+            'if ( "$__cl_v" != "" ) then',
+            f"    unsetenv {_hard_saved(resource)}",
+            '    if ( "$__cl_v" == unlimited || "$__cl_v" !~ *[^0-9]* ) then',
+            *_indent(_units(spec, "$__cl_v"), 2),
+            *_indent(_limit(spec, True, [], []), 2),
+            "    endif",
             "endif"]
 
 
@@ -294,9 +317,12 @@ def render_activate(limits: LimitSet) -> str:
             + SETUP + READ_ROWS + "\n".join(lines) + "\n" + CLEANUP)
 
 
-def render_deactivate() -> str:
+def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
-    lines: list[str] = ["set __cl_slow = ()"]
+    lines: list[str] = ["set __cl_slow = ()", 'if ( "$__cl_k" != "" ) then']
+    for resource in RESOURCES:
+        lines += _indent(_raise(resource))
+    lines.append("endif")
     for resource in RESOURCES:
         lines += _restore(resource)
     lines += _slow_restore()

@@ -21,7 +21,7 @@ class ScriptFamily:
 
     suffix: str
     render_activate: Callable[[LimitSet], str]
-    render_deactivate: Callable[[], str]
+    render_deactivate: Callable[[LimitSet], str]
     cpu_activate: Callable[[CpuSettings, tuple[str, ...]], str]
     cpu_deactivate: Callable[[CpuSettings], str]
 
@@ -35,7 +35,7 @@ class ScriptFamily:
         (every other environment's deactivation stays as short as it was), and the CPU set's
         part of it only where they have a cpuset."""
         section = self.cpu_deactivate(limits.cpu) if limits.cpu else ""
-        return cpu.with_section(self.render_deactivate(), section)
+        return cpu.with_section(self.render_deactivate(limits), section)
 
 
 FAMILIES: tuple[ScriptFamily, ...] = (

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ..model import LimitSet
 from ..resources import RESOURCES, Resource
+from . import protocol
 from .protocol import HARD_KEY, figure, header, text, unit
 
 SHELL = "fish: builtins only; never exits the shell; leaves no function or variable behind."
@@ -94,11 +95,25 @@ APPLY = r"""function __cl_apply --argument-names level label key letter block na
     end
     test $ceiling = $now[2]; and return 0
     if __cl_set -H $letter $block $ceiling
+        set -l previous _CONDA_LIMITS_{$level}_HARD_$key
+        set -q $previous; or set -gx $previous $now[2]
         set -l marker _CONDA_LIMITS_{$level}_HARD
         set -gx $marker "$$marker $key"
     else
         __cl_w "could not set the $name hard limit$unit to $ceiling"
     end
+end
+"""
+
+# LEVEL KEY LETTER BLOCK: put a hard limit that activation lowered back up, where the shell
+# may (root with CAP_SYS_RESOURCE); before any soft value goes back.
+RAISE = r"""function __cl_raise --argument-names level key letter block
+    set -l previous _CONDA_LIMITS_{$level}_HARD_$key
+    set -q $previous; or return 0
+    set -l value $$previous
+    set -eg $previous
+    string match -qr '^(\d+|unlimited)$' -- "$value"; and __cl_set -H $letter $block $value
+    return 0
 end
 """
 
@@ -127,13 +142,13 @@ MAIN = r"""function __cl_main
     string match -qr '^\d+$' -- "$CONDA_SHLVL"; and set level $CONDA_SHLVL
 {calls}end
 __cl_main
-functions -e __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb}
+functions -e __cl_main __cl_w __cl_above __cl_set __cl_get {functions}
 """
 
 
 def _words(resource: Resource) -> list[str]:
     # LABEL KEY LETTER BLOCK NAME UNIT: every word comes from the resource table.
-    return [f'"{resource.label}"', resource.key.upper(), resource.ulimit, str(resource.block),
+    return [f'"{resource.label}"', protocol.key(resource), resource.ulimit, str(resource.block),
             resource.key, f'"{unit(resource)}"']
 
 
@@ -145,15 +160,17 @@ def render_activate(limits: LimitSet) -> str:
             text(resource, limit.soft), text(resource, limit.hard)]) + "\n"
         for resource, limit in limits.items_with_resource())
     return (header(True, SHELL)
-            + FUNCTIONS + APPLY + MAIN.format(calls=calls, verb="apply"))
+            + FUNCTIONS + APPLY + MAIN.format(calls=calls, functions="__cl_apply"))
 
 
-def render_deactivate() -> str:
+def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
+    raises = "".join(f"    __cl_raise $level {protocol.key(r)} {r.ulimit} {r.block}\n"
+                     for r in RESOURCES)
     calls = "".join("    __cl_restore $level " + " ".join(_words(r)) + "\n" for r in RESOURCES)
     calls += f"    set -eg _CONDA_LIMITS_{{$level}}_{HARD_KEY}\n"
-    return (header(False, SHELL)
-            + FUNCTIONS + RESTORE + MAIN.format(calls=calls, verb="restore"))
+    return (header(False, SHELL) + FUNCTIONS + RAISE + RESTORE
+            + MAIN.format(calls=raises + calls, functions="__cl_raise __cl_restore"))
 
 
 __all__ = ["render_activate", "render_deactivate"]

@@ -1,40 +1,37 @@
 """Render the POSIX ``.sh`` activate/deactivate scripts (bash, zsh, dash, ksh).
 
-The scripts are fixed shell text plus integers from a validated :class:`LimitSet`. Activation
-keeps the shell's previous soft limit of each resource it changes in
-``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>`` (bytes, counts or seconds as ``/proc/self/limits``
-shows them, or ``unlimited``), and lists in ``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` the keys
-whose hard limit it lowered. The ``.fish`` and ``.csh`` scripts use the same names and units,
-so that a nested shell of another family can still deactivate.
-
-How the text keeps its promises:
+The scripts are fixed shell text plus integers from a validated :class:`LimitSet`, and keep
+the previous limits in the variables of :mod:`conda_limits.shells.protocol`. Each starts with
+a fast path for the common case (:mod:`conda_limits.shells.posix_fast`), which returns before
+the shell parses the rest; the full script below it handles everything, and says what it
+could not do. How the full script keeps its promises:
 
 - No forks on Linux: the shell reads ``/proc/self/limits`` itself (``mapfile`` in bash,
   ``$(<file)`` in zsh, ``read`` elsewhere) and takes a limit's row by its position, checked
   against its label (else it searches the rows). ``ulimit`` output is captured in subshells
   only where there is no ``/proc`` (macOS, BSD).
-- Deactivation reads nothing in the common case: it sets the saved value back and looks at
-  the hard limit only when that fails or when activation lowered the hard limit.
-- Never exit or abort the shell: all work happens in ``__cl_f`` and ``__cl_main``, called as
-  ``__cl_main || :``, where ``set -e`` does not apply in any POSIX shell, and every
-  possibly unset variable is read as ``${X-}`` for ``set -u``. The fast path's ``return``
-  (status 0) leaves the sourced script, never the shell.
-- No names left behind: every function and variable the scripts use starts with
-  ``__cl_`` and is removed at the end, at top level.
-- Short where it counts: shells parse the text they reach on every activation, and parsing
-  costs as much as running. So each script starts with a fast path for the common case (a
-  soft limit within the hard one; a plain restore), which ends the script with ``return``
-  before the shell reads the rest, or else hands over to the full script after it, which
-  does everything again (harmlessly for the limits already done) and says what is wrong.
+- zsh keeps a hard limit lowered with its own ``ulimit -H`` in a table that its children
+  get, and applies it to itself only on its next change: both scripts first make zsh adopt
+  its table (``limit -s``), so that ``/proc/self/limits`` shows what its programs get, and
+  apply each hard change at once the same way.
+- A hard limit activation lowered is put back on deactivation where the shell may raise it
+  (root with CAP_SYS_RESOURCE); elsewhere the soft limit is restored as far as the hard one
+  allows, with a warning when that is below the saved value.
+- Never exit or abort the shell: all work happens in ``__cl_main``, called as
+  ``__cl_main || :``, where ``set -e`` does not apply in any POSIX shell, and every possibly
+  unset variable is read as ``${X-}`` for ``set -u``.
+- No names left behind: every function and variable the scripts use starts with ``__cl_``
+  and is removed at the end, at top level.
 - mksh computes (and sets limits) in 32-bit integers, which turns 4 GiB into 0: the scripts
   refuse to work there, with a warning.
 """
 
 from __future__ import annotations
 
-from ..model import LimitSet
+from ..model import Limit, LimitSet
 from ..resources import RESOURCES, Resource
-from . import protocol
+from ..values import Value
+from . import posix_fast, protocol
 from .protocol import HARD_KEY, PREFIX, ROW, figure, header, text, unit
 
 SHELL = "POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell."
@@ -51,6 +48,7 @@ SETUP = r"""  [ -z "${{ZSH_VERSION-}}" ] || setopt localoptions no_warn_create_g
     case :${{SHELLOPTS-}}: in *:posix:*) ;; *) __cl_b=1024 ;; esac
 {bash}  elif [ -n "${{ZSH_VERSION-}}" ]; then
     __cl_p=u
+    limit -s 2>/dev/null || :
 {zsh}  else
     case ${{KSH_VERSION-}} in ''|*MIRBSD*|*PD\ KSH*) ;; *) __cl_p=u ;; esac
     if [ "$((2147483647 + 1))" -lt 0 ]; then
@@ -72,11 +70,14 @@ LOAD_ROWS_ZSH = r"""    if [ -r /proc/self/limits ]; then
 """
 
 SET = r"""# -S|-H LETTER BLOCK VALUE: set one limit to VALUE (bytes, count, seconds or unlimited).
+# zsh applies a hard limit to itself only with `limit -s`, which fails (and puts zsh's table
+# back) where it may not.
 __cl_set() {
   case $4 in
     unlimited) ulimit "$1" -"$2" unlimited ;;
     *) ulimit "$1" -"$2" "$(($4 / $3))" ;;
-  esac 2>/dev/null
+  esac 2>/dev/null || return 1
+  [ "$1" = -S ] || [ -z "${ZSH_VERSION-}" ] || limit -s 2>/dev/null
 }
 """
 
@@ -121,7 +122,7 @@ __cl_get() {
 # ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED: apply one limit.
 # SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). SAVED: the value this
 # level saved already, if any: conda re-runs activate.d at the same level when a stacked
-# environment is deactivated, and the first saved value must stay.
+# environment is deactivated, and the first saved value must stay (the saved hard value too).
 APPLY = r"""# ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED (- unset)
 __cl_apply() {
   __cl_get "$1" "$2" "$4" "$5"
@@ -150,13 +151,23 @@ __cl_apply() {
   fi
   [ "$__cl_c" != "$__cl_h" ] || return 0
   if __cl_set -H "$4" "$5" "$__cl_c"; then
-    # zsh gives itself (not its children) a new hard limit with its next change: make one.
-    __cl_set -S "$4" "$5" "$__cl_t"
+    eval "[ -n \"\${_CONDA_LIMITS_${__cl_l}_HARD_$3-}\" ] ||
+      export _CONDA_LIMITS_${__cl_l}_HARD_$3=\$__cl_h"
     __cl_k="$__cl_k $3"
     export "_CONDA_LIMITS_${__cl_l}_HARD=$__cl_k"
   else
     __cl_w "could not set the $6 hard limit$7 to $__cl_c"
   fi
+}
+"""
+
+# KEY LETTER BLOCK: put the hard limit that activation lowered back up, where the shell may
+# (root with CAP_SYS_RESOURCE); before any soft value goes back.
+RAISE = r"""# KEY LETTER BLOCK
+__cl_raise() {
+  eval "__cl_x=\${_CONDA_LIMITS_${__cl_l}_HARD_$1-}"
+  case $__cl_x in unlimited) ;; ''|*[!0-9]*) return 0 ;; esac
+  __cl_set -H "$2" "$3" "$__cl_x" || :
 }
 """
 
@@ -178,8 +189,9 @@ __cl_restore() {
 }
 """
 
-CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get __cl_{verb}{fast} || :
-unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k{saved}{fast_vars} || :
+CLEANUP = r"""unset -f __cl_main __cl_w __cl_above __cl_set __cl_get {functions} || :
+unset __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_c __cl_t __cl_k __cl_x \
+  {names} || :
 """
 
 # conda's xonsh activation runs .sh scripts through `source-bash`: a bash subprocess whose
@@ -194,52 +206,6 @@ XONSH = r"""case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in
 esac
 """
 
-# The fast path (see the module docstring). Its functions fail (status 1) for whatever they
-# leave to the full script. It has nothing to say, so its stderr goes to /dev/null once,
-# instead of for each ulimit.
-# ROW LABEL KEY LETTER BLOCK SOFT SAVED: apply a soft limit that is within the hard one.
-FAST_APPLY = r"""__cl_q() {
-  __cl_s=${__cl_rows[$1+__cl_a]-}
-  case $__cl_s in "$2 "*) ;; *) return 1 ;; esac
-  __cl_h=${__cl_s:47} __cl_s=${__cl_s:26}
-  __cl_s=${__cl_s%% *} __cl_h=${__cl_h%% *}
-  case $__cl_s in unlimited) ;; ''|*[!0-9]*) return 1 ;; esac
-  case $__cl_h in unlimited) ;; ''|*[!0-9]*) return 1 ;; *)
-    case $6 in unlimited) return 1 ;; esac
-    [ "$6" -le "$__cl_h" ] || return 1 ;; esac
-  [ -n "$7" ] || export "_CONDA_LIMITS_${__cl_l}_$3=$__cl_s"
-  [ "$6" = "$__cl_s" ] || case $6 in
-    unlimited) ulimit -S -"$4" unlimited ;;
-    *) ulimit -S -"$4" "$(($6 / $5))" ;;
-  esac
-}
-"""
-
-# KEY LETTER BLOCK SAVED: put back a soft value whose hard limit activation left alone.
-FAST_RESTORE = r"""__cl_r() {
-  case " $__cl_k " in *" $1 "*) return 1 ;; esac
-  case $4 in
-    unlimited) ulimit -S -"$2" unlimited ;;
-    ''|*[!0-9]*) return 1 ;;
-    *) ulimit -S -"$2" "$(($4 / $3))" ;;
-  esac || return 1
-  unset "_CONDA_LIMITS_${__cl_l}_$1"
-}
-"""
-
-# Rows (bash, zsh) and not xonsh's source-bash, or leave it all to the full script.
-FAST_ROWS = r"""  [ -n "$__cl_a" ] || return 0
-  case ${XONSH_VERSION:+${BASH_EXECUTION_STRING-}} in *__XONSH_ENV_BEG__*) return 0 ;; esac
-"""
-
-FAST_END = r"""__cl_y=
-__cl_f 2>/dev/null || :
-if [ -n "$__cl_y" ]; then
-  unset -f __cl_f __cl_{verb} || :
-  unset __cl_y __cl_l __cl_b __cl_p __cl_a __cl_rows __cl_s __cl_h __cl_k{saved} || :
-  return 0
-fi
-"""
 
 def letter(resource: Resource) -> str:
     """The ``ulimit`` option as script text: fixed, but chosen at run time for nproc."""
@@ -258,7 +224,7 @@ def _saved(key: str) -> str:
 
 def _load_saved(keys: list[str]) -> str:
     # The level is known only at run time, hence one eval (of digits and fixed names).
-    names = " ".join(f"{_saved(key)}=\\${{_CONDA_LIMITS_${{__cl_l}}_{key}-}}"
+    names = " ".join(f"{_saved(key)}=\\${{{protocol.saved_name('${__cl_l}', key)}-}}"
                      for key in [*keys, HARD_KEY])
     return f'  eval "{names}"\n'
 
@@ -270,76 +236,61 @@ def _words(resource: Resource) -> list[str]:
             f'"{unit(resource)}"']
 
 
-def _main(setup: str, body: str, name: str = "main") -> str:
-    return f"{PREFIX}{name}() {{\n" + setup + body + "}\n"
-
-
-def _setup(activate: bool, warn: bool = True) -> str:
+def _main(activate: bool, body: str) -> str:
     # Deactivation needs no rows (and has nothing to say in a 32-bit shell: nothing was saved).
-    return SETUP.format(bash=LOAD_ROWS_BASH if activate else "",
-                        zsh=LOAD_ROWS_ZSH if activate else "",
-                        w32=W32_WARNING if activate and warn else "")
+    setup = SETUP.format(bash=LOAD_ROWS_BASH if activate else "",
+                         zsh=LOAD_ROWS_ZSH if activate else "",
+                         w32=W32_WARNING if activate else "")
+    return f"{PREFIX}main() {{\n" + setup + body + "}\n"
 
 
-def _fast(function: str, main: str, verb: str, saved: str) -> str:
-    """The fast path: its functions, ``__cl_f`` (``main``: setup and calls) and its end."""
-    return (function + _main("", main, "f")
-            + FAST_END.format(verb=verb, saved=saved))
+def _cleanup(functions: str, keys: list[str]) -> str:
+    names = " ".join([*(_saved(key) for key in keys), *posix_fast.NAMES])
+    return CLEANUP.format(functions=functions, names=names)
 
 
-_FAST_VERB = {"apply": "q", "restore": "r"}
+def _soft_only(limits: LimitSet) -> list[tuple[Resource, Value]]:
+    """``(resource, soft value)`` of each limit when none has a hard value, else []."""
+    pairs = [(r, limit.soft) for r, limit in limits.items_with_resource()
+             if limit.hard is None and limit.soft is not None]
+    return pairs if len(pairs) == len(limits) else []
 
 
-def _cleanup(verb: str, saved: str, fast: bool) -> str:
-    # After the full script, the fast path's names too, when there was one.
-    names = f" {PREFIX}f {PREFIX}{_FAST_VERB[verb]}" if fast else ""
-    return CLEANUP.format(verb=verb, saved=saved, fast=names,
-                          fast_vars=f" {PREFIX}y" if fast else "")
+def _apply_call(resource: Resource, limit: Limit) -> str:
+    key = protocol.key(resource)
+    words = [*_words(resource), figure(limit.soft), figure(limit.hard),
+             text(resource, limit.soft), text(resource, limit.hard), f'"${_saved(key)}"']
+    return "  __cl_apply " + " ".join(words) + "\n"
 
 
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits``."""
-    keys, calls, quick = [], [], []
-    for resource, limit in limits.items_with_resource():
-        key = protocol.key(resource)
-        keys.append(key)
-        texts = [text(resource, limit.soft), text(resource, limit.hard)]
-        words = [*_words(resource), figure(limit.soft), figure(limit.hard), *texts,
-                 f'"${_saved(key)}"']
-        calls.append("  __cl_apply " + " ".join(words) + "\n")
-        if limit.hard is None and limit.soft is not None:
-            row, label, _, letter_, block_ = _words(resource)[:5]
-            quick.append(f"  __cl_q {row} {label} {key} {letter_} {block_} "
-                         f'{figure(limit.soft)} "${_saved(key)}" || __cl_y=\n')
-    saved = "".join(f" {_saved(key)}" for key in keys)
+    keys = [protocol.key(r) for r, _ in limits.items_with_resource()]
+    calls = "".join(_apply_call(r, limit) for r, limit in limits.items_with_resource())
     # The fast path only where every limit is a soft one (a lowered hard limit is rare).
-    fast = bool(calls) and len(quick) == len(calls)
-    head = header(True, SHELL)
-    if fast:
-        head += _fast(FAST_APPLY, _setup(True, warn=False) + FAST_ROWS + _load_saved(keys)
-                      + "  __cl_y=1\n" + "".join(quick), "q", saved)
-    return (head + FUNCTIONS + SET + APPLY
-            + _main(_setup(True), _load_saved(keys) + "".join(calls))
-            + XONSH + _cleanup("apply", saved, fast))
+    fast = _soft_only(limits)
+    return (header(True, SHELL) + (posix_fast.activate(fast) if fast else "")
+            + FUNCTIONS + SET + APPLY + _main(True, _load_saved(keys) + calls)
+            + XONSH + _cleanup("__cl_apply", keys))
 
 
-def render_deactivate() -> str:
-    """The ``deactivate.d`` script: restores every limit saved at this level."""
+def render_deactivate(limits: LimitSet) -> str:
+    """The ``deactivate.d`` script: restores every limit saved at this level; quickly where
+    that is exactly ``limits``'s."""
     keys = [protocol.key(r) for r in RESOURCES]
     calls = "".join(f'  [ -z "${_saved(protocol.key(r))}" ] || __cl_restore '
                     + " ".join([*_words(r), f'"${_saved(protocol.key(r))}"']) + "\n"
                     for r in RESOURCES)
-    quick = "".join(f'  [ -z "${_saved(protocol.key(r))}" ] || __cl_r {protocol.key(r)} '
-                    + " ".join([*_words(r)[3:5], f'"${_saved(protocol.key(r))}"']) + " || __cl_y=\n"
-                    for r in RESOURCES)
-    body = (_load_saved(keys) + calls
-            + '  unset "_CONDA_LIMITS_${__cl_l}_HARD"\n')
-    saved = "".join(f" {_saved(key)}" for key in keys)
-    fast = _fast(FAST_RESTORE, _setup(False) + _load_saved(keys) + "  __cl_y=1\n" + quick
-                 + '  [ -z "$__cl_y" ] || unset "_CONDA_LIMITS_${__cl_l}_HARD"\n', "r", saved)
-    return (header(False, SHELL)
-            + fast + FUNCTIONS + SET + RESTORE + _main(_setup(False), body) + "__cl_main || :\n"
-            + _cleanup("restore", saved, True))
+    raises = "".join(f'    case " $__cl_k " in *" {protocol.key(r)} "*) __cl_raise '
+                     f'{protocol.key(r)} "{letter(r)}" "{block(r)}" ;; esac\n' for r in RESOURCES)
+    unsets = " ".join(f'"{protocol.saved_name("${__cl_l}", name)}"' for name in
+                      [HARD_KEY, *(f"{HARD_KEY}_{key}" for key in keys)])
+    body = (_load_saved(keys) + '  if [ -n "$__cl_k" ]; then\n' + raises + "  fi\n" + calls
+            + f"  unset {unsets}\n")
+    own = [r for r, _ in limits.items_with_resource()]
+    return (header(False, SHELL) + (posix_fast.deactivate(own, RESOURCES) if own else "")
+            + FUNCTIONS + SET + RAISE + RESTORE + _main(False, body) + "__cl_main || :\n"
+            + _cleanup("__cl_raise __cl_restore", keys))
 
 
 __all__ = ["render_activate", "render_deactivate"]

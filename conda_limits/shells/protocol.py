@@ -3,10 +3,12 @@
 An activate script keeps the shell's previous soft value of each limit it changes in
 ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>``, in bytes, counts or seconds as ``/proc/self/limits``
 shows them, or ``unlimited``. When it lowers a hard limit it adds the key to the list in
-``_CONDA_LIMITS_<CONDA_SHLVL>_HARD``. The deactivate script of the same level restores
-and unsets them. Every family (``.sh``, ``.fish``, ``.csh``) uses the same names and units, so a nested
-shell of another family can deactivate, and ``conda run-limited`` (:mod:`conda_limits.run`)
-writes and reads the same variables for a shell started as its command.
+``_CONDA_LIMITS_<CONDA_SHLVL>_HARD`` and keeps the previous hard value in
+``_CONDA_LIMITS_<CONDA_SHLVL>_HARD_<KEY>``: deactivation puts it back where the shell may
+raise a hard limit (root with CAP_SYS_RESOURCE). The deactivate script of the same level
+restores and unsets them all. Every family (``.sh``, ``.fish``, ``.csh``) uses the same names
+and units, so a nested shell of another family can deactivate, and ``conda run-limited``
+(:mod:`conda_limits.run`) writes and reads the same variables for a shell it starts.
 
 This module imports nothing but the resource table: the renderers and the runner both use it.
 """
@@ -69,9 +71,14 @@ def key(resource: Resource) -> str:
 
 
 def saved_name(level: int | str, name: str) -> str:
-    """``_CONDA_LIMITS_<level>_<name>``: ``name`` is a key (``NOFILE``, any case) or ``HARD``;
-    ``level`` may be script text such as ``${__cl_l}``."""
+    """``_CONDA_LIMITS_<level>_<name>``: ``name`` is a key (``NOFILE``, any case), ``HARD``
+    or ``HARD_<KEY>``; ``level`` may be script text such as ``${__cl_l}``."""
     return f"{SAVED_PREFIX}{level}_{name.upper()}"
+
+
+def hard_name(level: int | str, resource_key: str) -> str:
+    """``_CONDA_LIMITS_<level>_HARD_<KEY>``: the hard value before activation lowered it."""
+    return saved_name(level, f"{HARD_KEY}_{resource_key}")
 
 
 def figure(value: Value | None) -> str:

@@ -9,11 +9,13 @@ any leftover name with conda-limits' internal prefix.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import resource
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +172,17 @@ class Session:
             return self.raw("alias limit 'sh -c \"exit 1\"'")
         return self.raw("ulimit() { return 1; }")
 
+    def log_limits(self, log: Path) -> Session:
+        """From here on, append every limit command the shell runs to ``log`` (one line,
+        ``ulimit ARGS`` or ``limit ARGS``), then run it."""
+        if self.family == "fish":
+            return self.raw(f"function ulimit; echo ulimit $argv >> '{log}'; "
+                            "builtin ulimit $argv; end")
+        if self.family == "csh":
+            return self.raw(f"alias limit 'echo limit \\!* >> {log}; \\limit \\!*'")
+        run = "builtin" if self.shell in (BASH, BASH_POSIX, ZSH) else "command"
+        return self.raw(f'ulimit() {{ echo "ulimit $*" >> \'{log}\'; {run} ulimit "$@"; }}')
+
     def allow_limits(self) -> Session:
         if self.family == "fish":
             return self.raw("functions -e ulimit")
@@ -293,6 +306,16 @@ def forks(shell: Shell, body: str, workdir: Path, env: Mapping[str, str]) -> lis
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return [call for call in FORK.findall(trace.read_text()) if "CLONE_THREAD" not in call]
+
+
+@functools.cache
+def raises_hard_limits() -> bool:
+    """Whether this user may raise a hard limit (root with CAP_SYS_RESOURCE): then
+    deactivation puts a hard limit that activation lowered back."""
+    code = ("import resource as r; s, h = r.getrlimit(r.RLIMIT_NOFILE); "
+            "r.setrlimit(r.RLIMIT_NOFILE, (min(s, h - 1), h - 1)); "
+            "r.setrlimit(r.RLIMIT_NOFILE, (min(s, h - 1), h))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
 def rlimit(key: str) -> int:
@@ -438,6 +461,32 @@ class ActivationScenarios:
         assert result["end"].limits == result["base"].limits
         assert_clean(result["end"])
 
+    def test_a_limit_removed_while_active_is_still_undone(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # `conda limits unset --vmem` rewrote the scripts while the environment was active:
+        # deactivation restores whatever this level saved.
+        both = make_env(tmp_path, "both", {"nofile": 1500, "vmem": "4G"})
+        fewer = make_env(tmp_path, "fewer", {"nofile": 1500})
+        s = Session(shell).level(1).snapshot("base").activate(both, 2).snapshot("on")
+        s.deactivate(fewer, 2).level(1).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert result.warnings() == []
+        assert result["on"].soft("vmem") == 4 * 2**30
+        assert result["off"].limits == result["base"].limits
+        assert_clean(result["off"])
+
+    def test_a_limit_added_while_active_is_left_alone(self, shell: Shell, tmp_path: Path) -> None:
+        one = make_env(tmp_path, "one", {"nofile": 1500})
+        more = make_env(tmp_path, "more", {"nofile": 1500, "vmem": "4G"})
+        s = Session(shell).level(1).snapshot("base").activate(one, 2).snapshot("on")
+        s.deactivate(more, 2).level(1).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert result.warnings() == []
+        assert result["off"].limits == result["base"].limits
+        assert_clean(result["off"])
+
     def test_a_thousand_cycles_leave_no_drift(self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "cyc", {"nofile": 1000, "vmem": "4G", "fsize": "1M",
                                          "cpu": "1h"})
@@ -475,22 +524,42 @@ class ActivationScenarios:
         assert result["on"].limits["nofile"] == (4000, 4000)
         assert result["off"].limits["nofile"] == (1000, 4000)
 
-    def test_hard_limit_lowered_cannot_be_restored_and_says_so(
+    def test_hard_limit_lowered_goes_back_only_where_the_shell_may_raise_it(
             self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "hard", {"nofile": {"soft": 2000, "hard": 2000},
                                           "vmem": {"soft": "4G", "hard": "4G"}})
-        s = Session(shell).activate(env, 2).snapshot("on").deactivate(env, 2).snapshot("off")
+        s = Session(shell).snapshot("before").activate(env, 2).snapshot("on")
+        s.deactivate(env, 2).snapshot("off")
         vmem_hard = current_hard("vmem")
         result = s.run(tmp_path, limits=baseline(nofile=(3000, 4000),
                                                  vmem=(vmem_hard, vmem_hard)))
         assert result.returncode == 0, result.stderr
         assert result["on"].limits["nofile"] == (2000, 2000)
         assert result["on"].limits["vmem"] == (4 * 2**30, 4 * 2**30)
+        assert result["on"].saved["_CONDA_LIMITS_2_HARD_NOFILE"] == "4000"
+        assert_clean(result["off"])
+        if raises_hard_limits():  # root with CAP_SYS_RESOURCE: back to what it was
+            assert result.warnings() == []
+            assert result["off"].limits == result["before"].limits
+            return
         assert result.stderr.count("conda-limits:") == 2, result.stderr
         assert any("nofile" in w and "2000" in w for w in result.warnings())
         assert any("vmem" in w for w in result.warnings())
         assert result["off"].limits["nofile"] == (2000, 2000)
         assert result["off"].limits["vmem"] == (4 * 2**30, 4 * 2**30)
+
+    def test_deactivation_asks_for_the_lowered_hard_limit_back(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # Where the shell may not raise it (as here without CAP_SYS_RESOURCE), the request
+        # fails quietly; the test above checks the outcome.
+        env = make_env(tmp_path, "hardback", {"nofile": {"soft": 2000, "hard": 2000}})
+        log = tmp_path / "limit-commands"
+        s = Session(shell).activate(env, 2).log_limits(log).deactivate(env, 2).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(3000, 4000)))
+        assert result.returncode == 0, result.stderr
+        asked = log.read_text().splitlines()
+        wanted = "limit -h descriptors 4000" if shell.family == "csh" else "ulimit -H -n 4000"
+        assert wanted in asked, asked
         assert_clean(result["off"])
 
     def test_hard_value_above_the_hard_limit_keeps_the_hard_limit(
@@ -510,8 +579,12 @@ class ActivationScenarios:
         result = s.run(tmp_path, limits=baseline(nofile=(3000, 4000)))
         assert result.returncode == 0, result.stderr
         assert result["on"].limits["nofile"] == (2000, 2000)
-        assert result["off"].limits["nofile"] == (2000, 2000)
-        assert len(result.warnings()) == 1  # the soft limit cannot go back up to 3000
+        if raises_hard_limits():
+            assert result["off"].limits["nofile"] == (3000, 4000)
+            assert result.warnings() == []
+        else:
+            assert result["off"].limits["nofile"] == (2000, 2000)
+            assert len(result.warnings()) == 1  # the soft limit cannot go back up to 3000
 
     def test_unlimited_value(self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "unl", {"cpu": "unlimited", "vmem": "unlimited"})
@@ -569,8 +642,11 @@ class ActivationScenarios:
         assert result.returncode == 0, result.stderr
         on, after = result["on"], result["inner after"]
         assert on.limits["nofile"] == (1500, 1500) and on.soft("fsize") == 2**20
+        assert_clean(after)
+        if raises_hard_limits():
+            assert after.limits == result["before"].limits
+            return
         assert after.softs() == {**result["before"].softs(), "nofile": 1500}
         [warning] = result.warnings()  # nofile cannot go back up under its lowered hard limit
         assert "nofile" in warning and "1800" in warning and "1500" in warning
-        assert_clean(after)
 

@@ -18,6 +18,7 @@ from .harness import (
     BASH,
     BASH_POSIX,
     DASH,
+    KSH,
     MKSH,
     SH_SHELLS,
     ZSH,
@@ -118,6 +119,65 @@ def test_zsh_options(tmp_path, option):
     assert result["on"].soft("nofile") == 1500 and result["on"].soft("vmem") == 4 * 2**30
     assert result["off"].soft("nofile") == 1000
     assert (tmp_path / "before.txt").read_text() == (tmp_path / "after.txt").read_text()
+    assert_clean(result["off"])
+
+
+# -- the fast path ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sh", [BASH, BASH_POSIX, DASH, ZSH, KSH], ids=lambda s: s.name)
+def test_the_common_case_never_reaches_the_full_script(sh, tmp_path):
+    # Shells parse what they reach on every activation: the common case (soft values within
+    # the hard limits) returns from the fast path at the top; a hard value takes the full one.
+    sh.required()
+    soft = make_env(tmp_path, "soft", {"nofile": 1000, "vmem": "4G", "fsize": "1M",
+                                       "nproc": 500, "cpu": "unlimited"})
+    hard = make_env(tmp_path, "hard", {"nofile": {"soft": 1000, "hard": 1000}})
+    trace = "setopt xtrace" if sh is ZSH else "set -x"
+    for env, full in ((soft, False), (hard, True)):
+        body = (f'{trace}; . "{script(env, "activate", "sh")}"; '
+                f'. "{script(env, "deactivate", "sh")}"')
+        proc = subprocess.run([*sh.argv, "-c", body], capture_output=True, text=True,
+                              env=clean_environ({"CONDA_SHLVL": "2"}), timeout=60)
+        assert proc.returncode == 0
+        assert ("__cl_main" in proc.stderr) is full, (env.name, proc.stderr[-2000:])
+
+
+# -- zsh's own table of hard limits --------------------------------------------------------
+# zsh keeps a hard limit lowered with `ulimit -H` in a table that its children get, and applies
+# it to itself only on its next change: the shell's own /proc/self/limits shows the old one.
+
+
+@pytest.mark.parametrize("nofile, on", [(3000, (2000, 2000)), (1500, (1500, 2000))])
+def test_zsh_activation_honours_a_hard_limit_lowered_in_zsh(tmp_path, nofile, on):
+    ZSH.required()
+    env = make_env(tmp_path, "zshhard", {"nofile": nofile})
+    s = Session(ZSH).raw("ulimit -S -n 1000; ulimit -H -n 2000").snapshot("before")
+    s.activate(env, 2).snapshot("on").deactivate(env, 2).snapshot("off")
+    result = s.run(tmp_path, limits=baseline(nofile=(1000, 4000)))
+    assert result.returncode == 0, result.stderr
+    assert result["before"].limits["nofile"] == (1000, 2000)
+    assert result["on"].limits["nofile"] == on
+    if nofile > 2000:
+        [warning] = result.warnings()
+        assert "3000" in warning and "2000" in warning
+    else:
+        assert result.warnings() == []
+    assert result["off"].limits["nofile"] == (1000, 2000)
+    assert_clean(result["off"])
+
+
+def test_zsh_deactivation_honours_a_hard_limit_lowered_in_zsh(tmp_path):
+    ZSH.required()
+    env = make_env(tmp_path, "zshhard", {"nofile": 1000})
+    s = Session(ZSH).activate(env, 2).raw("ulimit -H -n 1500").snapshot("lowered")
+    s.deactivate(env, 2).snapshot("off")
+    result = s.run(tmp_path, limits=baseline(nofile=(1800, 4000)))
+    assert result.returncode == 0, result.stderr
+    assert result["lowered"].limits["nofile"] == (1000, 1500)
+    assert result["off"].limits["nofile"] == (1500, 1500)
+    [warning] = result.warnings()  # 1800 cannot come back under the hard limit 1500
+    assert "1800" in warning and "1500" in warning
     assert_clean(result["off"])
 
 
