@@ -309,7 +309,9 @@ def _slow_restore() -> list[str]:
 
 
 def render_activate(limits: LimitSet) -> str:
-    """The ``activate.d`` script applying ``limits``."""
+    """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
+    if not len(limits):
+        return header(True, SHELL)
     lines: list[str] = []
     for resource, limit in limits.items_with_resource():
         lines += _apply(resource, limit)

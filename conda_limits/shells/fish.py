@@ -153,7 +153,9 @@ def _words(resource: Resource) -> list[str]:
 
 
 def render_activate(limits: LimitSet) -> str:
-    """The ``activate.d`` script applying ``limits``."""
+    """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
+    if not len(limits):
+        return header(True, SHELL)
     calls = "".join(
         "    __cl_apply $level " + " ".join([
             *_words(resource), figure(limit.soft), figure(limit.hard),

@@ -264,7 +264,9 @@ def _apply_call(resource: Resource, limit: Limit) -> str:
 
 
 def render_activate(limits: LimitSet) -> str:
-    """The ``activate.d`` script applying ``limits``."""
+    """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
+    if not len(limits):
+        return header(True, SHELL)
     keys = [protocol.key(r) for r, _ in limits.items_with_resource()]
     calls = "".join(_apply_call(r, limit) for r, limit in limits.items_with_resource())
     # The fast path only where every limit is a soft one (a lowered hard limit is rare).
@@ -288,7 +290,7 @@ def render_deactivate(limits: LimitSet) -> str:
     body = (_load_saved(keys) + '  if [ -n "$__cl_k" ]; then\n' + raises + "  fi\n" + calls
             + f"  unset {unsets}\n")
     own = [r for r, _ in limits.items_with_resource()]
-    return (header(False, SHELL) + (posix_fast.deactivate(own, RESOURCES) if own else "")
+    return (header(False, SHELL) + posix_fast.deactivate(own, RESOURCES)
             + FUNCTIONS + SET + RAISE + RESTORE + _main(False, body) + "__cl_main || :\n"
             + _cleanup("__cl_raise __cl_restore", keys))
 

@@ -134,7 +134,7 @@ def _nproc(limits: list[Item]) -> tuple[str, str, list[str]]:
 
 
 def _names(*groups: Sequence[str]) -> str:
-    return " ".join(name for group in groups for name in group)
+    return " ".join(name for group in groups for name in group if name)
 
 
 def _patterns(limits: list[Item]) -> str:
@@ -251,7 +251,7 @@ def _restore(limits: list[Item], nproc: str, saved_or_x: str) -> str:
     args = " ".join(f'-{s.letter(nproc)} "${s.var}"' if s.sized
                     else f'-{s.letter(nproc)} "{saved_or_x.format(name=s.name)}"'
                     for s in limits)
-    return f"ulimit -S {args}"
+    return f"ulimit -S {args}" if limits else ":"
 
 
 def _others(limits: list[Item], every: Sequence[Resource], prefix: str) -> str:
@@ -275,7 +275,7 @@ def _deactivate_by_name(limits: list[Item], every: Sequence[Resource], bash: boo
     others = _others(limits, every, "${__cl_o}")
     adopt = "" if bash else "; limit -s 2>/dev/null || :"
     body = (f"{LEVEL.strip()}{adopt}\n"
-            f"  {units}{names} __cl_o={protocol.saved_name('${__cl_l}', '')}\n"
+            f"  {units}{names + ' ' if names else ''}__cl_o={protocol.saved_name('${__cl_l}', '')}\n"
             f"{_sizes(limits, fblock, '${{' + flag + '{name}-}}')}"
             f"  if {f'eval {chr(39)}! {others}{chr(39)}' if bash else f'! {others}'} && "
             f"{_restore(limits, 'u', '${{' + flag + '{name}:-x}}')} 2>/dev/null; then\n"
@@ -296,7 +296,8 @@ def posix_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
     others = "".join(f"\\${{{protocol.saved_name('${__cl_l}', key)}-}}" for key in other_keys)
     loads = " ".join(f"{s.name}=\\${{{s.saved()}-}}" for s in limits)
     sets = " && ".join(f'ulimit -S -{s.letter(nproc)} "${s.var}"' if s.sized
-                       else f'ulimit -S -{s.letter(nproc)} "${{{s.name}:-x}}"' for s in limits)
+                       else f'ulimit -S -{s.letter(nproc)} "${{{s.name}:-x}}"'
+                       for s in limits) or ":"
     unsets = " ".join(f'"{s.saved()}"' for s in limits)
     cleanup = _names([unsets, "__cl_l", "__cl_o"], [s.var for s in limits if s.sized],
                      [s.name for s in limits], unit_names)
@@ -309,7 +310,8 @@ def posix_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
 
 
 def deactivate(keys: Sequence[Resource], every: Sequence[Resource]) -> str:
-    """The deactivation fast paths for the limits of ``keys`` (``every``: all resources)."""
+    """The deactivation fast paths for the limits of ``keys`` (``every``: all resources);
+    with no keys, they only make sure that nothing is saved at this level."""
     limits = [Item(r, 0, i) for i, r in enumerate(keys, 1)]
     return (_deactivate_by_name(limits, every, bash=True)
             + _deactivate_by_name(limits, every, bash=False) + posix_deactivate(limits, every))

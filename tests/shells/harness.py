@@ -476,6 +476,28 @@ class ActivationScenarios:
         assert result["off"].limits == result["base"].limits
         assert_clean(result["off"])
 
+    def test_every_limit_removed_while_active_is_still_undone(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # The limits' part of a deactivate script with no limits (an environment left with
+        # CPU settings only) restores what this level saved.
+        from conda_limits.model import LimitSet
+        from conda_limits.shells.families import FAMILIES
+
+        env = make_env(tmp_path, "gone", {"nofile": 1500, "vmem": "4G"})
+        [family] = [f for f in FAMILIES if f.suffix == SUFFIX[shell.family]]
+        empty = tmp_path / f"empty-deactivate{family.suffix}"
+        empty.write_text(family.render_deactivate(LimitSet()))
+        s = Session(shell).level(1).snapshot("base").activate(env, 2).snapshot("on")
+        s.level(2).source(empty).level(1).snapshot("off")
+        s.level(2).source(empty).level(1).snapshot("again")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert result.warnings() == []
+        assert result["on"].soft("nofile") == 1500
+        assert result["off"].limits == result["base"].limits
+        assert_clean(result["off"])
+        assert result["again"].limits == result["base"].limits
+
     def test_a_limit_added_while_active_is_left_alone(self, shell: Shell, tmp_path: Path) -> None:
         one = make_env(tmp_path, "one", {"nofile": 1500})
         more = make_env(tmp_path, "more", {"nofile": 1500, "vmem": "4G"})
