@@ -257,6 +257,9 @@ def _acquire(fd: int, path: Path, shared: bool, what: str, wait: float,
             pass
         except OSError as error:
             os.close(fd)
+            if error.errno == errno.EBADF:  # NFS: a lock of a file opened read-only
+                error = OSError(error.errno, f"cannot lock {escape(str(path))}: on this file "
+                                "system (NFS) only a file this user may write can be locked")
             if error.errno in _CANNOT_LOCK:
                 raise LockUnavailable(path, error) from None
             raise

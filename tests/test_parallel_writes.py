@@ -80,3 +80,35 @@ def test_writers_of_an_environment_file_keep_every_limit(tmp_path, link):
     if link == "hardlink":
         assert path.stat().st_ino == real.stat().st_ino and real.stat().st_nlink == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"real.yml", path.name})
+
+
+HALF_WRITER = """
+import sys, time
+from conda_limits import locking, prefix_files, record
+from conda_limits.model import parse_limits
+prefix = sys.argv[1]
+new = parse_limits({"nofile": 2048})
+with locking.environment(prefix):
+    path = record.record_path(prefix)
+    path.write_text(record.dumps(new))  # the record changed, the scripts not yet
+    print("half", flush=True)
+    time.sleep(1.0)
+    prefix_files.write(prefix, new)
+"""
+
+
+def test_a_reader_never_sees_half_a_change(prefix):
+    """A writer stops between the record and the scripts while holding the lock: a reader
+    waits for it and then sees the whole change."""
+    import subprocess
+    import sys
+
+    from conda_limits import prefix_files
+
+    prefix_files.write(prefix, limits_of({"nofile": 1024}))
+    writer = subprocess.Popen([sys.executable, "-c", HALF_WRITER, str(prefix)],
+                              env=environ(), stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline() == "half\n"
+    state = prefix_files.check(prefix)  # waits for the writer
+    assert writer.wait(timeout=60) == 0
+    assert state.in_step and state.limits == limits_of({"nofile": 2048})

@@ -88,3 +88,33 @@ def test_unwritable_prefix_rolls_back(env):
     assert str(env) in str(info.value)
     assert {p: p.read_text() for p in env.rglob("*") if p.is_file()} == before
     assert not list(env.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+def test_an_interrupted_write_puts_every_file_back(env, error):
+    """Interrupted at any step (here: Ctrl-C or another exception from inside), a change of
+    the record and the scripts leaves them as they were, with no temporary file."""
+    from conda_limits import atomicfile
+
+    prefix_files.write(env, parse_limits({"nofile": 1024}))
+    before = {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}
+    stopped = 0
+    for number in range(1, 40):
+        calls: list[str] = []
+
+        def interrupt(what, number=number, calls=calls):
+            calls.append(what)
+            if len(calls) == number and not what.endswith("backup removed"):
+                raise error(what)
+
+        atomicfile.on_step = interrupt
+        try:
+            prefix_files.write(env, parse_limits({"nofile": 2048, "vmem": "8G"}))
+        except error:
+            stopped += 1
+            assert {p: p.read_bytes() for p in env.rglob("*") if p.is_file()} == before
+            continue
+        finally:
+            atomicfile.on_step = None
+        break  # the write got through: every step was tried
+    assert stopped > 5

@@ -49,16 +49,17 @@ def file_prefix(name: str | None, prefix: str | None, files: Sequence[EnvFile]) 
 
 def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool = True,
                    sources: Sources | None = None) -> list[str]:
-    """Lines saying which limits an environment now has (after ``heading``); with
-    ``sources``, where each came from."""
+    """Lines saying which limits an environment now has (after ``heading``, which may name
+    files: printed escaped); with ``sources``, where each came from."""
     from .common import ceiling_warnings, env_label, table
 
+    heading = shown(heading)
     if not limits:
         return [f"{heading}: it has no limits now."]
     lines = [f"{heading}:"] + ["  " + row for row in table(limits, sources)]
     lines += [f"warning: {warning}" for warning in ceiling_warnings(limits)]
     if hint:
-        lines.append(f"They apply from the next `conda activate {env_label(prefix)}`.")
+        lines.append(f"They apply from the next `conda activate {shown(env_label(prefix))}`.")
     return lines
 
 

@@ -87,10 +87,10 @@ def execute(args: Namespace) -> int:
                   + (block_text(limits) or "(none)"))
         else:
             if limits:
-                print(f"Wrote the limits of the environment {env_label(prefix)} into "
+                print(f"Wrote the limits of the environment {shown(env_label(prefix))} into "
                       f"{shown(env.path)}.")
             else:
-                print(f"The environment {env_label(prefix)} has no limits: {shown(env.path)} has "
+                print(f"The environment {shown(env_label(prefix))} has no limits: {shown(env.path)} has "
                       "no `limits:` section now.")
         return 0
     if context.json:

@@ -110,5 +110,5 @@ def write_given(args: Namespace, given: LimitSet,
     for note in notes:
         print(f"{'warning' if dry_run else 'note'}: {note}")
     if not dry_run:
-        print(f"\nThey apply from the next `conda activate {env_label(prefix)}`.")
+        print(f"\nThey apply from the next `conda activate {shown(env_label(prefix))}`.")
     return 0
