@@ -619,6 +619,22 @@ class ActivationScenarios:
         assert result["off"].soft("cpu") == 60
         assert result["off"].soft("vmem") == 2**32
 
+    def test_unlimited_above_a_finite_hard_limit_uses_the_hard_limit(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # bash, for a user who is not root, would quietly take the hard limit; root gets an
+        # error: either way the script says so and uses the hard limit.
+        env = make_env(tmp_path, "unlhard", {"cpu": "unlimited", "nofile": 1500})
+        s = Session(shell).activate(env, 2).snapshot("on").deactivate(env, 2).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(cpu=(60, 3600), nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert result["on"].limits["cpu"] == (3600, 3600)
+        assert result["on"].soft("nofile") == 1500
+        [warning] = result.warnings()
+        assert "cpu" in warning and "unlimited" in warning and "3600" in warning
+        assert result["off"].limits["cpu"] == (60, 3600)
+        assert result["off"].limits["nofile"] == (1000, 2000)
+        assert_clean(result["off"])
+
     def test_refused_limit_is_a_warning_and_the_shell_goes_on(
             self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "refuse", {"nofile": 1500, "vmem": "4G"})
