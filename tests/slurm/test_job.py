@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -250,7 +251,7 @@ def test_with_accounting_the_end_is_read_from_sacct(accounting_cluster, env):
     line = done.stderr.splitlines()[-1]
     assert line.startswith("conda-limits: Slurm's memory limit stopped job "), done.stderr
     assert "(state OUT_OF_MEMORY" in line or "srun: memory limit exceeded" in line
-    job_id = line.split("stopped job ")[1].split(":")[0]
+    job_id = re.match(r"conda-limits: .* stopped job (\d+)\b", line).group(1)
     end = ending.read(job_id, (), accounting_cluster.environ())
     assert (end.source, end.state, end.mem) in {("sacct", "OUT_OF_MEMORY", "100M"),
                                                 ("sacct", "FAILED", "100M")}
