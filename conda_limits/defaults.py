@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import floors, provenance, resources
-from .errors import LimitsError
 from .cpu import settings as cpu_settings
+from .errors import LimitsError
 from .model import KEYS, Limit, LimitSet
 from .provenance import Sources
 from .values import InvalidValue

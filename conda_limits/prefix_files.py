@@ -107,7 +107,7 @@ def own_pool_variables(prefix: Path, limits: LimitSet) -> tuple[str, ...]:
     if limits.cpu.pool_size() is None:
         return ()
     from .cpu.threads import overridden
-    from .run.activation import environment_variables
+    from .env_vars import environment_variables
 
     return tuple(overridden(environment_variables(prefix)))
 

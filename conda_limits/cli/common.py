@@ -196,7 +196,7 @@ def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str
 
 
 def _env_vars(prefix: Path) -> dict[str, str]:
-    from ..run.activation import environment_variables
+    from ..env_vars import environment_variables
 
     return environment_variables(prefix)
 

@@ -18,7 +18,6 @@ interrupt, restart and kill reach it directly. A small detached watcher
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import record, resources, rlimits
+from ..env_vars import environment_variables
 from ..errors import LimitsError
 from ..run import activation, conda_env, launcher, process
 from ..run.plan import LimitPlan, plan_activation
@@ -92,22 +92,6 @@ def mem_limit(plan: LimitPlan, mem: int | None) -> int | None:
     return min(numbers) if numbers else None
 
 
-def _gate() -> tuple[int, int]:
-    """Descriptors for the launcher's handshake: a gate already open, a sink for 'ready'."""
-    read_end, write_end = process.high_pipe()  # above 9: never one of the numbers chosen
-    os.write(write_end, b"go\n")
-    os.close(write_end)
-    sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-    sink_high = fcntl.fcntl(sink, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(sink)
-    gate_fd, ready_fd = process.free_descriptors()
-    os.dup2(read_end, gate_fd)
-    os.dup2(sink_high, ready_fd)
-    os.close(read_end)
-    os.close(sink_high)
-    return gate_fd, ready_fd
-
-
 def records(prefix: str) -> bool:
     """Whether the kernel's session goes into the usage log (CONDA_LIMITS_NO_RECORD, the
     environment's marker, the user's .condarc)."""
@@ -158,7 +142,7 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
     from ..cpu import command as cpu_command
 
     try:
-        cpu = cpu_command.prepare(recorded.cpu, own_variables=activation.environment_variables(
+        cpu = cpu_command.prepare(recorded.cpu, own_variables=environment_variables(
             prefix), beside=memory, backends=KERNEL_MEM_BACKENDS)
     except LimitsError as error:
         if memory is not None:
@@ -167,7 +151,7 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
     if cpu is not None:
         started = replace(started, environ={**started.environ, **cpu.environ})
     try:
-        gate_fd, ready_fd = _gate()
+        gate_fd, ready_fd = process.open_gate()
         launch = launcher.launch(started, command, gate_fd, ready_fd)
     except (activation.ActivationError, process.RunnerError) as error:
         if memory is not None:

@@ -15,7 +15,6 @@ still ``conda deactivate`` back to the limits it started with.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,13 +22,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import resources
+from ..env_vars import environment_variables
 from ..errors import LimitsError
 from ..shells.protocol import ACTIVATE_D, HARD_KEY, POSIX_SCRIPT, parse_figure, saved_name
 from ..values import Value
 
 OWN_SCRIPT = POSIX_SCRIPT  # conda-limits' own .sh scripts, skipped here (see the module doc)
-#: The marker conda stores for a variable that ``conda env config vars unset`` removed.
-UNSET_MARKER = "***unset***"
 
 
 class ActivationError(LimitsError, ValueError):
@@ -73,27 +71,6 @@ def scripts_in(prefix: str | os.PathLike[str]) -> tuple[str, ...]:
         return ()
     with entries:
         return tuple(sorted(e.path for e in entries if e.name.endswith(".sh")))
-
-
-def environment_variables(prefix: str | os.PathLike[str]) -> dict[str, str]:
-    """The variables an environment sets on activation: its packages' ``env_vars.d`` files,
-    then ``conda env config vars`` (stored in ``conda-meta/state``), which win."""
-    prefix = Path(prefix)
-    found: dict[str, str] = {}
-    try:
-        package_files = sorted(p for p in (prefix / "etc" / "conda" / "env_vars.d").iterdir())
-    except OSError:
-        package_files = []
-    for path in [*package_files, prefix / "conda-meta" / "state"]:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if path.name == "state":
-            data = data.get("env_vars", {}) if isinstance(data, dict) else {}
-        if isinstance(data, dict):
-            found.update({str(k): str(v) for k, v in data.items()})
-    return {k: v for k, v in found.items() if v != UNSET_MARKER}
 
 
 def from_prefix(prefix: str | os.PathLike[str],

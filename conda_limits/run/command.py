@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import record
+from ..env_vars import environment_variables
 from ..model import LimitSet
-from .activation import Activation, environment_variables, from_prefix
+from .activation import Activation, from_prefix
 from .plan import plan_activation
 from .process import Outcome, RunnerError, run_command
 

@@ -24,8 +24,7 @@ from typing import TextIO
 from .. import record
 from ..errors import LimitsError
 from ..model import LimitSet
-from ..run import activation as envactivation
-from ..run.activation import Activation
+from ..run.activation import Activation, ActivationError, from_prefix
 from . import diagnosis, ending, node, srun
 from .options import Request, given_groups, merged
 
@@ -66,7 +65,7 @@ def srun_command(prefix: str | os.PathLike[str], command: Sequence[str],
                  srun_path: str | None = None, python: str | None = None) -> Submission:
     """The srun command line that runs ``command`` in the environment at ``prefix``."""
     if not command:
-        raise envactivation.ActivationError("no command to run")
+        raise ActivationError("no command to run")
     caller = activation.previous or os.environ
     srun_path = srun_path or find_srun(caller)
     user = list(user_options)
@@ -97,7 +96,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     stderr = stderr or sys.stderr
     overrides = overrides or LimitSet()
     if activation is None:
-        activation = envactivation.from_prefix(Path(prefix))
+        activation = from_prefix(Path(prefix))
     recorded = record.read(prefix)
     submission = srun_command(prefix, command, activation, recorded, overrides,
                               Request.of(recorded.merged(overrides), mem), user_options)

@@ -31,10 +31,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..env_vars import environment_variables
 from ..errors import LimitsError
 from ..model import LimitSet, SchemaError, parse_limits
-from ..run import activation as envactivation
-from ..run.activation import Activation
+from ..run.activation import Activation, ActivationError, from_prefix, scripts_in
 
 #: The ``-c`` program srun starts: import conda_limits from where the submitter had it.
 BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -88,10 +88,10 @@ def activation_here(prefix: Path) -> tuple[Activation, str | None]:
                         f"({os.uname().nodename})")
     environ = dict(os.environ)
     if _same_path(environ.get("CONDA_PREFIX"), prefix):
-        return Activation(environ, envactivation.scripts_in(prefix)), None
+        return Activation(environ, scripts_in(prefix)), None
     note = (f"the job did not get the activated environment from srun (--export?); "
             f"activating {prefix} here from its files")
-    return envactivation.from_prefix(prefix, environ), note
+    return from_prefix(prefix, environ), note
 
 
 def _same_path(text: str | None, prefix: Path) -> bool:
@@ -114,25 +114,24 @@ def with_thread_variables(activation: Activation, prefix: Path,
     size = limits.cpu.pool_size()
     if size is None:
         return activation
-    own = set(threads.overridden(envactivation.environment_variables(prefix)))
+    own = set(threads.overridden(environment_variables(prefix)))
     variables = {k: v for k, v in threads.environment(size).items() if k not in own}
     return replace(activation, environ={**activation.environ, **variables})
 
 
 def main(args: Sequence[str]) -> int:
     from .. import rlimits
-    from ..jupyter.launch import _gate  # the kernel launcher's handshake: the same launcher
     from ..run import launcher
     from ..run.plan import plan_activation
-    from ..run.process import RunnerError
+    from ..run.process import RunnerError, open_gate
 
     try:
         prefix, recorded, overrides, command = _parse(args)
         activation, note = activation_here(prefix)
         plan, activation = plan_activation(recorded, activation, overrides)
         activation = with_thread_variables(activation, prefix, recorded.merged(overrides))
-        launch = launcher.launch(activation, command, *_gate())  # the gate stands open
-    except (NodeError, envactivation.ActivationError, RunnerError) as error:
+        launch = launcher.launch(activation, command, *open_gate())  # the gate stands open
+    except (NodeError, ActivationError, RunnerError) as error:
         print(f"{SPEAKER}: {error}", file=sys.stderr)
         return NOT_STARTED
     for line in ([note] if note else []) + list(plan.warnings):
