@@ -14,15 +14,23 @@ fish specifics the text relies on:
   in doubles, exact for every multiple of 1024 below 2**63, and fails (a warning here) for
   results from 2**53 on.
 - No errexit to survive; every helper is a function erased at the end, and the scripts use
-  function-local variables only.
+  local variables only (``set -l`` at the top of a sourced file is local to it).
+- A fast path first, for the common case (soft values within the hard limits on activation;
+  this environment's saved values and nothing else at the level on deactivation), in
+  straight lines that end the file with ``return`` (which leaves a sourced file); anything
+  else falls through to the functions below, which do it all again and warn.
+- fish parses a whole file before it runs any of it: the functions are one quoted string,
+  given to ``eval`` only when the fast path falls through (a string costs a fraction of
+  the code it holds to parse).
 """
 
 from __future__ import annotations
 
 from ..model import LimitSet
 from ..resources import RESOURCES, Resource
+from ..values import UNLIMITED, Value
 from . import protocol
-from .protocol import HARD_KEY, figure, header, text, unit
+from .protocol import HARD_KEY, ROW, figure, header, text, unit
 
 SHELL = "fish: builtins only; never exits the shell; leaves no function or variable behind."
 
@@ -152,6 +160,86 @@ def _words(resource: Resource) -> list[str]:
             resource.key, f'"{unit(resource)}"']
 
 
+LEVEL = """\
+set -l __cl_l 0
+string match -qr '^\\d+$' -- "$CONDA_SHLVL"; and set __cl_l $CONDA_SHLVL
+"""
+
+
+def _quoted(script: str) -> str:
+    """``script`` as one single-quoted string for ``eval`` (only \\ and \' escape there)."""
+    text = script.replace("\\", "\\\\").replace("'", "\\'")
+    return ("# The full script, run only where the lines above did not finish the job.\n"
+            f"eval '{text}'\n")
+
+
+def _saved(resource: Resource) -> str:
+    return protocol.saved_name("{$__cl_l}", protocol.key(resource))
+
+
+def _argument(resource: Resource, value: Value) -> str:
+    figure_ = UNLIMITED if value == UNLIMITED else str(int(value) // resource.block)
+    return f"-{resource.ulimit} {figure_}"
+
+
+def _fast_activate(pairs: list[tuple[Resource, Value]]) -> str:
+    """Soft values within the hard limits: the rows read once (label, soft, hard each)."""
+    rows = sorted(pairs, key=lambda pair: ROW[pair[0].key])
+    labels = [r.label for r, _ in rows]
+    index = {r.key: 3 * i for i, (r, _) in enumerate(rows)}  # before the row's label
+    checks = [f'test "{" ".join(f"$__cl_r[{index[r.key] + 1}]" for r, _ in rows)}" = '
+              f'"{" ".join(labels)}"']
+    for r, value in rows:  # above the hard limit fish would quietly use the hard limit
+        hard = f"$__cl_r[{index[r.key] + 3}]"
+        checks.append(f"test {hard} = unlimited" if value == UNLIMITED else
+                      f"begin; test {hard} = unlimited; or test {int(value)} -le {hard}; end")
+    saves = "".join(f"        set -q {_saved(r)}; or set -gx {_saved(r)} "
+                    f"$__cl_r[{index[r.key] + 2}]\n" for r, _ in pairs)
+    sets = "; and ".join(f"ulimit -S {_argument(r, value)}" for r, value in pairs)
+    pattern = "|".join(labels)
+    return (LEVEL + "if test -r /proc/self/limits\n"
+            f"    set -l __cl_r (string match -r -g '^({pattern}) +(\\d+|unlimited) "
+            "+(\\d+|unlimited)' </proc/self/limits)\n"
+            f"    if {'; and '.join(checks)}\n"
+            f"{saves}"
+            f"        if begin; {sets}; end 2>/dev/null\n"
+            "            return 0\n"
+            "        end\n"
+            "    end\n"
+            "end\n")
+
+
+def _fast_deactivate(own: list[Resource]) -> str:
+    """This environment's saved values, and nothing else at the level: set them back."""
+    names = " ".join(f"{{$__cl_p}}{protocol.key(r)}" for r in own)
+    others = [f"{{$__cl_p}}{protocol.key(r)}" for r in RESOURCES if r not in own]
+    others.append(f"{{$__cl_p}}{HARD_KEY}")
+    if not own:  # nothing to put back if nothing is saved at this level
+        return (LEVEL + "set -l __cl_p _CONDA_LIMITS_{$__cl_l}_\n"
+                f"set -q {' '.join(others)}\n"
+                f"if test $status -eq {len(others)}\n    return 0\nend\n")
+    converts, sets = "", []
+    for i, r in enumerate(own, 1):
+        if r.block == 1:
+            sets.append(f"ulimit -S -{r.ulimit} $__cl_v[{i}]")
+        else:  # math fails from 2**53 on: the functions below warn
+            converts += (f"    and begin; test $__cl_v[{i}] = unlimited; or set __cl_v[{i}] "
+                         f"(math -s0 $__cl_v[{i}] / {r.block} 2>/dev/null); end\n")
+            sets.append(f"ulimit -S -{r.ulimit} $__cl_v[{i}]")
+    return (LEVEL + "set -l __cl_p _CONDA_LIMITS_{$__cl_l}_\n"
+            f"set -l __cl_n {names}\n"
+            f"set -q {' '.join(others)}\n"
+            f"if test $status -eq {len(others)}; and set -q $__cl_n\n"
+            "    set -l __cl_v $$__cl_n\n"
+            "    if not string match -qvr '^(\\d+|unlimited)$' -- $__cl_v\n"
+            f"{converts}"
+            f"    and begin; {'; and '.join(sets)}; end 2>/dev/null\n"
+            "        set -eg $__cl_n\n"
+            "        return 0\n"
+            "    end\n"
+            "end\n")
+
+
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
     if not len(limits):
@@ -161,8 +249,11 @@ def render_activate(limits: LimitSet) -> str:
             *_words(resource), figure(limit.soft), figure(limit.hard),
             text(resource, limit.soft), text(resource, limit.hard)]) + "\n"
         for resource, limit in limits.items_with_resource())
-    return (header(True, SHELL)
-            + FUNCTIONS + APPLY + MAIN.format(calls=calls, functions="__cl_apply"))
+    pairs = [(r, limit.soft) for r, limit in limits.items_with_resource()
+             if limit.hard is None and limit.soft is not None]
+    fast = _fast_activate(pairs) if len(pairs) == len(limits) else ""
+    return (header(True, SHELL) + fast
+            + _quoted(FUNCTIONS + APPLY + MAIN.format(calls=calls, functions="__cl_apply")))
 
 
 def render_deactivate(limits: LimitSet) -> str:
@@ -171,8 +262,10 @@ def render_deactivate(limits: LimitSet) -> str:
                      for r in RESOURCES)
     calls = "".join("    __cl_restore $level " + " ".join(_words(r)) + "\n" for r in RESOURCES)
     calls += f"    set -eg _CONDA_LIMITS_{{$level}}_{HARD_KEY}\n"
-    return (header(False, SHELL) + FUNCTIONS + RAISE + RESTORE
-            + MAIN.format(calls=raises + calls, functions="__cl_raise __cl_restore"))
+    own = [r for r, _ in limits.items_with_resource()]
+    return (header(False, SHELL) + _fast_deactivate(own)
+            + _quoted(FUNCTIONS + RAISE + RESTORE
+                      + MAIN.format(calls=raises + calls, functions="__cl_raise __cl_restore")))
 
 
 __all__ = ["render_activate", "render_deactivate"]

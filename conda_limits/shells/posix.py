@@ -263,22 +263,44 @@ def _apply_call(resource: Resource, limit: Limit) -> str:
     return "  __cl_apply " + " ".join(words) + "\n"
 
 
+def _quoted(script: str) -> str:
+    """``script`` after a fast path: one single-quoted string for ``eval``. ksh93 parses a
+    whole file before it runs any of it, and a string costs a fraction of the code it holds
+    (bash, zsh and dash never read past the fast path's ``return``)."""
+    text = script.replace("'", "'\\''")
+    return ("# The full script, run only where the lines above did not finish the job.\n"
+            f"eval '{text}' || :\n")
+
+
+def full_activate(limits: LimitSet) -> str:
+    """The full activation script, without the header and the fast path."""
+    keys = [protocol.key(r) for r, _ in limits.items_with_resource()]
+    calls = "".join(_apply_call(r, limit) for r, limit in limits.items_with_resource())
+    return (FUNCTIONS + SET + APPLY + _main(True, _load_saved(keys) + calls) + XONSH
+            + _cleanup("__cl_apply", keys))
+
+
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
     if not len(limits):
         return header(True, SHELL)
-    keys = [protocol.key(r) for r, _ in limits.items_with_resource()]
-    calls = "".join(_apply_call(r, limit) for r, limit in limits.items_with_resource())
     # The fast path only where every limit is a soft one (a lowered hard limit is rare).
     fast = _soft_only(limits)
-    return (header(True, SHELL) + (posix_fast.activate(fast) if fast else "")
-            + FUNCTIONS + SET + APPLY + _main(True, _load_saved(keys) + calls)
-            + XONSH + _cleanup("__cl_apply", keys))
+    if not fast:
+        return header(True, SHELL) + full_activate(limits)
+    return header(True, SHELL) + posix_fast.activate(fast) + _quoted(full_activate(limits))
 
 
 def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level; quickly where
     that is exactly ``limits``'s."""
+    own = [r for r, _ in limits.items_with_resource()]
+    return (header(False, SHELL) + posix_fast.deactivate(own, RESOURCES)
+            + _quoted(full_deactivate()))
+
+
+def full_deactivate() -> str:
+    """The full deactivation script (for every limit), without the header and fast path."""
     keys = [protocol.key(r) for r in RESOURCES]
     calls = "".join(f'  [ -z "${_saved(protocol.key(r))}" ] || __cl_restore '
                     + " ".join([*_words(r), f'"${_saved(protocol.key(r))}"']) + "\n"
@@ -289,9 +311,7 @@ def render_deactivate(limits: LimitSet) -> str:
                       [HARD_KEY, *(f"{HARD_KEY}_{key}" for key in keys)])
     body = (_load_saved(keys) + '  if [ -n "$__cl_k" ]; then\n' + raises + "  fi\n" + calls
             + f"  unset {unsets}\n")
-    own = [r for r, _ in limits.items_with_resource()]
-    return (header(False, SHELL) + posix_fast.deactivate(own, RESOURCES)
-            + FUNCTIONS + SET + RAISE + RESTORE + _main(False, body) + "__cl_main || :\n"
+    return (FUNCTIONS + SET + RAISE + RESTORE + _main(False, body) + "__cl_main || :\n"
             + _cleanup("__cl_raise __cl_restore", keys))
 
 

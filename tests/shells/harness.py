@@ -318,6 +318,19 @@ def raises_hard_limits() -> bool:
     return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
+def reaches_full_script(shell: Shell, env: Path, workdir: Path) -> bool:
+    """Whether activating and deactivating ``env`` in ``shell`` (traced) calls the full
+    script's ``__cl_main``, rather than ending in the fast path at the top."""
+    trace = {"fish": "set fish_trace 1", "csh": "set echo"}.get(
+        shell.family, "setopt xtrace" if shell is ZSH else "set -x")
+    body = ";".join([trace, Session(shell).source(script(env, "activate", shell.family)).lines[0],
+                     Session(shell).source(script(env, "deactivate", shell.family)).lines[0]])
+    proc = subprocess.run([*shell.argv, "-c", body], capture_output=True, text=True,
+                          env=clean_environ({"CONDA_SHLVL": "2"}), timeout=60, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return "__cl_main" in proc.stderr
+
+
 def rlimit(key: str) -> int:
     return getattr(resource, resources.get(key).rlimit)
 
