@@ -147,9 +147,15 @@ class _Signals:
 
 
 def _other_threads() -> bool:
+    """Whether another thread may take SIGCHLD: Python's, or one a C library started
+    (OpenBLAS does when numpy is imported), which ``threading`` does not list."""
     import threading
 
-    return (threading.active_count() > 1
+    try:
+        native = len(os.listdir("/proc/self/task")) > 1
+    except OSError:  # no /proc: Python's threads alone
+        native = False
+    return (native or threading.active_count() > 1
             or threading.current_thread() is not threading.main_thread())
 
 

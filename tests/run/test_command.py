@@ -616,3 +616,26 @@ def test_a_runner_killed_with_sigkill_takes_the_command_with_it(env, tmp_path, s
         text = pid_file.read_text().strip() if pid_file.exists() else ""
         if text and running(int(text)):
             os.kill(int(text), signal.SIGKILL)
+
+
+# A thread that Python's threading module does not know (as OpenBLAS starts when numpy is
+# imported): it does not block SIGCHLD, so the kernel may hand it the child's SIGCHLD.
+NATIVE_THREAD = """\
+import ctypes, sys
+from conda_limits.model import parse_limits
+from conda_limits.run.activation import from_prefix
+from conda_limits.run.plan import plan_limits
+from conda_limits.run.process import run_command
+libc = ctypes.CDLL(None)
+thread = ctypes.c_ulong()
+assert libc.pthread_create(ctypes.byref(thread), None, libc.pause, None) == 0
+activation, plan = from_prefix(sys.argv[1]), plan_limits(parse_limits({"stack": "4M"}))
+for _ in range(50):  # the child must end before the wait begins, now and then
+    assert run_command(["true"], activation, plan).status == 0
+"""
+
+
+def test_a_thread_python_does_not_know_cannot_make_the_wait_hang(env):
+    done = subprocess.run([sys.executable, "-c", NATIVE_THREAD, str(env)], timeout=60,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
