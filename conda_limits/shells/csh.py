@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..model import Limit, LimitSet
 from ..resources import RESOURCES, Resource
+from ..values import UNLIMITED, Value
 from . import protocol
 from .protocol import HARD_KEY, ROW, figure, header, text, unit
 
@@ -54,7 +55,8 @@ if ( -r /proc/self/limits ) set __cl_rows = ( "`cat /proc/self/limits`" )
 CLEANUP = """\
 unset __cl_lvl __cl_k __cl_rows __cl_r __cl_s __cl_h __cl_v __cl_c __cl_t __cl_u __cl_x \\
     __cl_y __cl_i __cl_done __cl_slow __cl_p __cl_label __cl_words __cl_csh __cl_blk \\
-    __cl_letter __cl_shblk __cl_name __cl_unit __cl_g
+    __cl_letter __cl_shblk __cl_name __cl_unit __cl_g __cl_f __cl_o __cl_1 __cl_2 __cl_3 \\
+    __cl_4 __cl_5 __cl_6 __cl_7 __cl_8 __cl_9
 """
 
 # POSIX sh units for the no-/proc fallback: -f/-c count 512-byte blocks there.
@@ -308,20 +310,108 @@ def _slow_restore() -> list[str]:
     ]
 
 
+# The fast paths end at this label, before the cleanup (goto works in a sourced file).
+END = "__cl_end:\n"
+# The level inside a single-quoted eval string (csh cannot nest variable names).
+EVAL_LEVEL = "'\"$__cl_lvl\"'"
+
+
+def _trial_then(commands: list[str], then: list[str]) -> list[str]:
+    """All ``commands`` (``limit`` lines) tried at once in one subshell (one fork), then run
+    with ``then`` if they all worked; a failing ``limit`` would abort the file."""
+    return [f"( {' && '.join(commands)} ) >& /dev/null",
+            "if ( $status == 0 ) then",
+            *_indent(commands), *_indent(then), "    goto __cl_end",
+            "endif"]
+
+
+def _fast_activate(pairs: list[tuple[Resource, Value]]) -> list[str]:
+    """Soft values within the hard limits: the rows activation read, checked by label and
+    word count, the hard limits compared, and the limits set after one trial."""
+    last = max(ROW[r.key] for r, _ in pairs) + 1  # csh lists count from 1, after the header
+    rows = " ".join(f"__cl_{i} = ( $__cl_rows[{ROW[r.key] + 1}] )"
+                    for i, (r, _) in enumerate(pairs, 1))
+    checks, hards, saves, limits = [], [], [], []
+    for i, (r, value) in enumerate(pairs, 1):
+        words = len(r.label.split())
+        checks.append(f'if ( "$__cl_{i}" !~ "{r.label} "* || $#__cl_{i} != {words + 3} ) '
+                      "set __cl_f = 0")
+        hard = f"$__cl_{i}[{words + 2}]"
+        if value == UNLIMITED:
+            hards.append(f'if ( "{hard}" != unlimited ) set __cl_f = 0')
+        else:  # no number is compared with unlimited: csh would abort on it
+            hards += [f'if ( "{hard}" != unlimited ) then',
+                      f"    if ( {hard} < {int(value)} ) set __cl_f = 0", "endif"]
+        name = protocol.saved_name(EVAL_LEVEL, protocol.key(r))
+        saves.append(f"eval 'if ( ! $?{name} ) setenv {name} '\"$__cl_{i}[{words + 1}]\"")
+        figure_ = UNLIMITED if value == UNLIMITED else str(int(value) // r.block)
+        limits.append(f"limit {r.csh} {figure_}")
+    return ["if ( $?__cl_rows ) then",
+            f"    if ( $#__cl_rows >= {last} ) then",
+            f"        set {rows}",
+            "        set __cl_f = 1",
+            *_indent(checks, 2),
+            "        if ( $__cl_f ) then",
+            *_indent(hards, 3),
+            "        endif",
+            "        if ( $__cl_f ) then",
+            *_indent(_trial_then(limits, saves), 3),
+            "        endif",
+            "    endif",
+            "endif"]
+
+
+def _fast_deactivate(own: list[Resource]) -> list[str]:
+    """This environment's saved values, and nothing else at the level: set back after one
+    trial."""
+    others = [r for r in RESOURCES if r not in own]
+    keys = [*(protocol.key(r) for r in [*own, *others]), HARD_KEY]
+    flags = "".join(f"$?{protocol.saved_name(EVAL_LEVEL, key)}" for key in keys)
+    expected = "1" * len(own) + "0" * (len(others) + 1)
+    lines = [f"eval 'set __cl_o = \"{flags}\"'",
+             f'if ( "$__cl_o" == "{expected}" ) then']
+    if not own:
+        return [*lines, "    goto __cl_end", "endif"]
+    loads = " ".join(f'__cl_{i} = "${protocol.saved_name(EVAL_LEVEL, protocol.key(r))}"'
+                     for i, r in enumerate(own, 1))
+    body = [f"eval 'set {loads}'", "set __cl_f = 1"]
+    converts, limits = [], []
+    for i, r in enumerate(own, 1):
+        body.append(f'if ( "$__cl_{i}" == "" ) set __cl_f = 0')
+        body.append(f'if ( "$__cl_{i}" != unlimited && "$__cl_{i}" =~ *[^0-9]* ) '
+                    "set __cl_f = 0")
+        if r.block != 1:
+            converts.append(f'if ( "$__cl_{i}" != unlimited ) @ __cl_{i} = $__cl_{i} / {r.block}')
+        limits.append(f"limit {r.csh} $__cl_{i}")
+    unsets = [f"unsetenv {protocol.saved_name('${__cl_lvl}', protocol.key(r))}" for r in own]
+    return [*lines, *_indent(body),
+            "    if ( $__cl_f ) then",
+            *_indent(converts, 2),
+            *_indent(_trial_then(limits, unsets), 2),
+            "    endif",
+            "endif"]
+
+
 def render_activate(limits: LimitSet) -> str:
     """The ``activate.d`` script applying ``limits`` (nothing but the header without any)."""
     if not len(limits):
         return header(True, SHELL)
     lines: list[str] = []
+    pairs = [(r, limit.soft) for r, limit in limits.items_with_resource()
+             if limit.hard is None and limit.soft is not None]
+    if len(pairs) == len(limits):
+        lines += _fast_activate(pairs)
     for resource, limit in limits.items_with_resource():
         lines += _apply(resource, limit)
     return (header(True, SHELL)
-            + SETUP + READ_ROWS + "\n".join(lines) + "\n" + CLEANUP)
+            + SETUP + READ_ROWS + "\n".join(lines) + "\n" + END + CLEANUP)
 
 
 def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
-    lines: list[str] = ["set __cl_slow = ()", 'if ( "$__cl_k" != "" ) then']
+    own = [r for r, _ in limits.items_with_resource()]
+    lines: list[str] = [*_fast_deactivate(own), "set __cl_slow = ()",
+                        'if ( "$__cl_k" != "" ) then']
     for resource in RESOURCES:
         lines += _indent(_raise(resource))
     lines.append("endif")
@@ -330,7 +420,7 @@ def render_deactivate(limits: LimitSet) -> str:
     lines += _slow_restore()
     lines.append(f"unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}")
     return (header(False, SHELL)
-            + SETUP + "\n".join(lines) + "\n" + CLEANUP)
+            + SETUP + "\n".join(lines) + "\n" + END + CLEANUP)
 
 
 __all__ = ["render_activate", "render_deactivate"]

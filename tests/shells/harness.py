@@ -319,8 +319,9 @@ def raises_hard_limits() -> bool:
 
 
 def reaches_full_script(shell: Shell, env: Path, workdir: Path) -> bool:
-    """Whether activating and deactivating ``env`` in ``shell`` (traced) calls the full
-    script's ``__cl_main``, rather than ending in the fast path at the top."""
+    """Whether activating and deactivating ``env`` in ``shell`` (traced) runs the full
+    script (its ``__cl_main``; in csh, which has no functions, ``set __cl_done``), rather
+    than ending in the fast path at the top."""
     trace = {"fish": "set fish_trace 1", "csh": "set echo"}.get(
         shell.family, "setopt xtrace" if shell is ZSH else "set -x")
     body = ";".join([trace, Session(shell).source(script(env, "activate", shell.family)).lines[0],
@@ -328,7 +329,7 @@ def reaches_full_script(shell: Shell, env: Path, workdir: Path) -> bool:
     proc = subprocess.run([*shell.argv, "-c", body], capture_output=True, text=True,
                           env=clean_environ({"CONDA_SHLVL": "2"}), timeout=60, cwd=workdir)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return "__cl_main" in proc.stderr
+    return ("set __cl_done" if shell.family == "csh" else "__cl_main") in proc.stderr
 
 
 def rlimit(key: str) -> int:
@@ -521,6 +522,17 @@ class ActivationScenarios:
         assert result.warnings() == []
         assert result["off"].limits == result["base"].limits
         assert_clean(result["off"])
+
+    def test_the_common_case_never_reaches_the_full_script(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # Shells parse what they reach (fish and ksh93 a whole file): the common case (soft
+        # values within the hard limits) ends in the short path at the top of each script;
+        # a hard value goes through the full one.
+        soft = make_env(tmp_path, "soft", {"nofile": 1000, "vmem": "4G", "fsize": "1M",
+                                           "nproc": 500, "cpu": "unlimited"})
+        hard = make_env(tmp_path, "hard", {"nofile": {"soft": 1000, "hard": 1000}})
+        assert not reaches_full_script(shell, soft, tmp_path)
+        assert reaches_full_script(shell, hard, tmp_path)
 
     def test_a_thousand_cycles_leave_no_drift(self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "cyc", {"nofile": 1000, "vmem": "4G", "fsize": "1M",

@@ -21,3 +21,4 @@ def shell():
 
 class TestCshScenarios(ActivationScenarios):
     pass
+

@@ -11,7 +11,6 @@ from .harness import (
     assert_clean,
     forks,
     make_env,
-    reaches_full_script,
     script,
 )
 
@@ -48,12 +47,3 @@ def test_no_process_forks(shell, tmp_path):
             f'source "{script(env, "deactivate", "fish")}"')
     assert forks(shell, body, tmp_path, {"CONDA_SHLVL": "2"}) == []
 
-
-def test_the_common_case_never_reaches_the_functions(shell, tmp_path):
-    # Soft values within the hard limits return from the straight lines at the top; a hard
-    # value goes through the functions.
-    soft = make_env(tmp_path, "soft", {"nofile": 1000, "vmem": "4G", "fsize": "1M",
-                                       "nproc": 500, "cpu": "unlimited"})
-    hard = make_env(tmp_path, "hard", {"nofile": {"soft": 1000, "hard": 1000}})
-    assert not reaches_full_script(shell, soft, tmp_path)
-    assert reaches_full_script(shell, hard, tmp_path)

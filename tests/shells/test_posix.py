@@ -18,7 +18,6 @@ from .harness import (
     BASH,
     BASH_POSIX,
     DASH,
-    KSH,
     MKSH,
     SH_SHELLS,
     ZSH,
@@ -30,7 +29,6 @@ from .harness import (
     current_hard,
     forks,
     make_env,
-    reaches_full_script,
     script,
 )
 
@@ -121,21 +119,6 @@ def test_zsh_options(tmp_path, option):
     assert result["off"].soft("nofile") == 1000
     assert (tmp_path / "before.txt").read_text() == (tmp_path / "after.txt").read_text()
     assert_clean(result["off"])
-
-
-# -- the fast path ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("sh", [BASH, BASH_POSIX, DASH, ZSH, KSH], ids=lambda s: s.name)
-def test_the_common_case_never_reaches_the_full_script(sh, tmp_path):
-    # Shells parse what they reach on every activation: the common case (soft values within
-    # the hard limits) returns from the fast path at the top; a hard value takes the full one.
-    sh.required()
-    soft = make_env(tmp_path, "soft", {"nofile": 1000, "vmem": "4G", "fsize": "1M",
-                                       "nproc": 500, "cpu": "unlimited"})
-    hard = make_env(tmp_path, "hard", {"nofile": {"soft": 1000, "hard": 1000}})
-    assert not reaches_full_script(sh, soft, tmp_path)
-    assert reaches_full_script(sh, hard, tmp_path)
 
 
 # -- zsh's own table of hard limits --------------------------------------------------------
