@@ -17,8 +17,8 @@ fish specifics the text relies on:
   local variables only (``set -l`` at the top of a sourced file is local to it).
 - A fast path first, for the common case (soft values within the hard limits on activation;
   this environment's saved values and nothing else at the level on deactivation), in
-  straight lines that end the file with ``return`` (which leaves a sourced file); anything
-  else falls through to the functions below, which do it all again and warn.
+  straight lines; anything else falls through to the functions below, which do it all again
+  and warn.
 - fish parses a whole file before it runs any of it: the functions are one quoted string,
   given to ``eval`` only when the fast path falls through (a string costs a fraction of
   the code it holds to parse).
@@ -160,7 +160,10 @@ def _words(resource: Resource) -> list[str]:
             resource.key, f'"{unit(resource)}"']
 
 
+# __cl_ok: whether the fast path did it all. It cannot `return`: conda sources the scripts
+# inside its own function, and there `return` would leave conda's function, not the file.
 LEVEL = """\
+set -l __cl_ok
 set -l __cl_l 0
 string match -qr '^\\d+$' -- "$CONDA_SHLVL"; and set __cl_l $CONDA_SHLVL
 """
@@ -170,7 +173,7 @@ def _quoted(script: str) -> str:
     """``script`` as one single-quoted string for ``eval`` (only \\ and \' escape there)."""
     text = script.replace("\\", "\\\\").replace("'", "\\'")
     return ("# The full script, run only where the lines above did not finish the job.\n"
-            f"eval '{text}'\n")
+            f"set -q __cl_ok[1]; or eval '{text}'\n")
 
 
 def _saved(resource: Resource) -> str:
@@ -203,7 +206,7 @@ def _fast_activate(pairs: list[tuple[Resource, Value]]) -> str:
             f"    if {'; and '.join(checks)}\n"
             f"{saves}"
             f"        if begin; {sets}; end 2>/dev/null\n"
-            "            return 0\n"
+            "            set __cl_ok 1\n"
             "        end\n"
             "    end\n"
             "end\n")
@@ -217,7 +220,7 @@ def _fast_deactivate(own: list[Resource]) -> str:
     if not own:  # nothing to put back if nothing is saved at this level
         return (LEVEL + "set -l __cl_p _CONDA_LIMITS_{$__cl_l}_\n"
                 f"set -q {' '.join(others)}\n"
-                f"if test $status -eq {len(others)}\n    return 0\nend\n")
+                f"test $status -eq {len(others)}; and set __cl_ok 1\n")
     converts, sets = "", []
     for i, r in enumerate(own, 1):
         if r.block == 1:
@@ -235,7 +238,7 @@ def _fast_deactivate(own: list[Resource]) -> str:
             f"{converts}"
             f"    and begin; {'; and '.join(sets)}; end 2>/dev/null\n"
             "        set -eg $__cl_n\n"
-            "        return 0\n"
+            "        set __cl_ok 1\n"
             "    end\n"
             "end\n")
 

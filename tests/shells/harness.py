@@ -523,6 +523,26 @@ class ActivationScenarios:
         assert result["off"].limits == result["base"].limits
         assert_clean(result["off"])
 
+    def test_a_function_that_sources_the_scripts_goes_on_after_them(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # conda sources the scripts from inside its own shell function (an alias in csh).
+        env = make_env(tmp_path, "caller", {"nofile": 1500, "vmem": "4G"})
+        s = Session(shell).level(2)
+        if shell.family == "fish":
+            s.raw('function f; source $argv[1]; echo "went on"; end')
+        elif shell.family == "csh":
+            s.raw("alias f 'source \\!:1; echo went on'")
+        else:
+            s.raw('f() { . "$1"; echo "went on"; }')
+        s.raw(f'f "{script(env, "activate", shell.family)}"').snapshot("on")
+        s.raw(f'f "{script(env, "deactivate", shell.family)}"').snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        assert result.lines.count("went on") == 2, result.stdout
+        assert result["on"].soft("nofile") == 1500
+        assert result["off"].soft("nofile") == 1000
+        assert_clean(result["off"])
+
     def test_the_common_case_never_reaches_the_full_script(
             self, shell: Shell, tmp_path: Path) -> None:
         # Shells parse what they reach (fish and ksh93 a whole file): the common case (soft
