@@ -22,5 +22,9 @@ def test_ci_runs_the_setup_and_test_commands_readme_gives() -> None:
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.lstrip().startswith("#")]
     assert setup in ci
-    assert ci[-1] == test  # the last thing CI does is the test command, unchanged
+    assert test in ci  # the test command, unchanged
+    # then the same command again as the unprivileged user (the last, continued line)
+    last = ci[ci.index(test) + 1:]
+    assert last[0].startswith("runuser -u cl-tester -- ")
+    assert test + " -p no:cacheprovider" in " ".join(part.rstrip("\\").strip() for part in last)
 
