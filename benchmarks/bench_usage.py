@@ -21,28 +21,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ENVIRON = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
+from bench_run_limited import alternate  # noqa: E402  (this folder is sys.path[0])
+
 
 def timed(command: list[str], environ: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environ or ENVIRON)
     return time.perf_counter() - start
-
-
-def alternate(runs: int, **commands: Callable[[], float]) -> dict[str, list[float]]:
-    for measure in commands.values():
-        measure()
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for _ in range(runs):
-        for name, measure in commands.items():
-            times[name].append(measure())
-    return times
 
 
 def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
