@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import prefix_files  # noqa: E402
-from conda_limits.model import LimitSet, parse_limits  # noqa: E402
-from conda_limits.resources import Resource  # noqa: E402
-from conda_limits.shells import protocol  # noqa: E402
+from conda_limits.limits.model import LimitSet, parse_limits
+from conda_limits.limits.resources import Resource
+from conda_limits.shells import protocol
+from conda_limits.state import prefix_files
 
 CONFIGS = {
     "3 limits": {"vmem": "4G", "nofile": 1024, "stack": "16M"},

@@ -3,7 +3,7 @@
 A BLAS-heavy job (a loop of numpy matrix products, sized to take a few seconds on one core)
 is run by ``--procs`` processes at once (default 4), first as they start without any setting
 (each OpenBLAS/MKL pool as wide as the machine), then with the variables ``threads: 1``
-exports (:func:`conda_limits.cpu.threads.environment`), alternately ``--rounds`` times. The
+exports (:func:`conda_limits.limits.threads.environment`), alternately ``--rounds`` times. The
 wall time of each process and of the whole batch are printed side by side. With more busy
 threads than cores, the pools' threads wait for each other: that is what the setting removes.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conda_limits.cpu import threads
+from conda_limits.limits import threads
 
 JOB = """\
 import sys, time, numpy

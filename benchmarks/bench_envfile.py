@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import environment_yml  # noqa: E402
-from conda_limits.model import parse_limits  # noqa: E402
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import environment_yml
 
 
 def document(keys: int) -> str:

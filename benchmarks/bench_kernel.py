@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import prefix_files  # noqa: E402
-from conda_limits.jupyter import kernelspec  # noqa: E402
-from conda_limits.model import parse_limits  # noqa: E402
+from conda_limits.jupyter import kernelspec
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
 from tests.jupyter.test_launch import make_env  # noqa: E402
 
 

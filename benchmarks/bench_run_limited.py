@@ -73,7 +73,7 @@ def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
 
 
 def in_process(prefix: Path, runs: int) -> dict[str, list[float]]:
-    from conda_limits.model import parse_limits
+    from conda_limits.limits.model import parse_limits
     from conda_limits.run.activation import from_prefix, without_own_scripts
     from conda_limits.run.plan import plan_limits
     from conda_limits.run.process import run_command
@@ -146,7 +146,7 @@ def main() -> None:
         if not prlimit:
             print("2. skipped: util-linux prlimit is not installed")
             return
-        code = ("import sys; from conda_limits.run import command; from conda_limits.model import "
+        code = ("import sys; from conda_limits.run import command; from conda_limits.limits.model import "
                 "parse_limits; sys.exit(command.run(sys.argv[1], ['true'], "
                 "parse_limits({'nofile': 1024})))")
         show("2a. the runner in a fresh Python process against prlimit",

@@ -85,9 +85,9 @@ def append_cost(prefix: Path, state: str) -> None:
 def kernel(runs: int, state: str) -> None:
     from bench_kernel import start_time
 
-    from conda_limits import prefix_files
     from conda_limits.jupyter import kernelspec
-    from conda_limits.model import parse_limits
+    from conda_limits.limits.model import parse_limits
+    from conda_limits.state import prefix_files
     from tests.jupyter.test_launch import make_env
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,7 +131,7 @@ def watcher_rss(prefix: Path) -> str:
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(b"conda_limits.usage.watch" in arg for arg in argv) and \
+            if any(b"conda_limits.jupyter.watch" in arg for arg in argv) and \
                     str(prefix).encode() in argv:
                 for line in (entry / "status").read_text().splitlines():
                     if line.startswith("VmRSS:"):

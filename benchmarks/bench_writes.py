@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import prefix_files, record  # noqa: E402
-from conda_limits.model import LimitSet  # noqa: E402
+from conda_limits.limits.model import LimitSet
+from conda_limits.state import prefix_files, record
 from tests.writers import (  # noqa: E402
     VALUES,
     expected,

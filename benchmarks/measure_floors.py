@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits import floors, resources  # noqa: E402
-from conda_limits.values import human  # noqa: E402
+from conda_limits.limits import floors, resources
+from conda_limits.limits.values import human
 
 MARK = "probe-ok"
 #: what an interactive bash says on stderr without a terminal, limits or not

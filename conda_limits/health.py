@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from . import locking, prefix_files, record
-from .model import LimitSet
+from .limits.model import LimitSet
+from .limits.resources import get
+from .limits.values import UNLIMITED, human, pretty
 from .printable import escape
-from .resources import get
-from .rlimits import above_ceiling
-from .values import UNLIMITED, human, pretty
+from .state import locking, prefix_files, record
+from .system.rlimits import above_ceiling
 
 #: Packages that reserve large amounts of address space (CUDA maps about twice the GPU's
 #: memory up front), so that an address-space limit (vmem) breaks them.
@@ -41,7 +41,7 @@ class Kind(str, Enum):
     VMEM_GPU = "vmem-gpu"  # vmem set in an environment with CUDA/ML packages
     HIT = "hit"  # recorded runs keep being stopped by a limit
     LOOSE = "loose"  # a limit far above anything recorded runs used
-    CPU = "cpu"  # a CPU setting that does not fit this machine (conda_limits.cpu.checks)
+    CPU = "cpu"  # a CPU setting that does not fit this machine (conda_limits.limits.cpu_checks)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def cpu_findings(limits: LimitSet) -> list[Finding]:
     threads than it has)."""
     if not limits.cpu:
         return []
-    from .cpu.checks import problems
+    from .limits.cpu_checks import problems
 
     return [Finding(Kind.CPU, message, hint) for message, hint in problems(limits.cpu)]
 
@@ -213,9 +213,9 @@ def fix_scripts(prefix: str | os.PathLike[str]) -> list[Path]:
     """Rewrite the activation scripts from the record (remove them if nothing is recorded),
     and remove the temporary files of interrupted writes; returns the paths changed.
 
-    Raises :class:`conda_limits.record.RecordError` for a broken record,
-    :class:`conda_limits.prefix_files.PrefixNotWritable` when nothing could be written and
-    :class:`conda_limits.prefix_files.UnsafePrefix` for a prefix path that conda's
+    Raises :class:`conda_limits.state.record.RecordError` for a broken record,
+    :class:`conda_limits.state.prefix_files.PrefixNotWritable` when nothing could be written and
+    :class:`conda_limits.state.prefix_files.UnsafePrefix` for a prefix path that conda's
     activators expand.
     """
     try:

@@ -7,10 +7,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conda_limits import provenance, resources
-from conda_limits.cpu import settings as cpu_settings
-from conda_limits.resources import Kind, Resource
-from conda_limits.values import MAX_VALUE, UNLIMITED
+from conda_limits.limits import cpu as cpu_settings
+from conda_limits.limits import provenance, resources
+from conda_limits.limits.resources import Kind, Resource
+from conda_limits.limits.values import MAX_VALUE, UNLIMITED
 
 RESOURCES = st.sampled_from(resources.RESOURCES)
 #: Something a shell would run if it reached a script: never in a rendered script.

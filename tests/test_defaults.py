@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conda_limits import defaults, floors, prefix_files, provenance, record, resources
-from conda_limits.defaults import DefaultsError
-from conda_limits.model import KEYS, Limit, parse_limits
-from conda_limits.provenance import Source
+from conda_limits.limits import defaults, floors, provenance, resources
+from conda_limits.limits.defaults import DefaultsError
+from conda_limits.limits.model import KEYS, Limit, parse_limits
+from conda_limits.limits.provenance import Source
+from conda_limits.state import prefix_files, record
 
 from .strategies import LIMITS_DATA, valid_limits, yamlish
 

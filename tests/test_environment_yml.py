@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import atomicfile, environment_yml
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
+from conda_limits.state import atomicfile, environment_yml
 
 DATA = Path(__file__).parent / "data" / "envfiles"
 NEW = parse_limits({"vmem": "8G", "nofile": {"soft": 1024, "hard": 4096}, "cpu": "2h"})
@@ -272,8 +272,8 @@ def test_a_kill_mid_write_leaves_the_old_file(tmp_path):
     before = path.read_bytes()
     script = (
         "import os, signal, sys\n"
-        "from conda_limits import atomicfile, environment_yml\n"
-        "from conda_limits.model import parse_limits\n"
+        "from conda_limits.state import atomicfile, environment_yml\n"
+        "from conda_limits.limits.model import parse_limits\n"
         "atomicfile.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
         "environment_yml.set_limits(sys.argv[1], parse_limits({'vmem': '1G'}))\n"
     )

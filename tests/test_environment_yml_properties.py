@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conda_limits import environment_yml
-from conda_limits.environment_yml import EnvFileError
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
+from conda_limits.state import environment_yml
+from conda_limits.state.environment_yml import EnvFileError
 
 from .strategies import spelled_limits
 
@@ -125,7 +125,7 @@ def test_an_edit_changes_the_limits_and_nothing_else(case, new):
 
 def careful_loads(text: str) -> environment_yml.EnvFile:
     """``loads`` without the quick outline: the whole document round-trip loaded."""
-    from conda_limits import yaml_outline
+    from conda_limits.state import yaml_outline
 
     quick = yaml_outline.outline
     yaml_outline.outline = lambda text: None

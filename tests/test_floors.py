@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conda_limits import defaults, floors, provenance, resources
-from conda_limits.environment_yml import loads
-from conda_limits.floors import FLOORS, TinyValue
-from conda_limits.model import Limit, SchemaError, parse_limits
-from conda_limits.values import UNLIMITED, human
+from conda_limits.limits import defaults, floors, provenance, resources
+from conda_limits.limits.floors import FLOORS, TinyValue
+from conda_limits.limits.model import Limit, SchemaError, parse_limits
+from conda_limits.limits.values import UNLIMITED, human
+from conda_limits.state.environment_yml import loads
 
 from .strategies import RESOURCES
 from .strategies import values as valid_values

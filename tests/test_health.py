@@ -6,9 +6,10 @@ import resource
 
 import pytest
 
-from conda_limits import health, prefix_files, record
+from conda_limits import health
 from conda_limits.health import Kind
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files, record
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import health, prefix_files, record
-from conda_limits.model import LimitSet
+from conda_limits import health
+from conda_limits.limits.model import LimitSet
+from conda_limits.state import prefix_files, record
 
 from .writers import (
     expected,
@@ -102,7 +103,7 @@ def test_a_kill_at_any_step_is_noticed_and_repaired(tmp_path, scenario):
 
 
 def test_the_record_changes_first_and_activate_scripts_never_outlive_deactivate_ones(prefix):
-    from conda_limits import atomicfile
+    from conda_limits.state import atomicfile
 
     seen: list[str] = []
     atomicfile.on_step = seen.append

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import locking
+from conda_limits.state import locking
 
 from .readonly import read_only
 
 HOLD = """
 import os, sys, time
-from conda_limits import locking
+from conda_limits.state import locking
 kind, path, shared, action = sys.argv[1], sys.argv[2], sys.argv[3] == "shared", sys.argv[4]
 with (locking.environment(path, shared=shared) if kind == "env"
       else locking.file(path, shared=shared)) as held:

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conda_limits import floors, resources
-from conda_limits.model import Limit, LimitSet, SchemaError, parse_limits
+from conda_limits.limits import floors, resources
+from conda_limits.limits.model import Limit, LimitSet, SchemaError, parse_limits
+from conda_limits.limits.values import MAX_VALUE, UNLIMITED
 from conda_limits.shells import csh, fish, posix
-from conda_limits.values import MAX_VALUE, UNLIMITED
 
 from .strategies import LIMITS_DATA, MARKER, TEXT, valid_limits
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import environment_yml
+from conda_limits.state import environment_yml
 
 from .writers import VALUES, environ, limits_of, run_together, settled
 
@@ -42,8 +42,8 @@ def test_setting_and_removing_together_ends_in_step(prefix):
 
 FILE_WRITER = """
 import sys, time
-from conda_limits import environment_yml
-from conda_limits.model import parse_limits
+from conda_limits.state import environment_yml
+from conda_limits.limits.model import parse_limits
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 environment_yml.set_limits(sys.argv[1], parse_limits({sys.argv[2]: sys.argv[4]}))
 """
@@ -84,8 +84,8 @@ def test_writers_of_an_environment_file_keep_every_limit(tmp_path, link):
 
 HALF_WRITER = """
 import sys, time
-from conda_limits import locking, prefix_files, record
-from conda_limits.model import parse_limits
+from conda_limits.state import locking, prefix_files, record
+from conda_limits.limits.model import parse_limits
 prefix = sys.argv[1]
 new = parse_limits({"nofile": 2048})
 with locking.environment(prefix):
@@ -103,7 +103,7 @@ def test_a_reader_never_sees_half_a_change(prefix):
     import subprocess
     import sys
 
-    from conda_limits import prefix_files
+    from conda_limits.state import prefix_files
 
     prefix_files.write(prefix, limits_of({"nofile": 1024}))
     writer = subprocess.Popen([sys.executable, "-c", HALF_WRITER, str(prefix)],

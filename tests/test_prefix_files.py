@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import prefix_files, record
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files, record
 
 from .readonly import read_only
 
@@ -94,7 +94,7 @@ def test_unwritable_prefix_rolls_back(env):
 def test_an_interrupted_write_puts_every_file_back(env, error):
     """Interrupted at any step (here: Ctrl-C or another exception from inside), a change of
     the record and the scripts leaves them as they were, with no temporary file."""
-    from conda_limits import atomicfile
+    from conda_limits.state import atomicfile
 
     prefix_files.write(env, parse_limits({"nofile": 1024}))
     before = {p: p.read_bytes() for p in env.rglob("*") if p.is_file()}

@@ -9,9 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conda_limits import record
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
 from conda_limits.printable import escape
+from conda_limits.state import record
 
 from .strategies import sources, spelled_limits
 
@@ -56,8 +56,8 @@ def test_what_is_written_reads_back(data):
     known = data.draw(sources(limits.names()))
     text = record.dumps(limits, known)
     assert record.loads(text, PATH) == limits
-    from conda_limits import provenance
-    from conda_limits.yaml_loader import round_trip
+    from conda_limits.limits import provenance
+    from conda_limits.state.yaml_loader import round_trip
 
     assert provenance.from_record(round_trip().load(text).get("sources")) == {
         key: source for key, source in known.items() if key in limits.names()}
@@ -74,12 +74,12 @@ def test_escaped_text_is_printable_and_keeps_printable_text(text):
 
 def test_a_source_path_with_line_breaking_characters_reads_back():
     """Found by the property above: U+0085 (NEL) in a path came back as a space."""
-    from conda_limits import provenance
+    from conda_limits.limits import provenance
 
     limits = parse_limits({"nofile": 64, "vmem": "8G"})
     known = {"nofile": provenance.condarc("/etc/\x85conda\u2028rc"),
              "vmem": provenance.environment_file("/tmp/\x1b[31m.yml")}
     prefix_text = record.dumps(limits, known)
-    from conda_limits.yaml_loader import round_trip
+    from conda_limits.state.yaml_loader import round_trip
 
     assert provenance.from_record(round_trip().load(prefix_text)["sources"]) == known

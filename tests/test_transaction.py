@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import atomicfile, transaction
+from conda_limits.state import atomicfile, transaction
 
 
 @pytest.fixture

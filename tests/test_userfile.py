@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import environment_yml, userfile
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import environment_yml, userfile
 
 from .readonly import read_only
 from .writers import environ
@@ -112,8 +112,8 @@ def run_as(user: pwd.struct_passwd, code: str, *args: str) -> subprocess.Complet
 
 SET_AS_USER = """
 import sys
-from conda_limits import environment_yml
-from conda_limits.model import parse_limits
+from conda_limits.state import environment_yml
+from conda_limits.limits.model import parse_limits
 try:
     environment_yml.set_limits(sys.argv[1], parse_limits({"nofile": 2048, "vmem": "8G"}))
 except environment_yml.EnvFileError as error:
@@ -208,8 +208,8 @@ def test_a_fifo_is_refused_without_hanging(tmp_path):
 
 KILLED_WRITER = """
 import sys
-from conda_limits import environment_yml
-from conda_limits.model import parse_limits
+from conda_limits.state import environment_yml
+from conda_limits.limits.model import parse_limits
 environment_yml.set_limits(sys.argv[1], parse_limits({"nofile": 2048, "vmem": "8G"}))
 """
 
@@ -248,7 +248,7 @@ def test_a_torn_in_place_write_is_put_back(tmp_path):
     path = tmp_path / "environment.yml"
     old, new = b"name: a\n" + b"# pad\n" * 100, b"name: b\nlimits:\n  nofile: 64\n"
     path.write_bytes(old)
-    from conda_limits import locking
+    from conda_limits.state import locking
 
     with locking.file(path) as locked:
         info = os.fstat(locked.fd)
@@ -261,7 +261,7 @@ def test_a_torn_in_place_write_is_put_back(tmp_path):
 def test_a_file_changed_since_an_interrupted_write_is_left_alone(tmp_path):
     path = tmp_path / "environment.yml"
     path.write_bytes(b"name: a\n")
-    from conda_limits import locking
+    from conda_limits.state import locking
 
     with locking.file(path) as locked:
         userfile._write_recovery_copy(path, os.fstat(locked.fd), b"name: a\n", b"name: b\n")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conda_limits import resources
-from conda_limits.values import (
+from conda_limits.limits import resources
+from conda_limits.limits.values import (
     MAX_VALUE,
     UNLIMITED,
     InvalidValue,

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conda_limits import environment_yml, record
 from conda_limits.jupyter import launch
 from conda_limits.jupyter.kernelspec import OVERRIDES
-from conda_limits.model import Limit
-from conda_limits.values import WrittenInt
-from conda_limits.yaml_loader import round_trip
+from conda_limits.limits.model import Limit
+from conda_limits.limits.values import WrittenInt
+from conda_limits.state import environment_yml, record
+from conda_limits.state.yaml_loader import round_trip
 
 from .strategies import non_decimal_spellings
 

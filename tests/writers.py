@@ -4,7 +4,7 @@ A writer does what ``conda limits set`` does with the core alone: under the envi
 lock it reads the record, merges its limits in and writes record and scripts; with
 ``cli=True`` it is the real ``conda limits set`` (or ``unset --all``) of the interpreter
 running this, which must have conda. With ``kill_at=N`` it kills itself with SIGKILL at its
-N-th write step (:data:`conda_limits.atomicfile.KILL_VARIABLE`). Used by the tests and by
+N-th write step (:data:`conda_limits.state.atomicfile.KILL_VARIABLE`). Used by the tests and by
 ``benchmarks/bench_writes.py``.
 """
 
@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conda_limits import prefix_files, record
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
+from conda_limits.state import prefix_files, record
 
 ROOT = Path(__file__).parents[1]
 WRITER = """
 import json, sys, time
-from conda_limits import locking, prefix_files
-from conda_limits.model import parse_limits
+from conda_limits.state import locking, prefix_files
+from conda_limits.limits.model import parse_limits
 prefix, given, start = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3])
 time.sleep(max(0.0, start - time.time()))
 with locking.environment(prefix):

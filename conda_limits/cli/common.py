@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..model import LimitSet
+from ..limits.model import LimitSet
+from ..limits.provenance import Sources
+from ..limits.values import exceeds, human, pretty
 from ..printable import escape
-from ..provenance import Sources
-from ..values import exceeds, human, pretty
 
 if TYPE_CHECKING:
-    from ..prefix_files import State as PrefixState
+    from ..state.prefix_files import State as PrefixState
 
 
 def target_prefix(args: Namespace) -> Path:
@@ -44,7 +44,7 @@ def read_limits(prefix: Path) -> LimitSet:
 def read_state(prefix: Path) -> PrefixState:
     """The record and how the scripts agree with it (under the environment's lock); the
     core's RecordError when the record is broken."""
-    from .. import prefix_files
+    from ..state import prefix_files
 
     state = prefix_files.check(prefix)
     if state.error is not None:
@@ -54,7 +54,7 @@ def read_state(prefix: Path) -> PrefixState:
 
 def read_sources(prefix: Path) -> Sources:
     """Where each recorded limit came from (limits the record says nothing about: absent)."""
-    from .. import record
+    from ..state import record
 
     return record.read_sources(prefix)
 
@@ -63,7 +63,7 @@ def read_sources(prefix: Path) -> Sources:
 def environment_lock(prefix: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold the environment's lock around a read-modify-write (``shared``: a read), saying
     on stderr whom it waits for. A lock that cannot be had raises the core's error."""
-    from .. import locking, prefix_files
+    from ..state import locking, prefix_files
 
     def waiting(holder: locking.Holder | None) -> None:
         who = holder.describe() if holder else "another process"
@@ -80,7 +80,7 @@ def environment_lock(prefix: Path, *, shared: bool = False) -> Iterator[None]:
 def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
     """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits.
     Errors are conda's (the env hooks call this outside ``conda limits``)."""
-    from .. import prefix_files
+    from ..state import prefix_files
     from .exceptions import conda_errors
 
     with conda_errors(prefix), environment_lock(prefix):
@@ -89,7 +89,7 @@ def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None)
 
 def refuse_unsafe_path(prefix: Path, limits: LimitSet) -> None:
     """Refuse limits (and so scripts) for a prefix path that conda's activators expand."""
-    from .. import prefix_files
+    from ..state import prefix_files
 
     characters = prefix_files.unsafe_characters(prefix)
     if limits and characters:
@@ -123,7 +123,7 @@ def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
     """Warnings for values above this machine's hard limits, and for lowered hard limits."""
-    from ..rlimits import above_ceiling
+    from ..system.rlimits import above_ceiling
 
     out = [f"{resource.key} {which} value {human(resource, value)} is above the current hard "
            f"limit ({pretty(resource, ceiling)}); activation will use {pretty(resource, ceiling)} "
@@ -141,7 +141,7 @@ def table(limits: LimitSet, sources: Sources | None = None,
     with ``sources``, where each value came from; then the CPU settings (value in the Soft
     column, what this machine allows in the Ceiling column). ``prefix`` names the environment
     whose ``conda env config vars`` may override the thread variables."""
-    from ..rlimits import hard_ceiling
+    from ..system.rlimits import hard_ceiling
 
     rows = [("# Name", "Soft", "Hard", "Ceiling") + (("Source",) if sources is not None else ())
             + ("",)]
@@ -171,7 +171,8 @@ def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str
     """Name, value, what this machine allows, and a flag, for each CPU setting."""
     import os
 
-    from ..cpu import affinity, settings, threads
+    from ..limits import affinity, threads
+    from ..limits import cpu as settings
 
     rows = []
     overridden = threads.overridden(_env_vars(prefix)) if prefix is not None else []
@@ -196,14 +197,14 @@ def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str
 
 
 def _env_vars(prefix: Path) -> dict[str, str]:
-    from ..env_vars import environment_variables
+    from ..state.env_vars import environment_variables
 
     return environment_variables(prefix)
 
 
 def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
     """What ``show`` says below the table about the CPU settings."""
-    from ..cpu import settings
+    from ..limits import cpu as settings
 
     cpu = limits.cpu
     notes = []
@@ -214,7 +215,7 @@ def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
         notes.append("\ncores applies to `conda run-limited` and Jupyter kernels only: "
                      "activation cannot put a shell into a cgroup.")
     if cpu.pool_size() is not None and prefix is not None:
-        from ..cpu import threads
+        from ..limits import threads
 
         overridden = threads.overridden(_env_vars(prefix))
         if overridden:

@@ -54,7 +54,7 @@ class LimitsDefaultsError(CondaLimitsError):
     bad ``CONDA_LIMITS_NO_DEFAULTS``."""
 
     def __init__(self, problem: str, in_config: bool = True) -> None:
-        from ..defaults import KEY, OPT_OUT
+        from ..limits.defaults import KEY, OPT_OUT
 
         hint = (" Fix or remove that default (%(key)s), or skip the defaults for this command "
                 "with %(opt_out)s=1." if in_config else "")
@@ -86,10 +86,12 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     """The conda error that reports ``error``, an error of the conda-free core: the one place
     that translates them. ``prefix`` is the environment the command was about, when known."""
     # Imported here: this runs only when something went wrong.
-    from .. import defaults, environment_yml, prefix_files, record
     from ..jupyter import kernelspec
-    from ..run import activation, cgroups, command, process
+    from ..limits import defaults
+    from ..run import activation, command, process
     from ..slurm import job, options, srun
+    from ..state import environment_yml, prefix_files, record
+    from ..system import cgroups
 
     if isinstance(error, record.RecordError):
         return LimitsRecordError(str(error))
@@ -109,8 +111,8 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
         return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
                                f"{where}.", return_code=127)
     if isinstance(error, cgroups.MemoryCapUnavailable):
-        from ..resources import MEM
-        from ..values import human
+        from ..limits.resources import MEM
+        from ..limits.values import human
 
         return RunLimitedError(
             f"Cannot cap resident memory at {human(MEM, error.limit)} (--mem) here: "
@@ -118,7 +120,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
             + ".\nRun as a user who may write a cgroup, or limit memory with --data instead.")
     if isinstance(error, (job.SlurmNotFound, options.SlurmOptionsError, srun.SrunError)):
         return RunLimitedError(f"Cannot run the command with Slurm: {error}.")
-    from ..cpu import quota
+    from ..system import cpu_quota as quota
 
     if isinstance(error, quota.CpuQuotaUnavailable):
         return RunLimitedError(

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 from ..printable import shown
 
 if TYPE_CHECKING:
-    from ..environment_yml import EnvFile
-    from ..model import LimitSet
-    from ..provenance import Sources
+    from ..limits.model import LimitSet
+    from ..limits.provenance import Sources
+    from ..state.environment_yml import EnvFile
 
 
 def load(path: str | Path, consequence: str = "Nothing was changed.") -> EnvFile:
     """The file and its validated limits; a conda error naming file, line and column."""
-    from .. import environment_yml
+    from ..state import environment_yml
     from .exceptions import LimitsFileError
 
     try:
@@ -91,7 +91,7 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str],
 
 def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
     """Make the file's ``limits:`` block hold ``limits`` (unless ``dry_run``)."""
-    from .. import environment_yml
+    from ..state import environment_yml
 
     text = environment_yml.edit(env, limits)
     if not dry_run:
@@ -101,7 +101,7 @@ def rewrite(env: EnvFile, limits: LimitSet, dry_run: bool) -> None:
 @contextmanager
 def locked(path: str | Path, *, write: bool) -> Iterator[None]:
     """Hold the file's lock around a read-modify-write (``write`` False: a read)."""
-    from .. import environment_yml
+    from ..state import environment_yml
     from .exceptions import conda_errors
 
     with conda_errors(), environment_yml.locked(path, write=write):
@@ -126,7 +126,7 @@ def unset_in_file(args: Namespace, keys: list[str]) -> int:
     """``conda limits unset -f FILE ...``."""
     from conda.base.context import context
 
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
     from .common import print_json
 
     with locked(args.limits_file, write=not context.dry_run):

@@ -35,8 +35,8 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
     from conda.exceptions import EnvironmentLocationNotFound
 
-    from .. import prefix_files
-    from ..defaults import from_file
+    from ..limits.defaults import from_file
+    from ..state import prefix_files
     from .common import (
         ceiling_warnings,
         environment_lock,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..printable import shown
 
 if TYPE_CHECKING:
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
 
 HELP = "Print an environment's limits as a `limits:` block, or write them into an environment.yml."
 DESCRIPTION = HELP + (
@@ -54,7 +54,7 @@ def execute(args: Namespace) -> int:
 
     from conda.base.context import context
 
-    from ..environment_yml import block_text
+    from ..state.environment_yml import block_text
     from .common import (
         env_label,
         environment_lock,

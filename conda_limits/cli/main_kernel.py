@@ -24,7 +24,7 @@ EPILOG = """Examples:
 def configure_parser(parser: ArgumentParser) -> None:
     from argparse import RawDescriptionHelpFormatter
 
-    from ..resources import MEM, Kind
+    from ..limits.resources import MEM, Kind
     from .options import METAVARS, add_environment, add_json, value_type
 
     sub = parser.add_subparsers(dest="kernel_verb", metavar="COMMAND", required=True)
@@ -74,14 +74,14 @@ def execute_install(args: Namespace) -> int:
     from conda.base.context import context
 
     from ..jupyter import kernelspec
-    from ..values import human
+    from ..limits.values import human
     from .common import env_label, print_json, target_prefix
 
     prefix = target_prefix(args)
     label = env_label(prefix)
     overrides = None
     if args.mem is not None:
-        from ..resources import MEM
+        from ..limits.resources import MEM
 
         overrides = f"mem: {human(MEM, args.mem)}\n"
     kernels = kernelspec.kernels_dir(sys_prefix=args.sys_prefix,

@@ -36,7 +36,7 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from ..resources import MEM, Kind
+    from ..limits.resources import MEM, Kind
     from .options import METAVARS, add_cpu_values, add_environment, add_limit_values, value_type
 
     parser.description = DESCRIPTION
@@ -79,10 +79,10 @@ def execute(args: Namespace) -> int:
     gc.freeze()
     from conda.exceptions import ArgumentError
 
-    from ..model import Limit, LimitSet
+    from ..limits.model import Limit, LimitSet
+    from ..limits.values import UNLIMITED
     from ..run import command
     from ..run.conda_env import conda_activation
-    from ..values import UNLIMITED
     from .common import refuse_windows, target_prefix
     from .exceptions import conda_errors
     from .options import given_cpu, given_values

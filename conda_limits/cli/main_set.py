@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..printable import shown
 
 if TYPE_CHECKING:
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
 
 HELP = "Record resource limits for an environment; `conda activate` applies them."
 DESCRIPTION = HELP + (
@@ -42,7 +42,7 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..model import Limit, LimitSet
+    from ..limits.model import Limit, LimitSet
     from .common import refuse_windows
     from .exceptions import NothingToDoError
     from .options import given_cpu, given_values
@@ -64,7 +64,7 @@ def write_given(args: Namespace, given: LimitSet,
     ``extra_json``: more keys for ``--json``)."""
     from conda.base.context import context
 
-    from .. import provenance
+    from ..limits import provenance
     from .common import (
         ceiling_warnings,
         env_label,

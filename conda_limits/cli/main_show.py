@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from ..printable import shown
 
 if TYPE_CHECKING:
-    from ..prefix_files import State as PrefixState
+    from ..state.prefix_files import State as PrefixState
 
 HELP = "Show the resource limits recorded for an environment."
 DESCRIPTION = HELP + (
@@ -83,7 +83,7 @@ def execute(args: Namespace) -> int:
 
 def unsafe_path_warnings(prefix: Path, state: PrefixState) -> list[str]:
     """A prefix path that conda's activators expand, in an environment with scripts."""
-    from .. import prefix_files
+    from ..state import prefix_files
 
     problem = prefix_files.unsafe_scripts(prefix, state)
     return [(f"{problem}. Move the environment, or remove its limits with "

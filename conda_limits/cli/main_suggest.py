@@ -74,7 +74,7 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
 
     from ..health import gpu_packages
-    from ..model import Limit, LimitSet
+    from ..limits.model import Limit, LimitSet
     from ..usage import log
     from ..usage.suggest import MARGIN, suggest
     from .common import environment_lock, print_json, read_state, refuse_windows, target_prefix
@@ -118,8 +118,8 @@ def _why_none(found: list[Suggestion], runs: int) -> str:
 def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
            writing: bool) -> list[str]:
     """The text of ``conda limits suggest``."""
+    from ..limits.values import human, pretty
     from ..usage.suggest import when
-    from ..values import human, pretty
     from .common import target_option
 
     lines = [(f"Limits proposed for the environment at {shown(prefix)} from {runs} recorded "

@@ -32,8 +32,8 @@ def configure_parser(parser: ArgumentParser) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from .. import prefix_files
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
+    from ..state import prefix_files
     from .common import (
         environment_lock,
         print_json,

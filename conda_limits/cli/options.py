@@ -6,12 +6,12 @@ from argparse import ArgumentParser, ArgumentTypeError, Namespace, _ArgumentGrou
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .. import floors
-from ..resources import RESOURCES, Kind, Resource
-from ..values import ACCEPTED, InvalidValue, Value, parse
+from ..limits import floors
+from ..limits.resources import RESOURCES, Kind, Resource
+from ..limits.values import ACCEPTED, InvalidValue, Value, parse
 
 if TYPE_CHECKING:
-    from ..cpu.settings import CpuSettings
+    from ..limits.cpu import CpuSettings
 
 METAVARS = {Kind.SIZE: "SIZE", Kind.COUNT: "N", Kind.DURATION: "TIME"}
 
@@ -60,7 +60,7 @@ CPU_DESCRIPTION = ("Not to be confused with --cpu, which stops a process after t
 def cpu_type(key: str) -> Callable[[str], object]:
     """An argparse ``type=`` for a CPU setting typed on this machine: valid, and possible
     here (no CPU it lacks, no more cores than it has)."""
-    from ..cpu import settings
+    from ..limits import cpu as settings
 
     def convert(text: str) -> object:
         try:
@@ -80,7 +80,7 @@ def add_cpu_values(parser: ArgumentParser) -> None:
     Abbreviated options are turned off for ``parser``: ``--cpus 2`` (Docker's spelling of a
     core quota) must not be taken as ``--cpuset 2``.
     """
-    from ..cpu import settings
+    from ..limits import cpu as settings
 
     parser.allow_abbrev = False
     group = parser.add_argument_group("CPU share", CPU_DESCRIPTION)
@@ -92,7 +92,7 @@ def add_cpu_values(parser: ArgumentParser) -> None:
 
 def given_cpu(args: Namespace) -> CpuSettings:
     """The CPU settings given on the command line."""
-    from ..cpu.settings import CpuSettings
+    from ..limits.cpu import CpuSettings
 
     return CpuSettings(getattr(args, "cpu_threads", None), getattr(args, "cpu_cpuset", None),
                        getattr(args, "cpu_cores", None))
@@ -101,7 +101,7 @@ def given_cpu(args: Namespace) -> CpuSettings:
 def add_limit_switches(parser: ArgumentParser) -> None:
     """``--vmem``, ``--nofile``, ... and ``--threads``, ``--cpuset``, ``--cores`` as
     switches, and ``--all``."""
-    from ..cpu import settings
+    from ..limits import cpu as settings
 
     parser.allow_abbrev = False  # as in add_cpu_values
     group = parser.add_argument_group("limits")
@@ -161,7 +161,7 @@ def given_values(args: Namespace) -> dict[str, Value]:
 
 
 def given_switches(args: Namespace) -> list[str]:
-    from ..cpu import settings
+    from ..limits import cpu as settings
 
     return [*(r.key for r in RESOURCES if getattr(args, dest(r), False)),
             *(key for key in settings.KEYS if getattr(args, f"cpu_{key}", False) is True)]

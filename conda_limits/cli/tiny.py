@@ -8,11 +8,11 @@ from __future__ import annotations
 from argparse import Namespace
 from typing import TYPE_CHECKING
 
-from .. import floors, resources
-from ..values import Value
+from ..limits import floors, resources
+from ..limits.values import Value
 
 if TYPE_CHECKING:
-    from ..environment_yml import EnvFile
+    from ..state.environment_yml import EnvFile
 
 #: How a command without our flags (env create/update, site defaults) allows them.
 SETTING_HINT = (f"For an experiment, allow such values with {floors.VARIABLE}=1 (or "
@@ -48,8 +48,8 @@ def refuse_given(values: dict[str, Value], args: Namespace) -> None:
 def refuse_in_file(env: EnvFile, consequence: str, args: Namespace | None = None) -> None:
     """Refuse a file's ``limits:`` value below its floor, naming file, line and column
     (``args``: of a command that takes ``--allow-tiny``)."""
-    from ..environment_yml import EnvFileError
-    from ..model import SchemaError, parse_limits
+    from ..limits.model import SchemaError, parse_limits
+    from ..state.environment_yml import EnvFileError
     from .exceptions import LimitsFileError
 
     if not env.has_limits or allowed(args):

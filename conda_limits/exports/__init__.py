@@ -12,11 +12,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from ..cpu.affinity import format_cpu_list
-from ..cpu.settings import Cores
-from ..model import Limit, LimitSet
-from ..resources import Resource
-from ..values import human
+from ..limits.affinity import format_cpu_list
+from ..limits.cpu import Cores
+from ..limits.model import Limit, LimitSet
+from ..limits.resources import Resource
+from ..limits.values import human
 
 FORMATS = ("sbatch", "systemd-run", "docker")
 

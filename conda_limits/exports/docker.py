@@ -10,7 +10,7 @@ so), and ``nofile: unlimited`` (the kernel caps open files at ``fs.nr_open``).
 
 from __future__ import annotations
 
-from ..values import UNLIMITED, Value
+from ..limits.values import UNLIMITED, Value
 from . import Export, Settings, described
 
 #: conda-limits' names -> docker's --ulimit names (docker's own spelling happens to match).

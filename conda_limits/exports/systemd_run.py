@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import shlex
 
-from ..resources import MEM
-from ..values import UNLIMITED, Value, human
+from ..limits.resources import MEM
+from ..limits.values import UNLIMITED, Value, human
 from . import Export, Settings
 
 #: conda-limits' names -> prlimit's long options.

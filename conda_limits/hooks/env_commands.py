@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from . import CREATE_COMMANDS
 
 if TYPE_CHECKING:
-    from ..environment_yml import EnvFile
-    from ..model import LimitSet
-    from ..provenance import Sources
+    from ..limits.model import LimitSet
+    from ..limits.provenance import Sources
+    from ..state.environment_yml import EnvFile
 
 YAML_FORMAT = "environment-yaml"
 JSON_FORMAT = "environment-json"
@@ -71,9 +71,9 @@ def _consequence(command: str) -> str:
 def _read(path: str, command: str) -> EnvFile | None:
     """The file if YAML finds a ``limits`` key at its top level, validated (values below the
     floors refused unless allowed); None for anything conda alone deals with."""
-    from .. import environment_yml
     from ..cli.exceptions import LimitsFileError
     from ..cli.tiny import refuse_in_file
+    from ..state import environment_yml
 
     file = Path(path)
     try:
@@ -95,8 +95,8 @@ def _has_limits_key(text: str) -> bool:
     quoted, escaped, in a flow mapping, through a merge key."""
     from ruamel.yaml.error import YAMLError
 
-    from ..environment_yml import KEY
-    from ..yaml_loader import round_trip
+    from ..state.environment_yml import KEY
+    from ..state.yaml_loader import round_trip
 
     try:
         data = round_trip().load(text)
@@ -118,7 +118,7 @@ def before_apply(command: str) -> None:
 
 def _defaults(command: str, args: Mapping[str, Any]) -> tuple[LimitSet, Sources]:
     """The site defaults a new environment gets (none for an update or a clone)."""
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
     from .site_defaults import configured
 
     if command not in CREATE_COMMANDS or args.get("clone"):
@@ -134,7 +134,7 @@ def after_apply(command: str) -> None:
 
     from ..cli.common import environment_lock, write_limits
     from ..cli.files import applied_report, file_prefix
-    from ..defaults import OPT_OUT, from_file, merge
+    from ..limits.defaults import OPT_OUT, from_file, merge
 
     plan = _pending.pop(command, None)
     if not plan or context.dry_run:
@@ -180,7 +180,7 @@ def after_apply(command: str) -> None:
 def _named(args: Mapping[str, Any]) -> list[EnvFile]:
     """The command's environment files that parse, for the name they give the environment
     (none needed with -n/-p)."""
-    from .. import environment_yml
+    from ..state import environment_yml
 
     if args.get("name") or args.get("prefix"):
         return []
@@ -208,8 +208,8 @@ def after_export(command: str) -> None:
 
     from conda.base.context import context
 
-    from .. import environment_yml, locking, record
     from ..cli.exceptions import LimitsFileError
+    from ..state import environment_yml, locking, record
 
     args = _args()
     prefix = Path(context.target_prefix)

@@ -15,8 +15,8 @@ from pathlib import Path
 def after_env_vars(command: str) -> None:
     from conda.base.context import context
 
-    from .. import prefix_files, record
     from ..errors import LimitsError
+    from ..state import prefix_files, record
 
     prefix = Path(context.target_prefix)
     if not record.record_path(prefix).exists():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conda.plugins.types import CondaHealthCheck
 
-    from ..model import LimitSet
+    from ..limits.model import LimitSet
 
 NAME = "limits"
 SUMMARY = ("Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA, limits "
@@ -114,7 +114,7 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
 
 
 def _summary(limits: LimitSet) -> str:
-    from ..values import pretty
+    from ..limits.values import pretty
 
     return ", ".join(f"{resource.key} {pretty(resource, limit.effective)}"
                      for resource, limit in limits.items_with_resource())

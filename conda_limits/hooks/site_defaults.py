@@ -15,13 +15,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..defaults import OPT_OUT, SETTING
+from ..limits.defaults import OPT_OUT, SETTING
 
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting
 
-    from ..model import LimitSet
-    from ..provenance import Sources
+    from ..limits.model import LimitSet
+    from ..limits.provenance import Sources
 
 DESCRIPTION = (
     "conda-limits: default resource limits of every environment created from now on, e.g. "
@@ -52,10 +52,10 @@ def configured() -> tuple[LimitSet, Sources]:
     settings plugins. Raises :class:`~.exceptions.LimitsDefaultsError` naming the file and
     the key of a bad default.
     """
-    from .. import defaults, provenance
     from ..cli.exceptions import conda_errors
     from ..cli.tiny import SETTING_HINT, allowed
-    from ..model import KEYS, LimitSet
+    from ..limits import defaults, provenance
+    from ..limits.model import KEYS, LimitSet
 
     with conda_errors():  # a bad default: LimitsDefaultsError
         skip = defaults.skipped(os.environ.get(OPT_OUT))
@@ -99,7 +99,7 @@ def _per_file(config: Any) -> Iterator[tuple[str, Any]]:
     conda's order (later ones take precedence)."""
     from conda.common.configuration import EnvRawParameter
 
-    from ..defaults import DefaultsError
+    from ..limits.defaults import DefaultsError
 
     for source, params in config.raw_data.items():
         raw = params.get(SETTING)
@@ -121,7 +121,7 @@ def _as_written(source: Any, value: Any) -> Any:
     conda reads the file itself and keeps only the number YAML made of such a scalar; reading
     the file again with conda-limits' loader gets what it says, which ``values.parse`` checks.
     """
-    from ..values import WrittenInt
+    from ..limits.values import WrittenInt
 
     written = _read_again(source)
     if not isinstance(value, Mapping) or not isinstance(written, Mapping):
@@ -135,7 +135,7 @@ def _read_again(source: Any) -> Any:
     then conda's own reading is all there is)."""
     from ruamel.yaml.error import YAMLError
 
-    from ..yaml_loader import round_trip
+    from ..state.yaml_loader import round_trip
 
     try:
         data = round_trip().load(Path(source).read_text(encoding="utf-8"))
@@ -159,7 +159,7 @@ def _merged(config: Any) -> Mapping[str, Any]:
     """The defaults as conda merges its configuration files."""
     from conda.common.configuration import ConfigurationError
 
-    from ..defaults import config_error
+    from ..limits.defaults import config_error
 
     try:
         return dict(getattr(config, SETTING))

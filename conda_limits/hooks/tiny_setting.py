@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..floors import FLAG, SETTING, VARIABLE
+from ..limits.floors import FLAG, SETTING, VARIABLE
 
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import atomicfile
 from ..errors import LimitsError
+from ..state import atomicfile
 
 MARKER = "conda_limits"  # key in kernel.json's metadata that marks our kernelspecs
 OVERRIDES = "conda-limits.yml"  # per-kernel limits given at install (e.g. --mem)

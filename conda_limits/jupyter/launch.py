@@ -11,7 +11,7 @@ conda is importable, else :func:`~conda_limits.run.activation.from_prefix`: see
 ``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
 ``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
 interrupt, restart and kill reach it directly. A small detached watcher
-(:mod:`conda_limits.usage.watch`) records the kernel's session in the usage log and removes a
+(:mod:`conda_limits.jupyter.watch`) records the kernel's session in the usage log and removes a
 ``--mem`` cgroup when the kernel ends.
 """
 
@@ -25,18 +25,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import record, resources, rlimits
-from ..env_vars import environment_variables
 from ..errors import LimitsError
+from ..limits import resources
+from ..limits.values import UNLIMITED, Value, parse
 from ..run import activation, conda_env, launcher, process
 from ..run.plan import LimitPlan, plan_activation
-from ..usage import watch
-from ..values import UNLIMITED, Value, parse
+from ..state import record
+from ..state.env_vars import environment_variables
+from ..system import rlimits
+from . import watch
 from .kernelspec import OVERRIDES
 
 if TYPE_CHECKING:
-    from ..cpu.command import CpuRun
-    from ..run.cgroups import MemoryCap
+    from ..run.cpu import CpuRun
+    from ..system.cgroups import MemoryCap
 
 #: Who speaks in the lines the launcher writes to the Jupyter server's log.
 SPEAKER = "conda-limits kernel"
@@ -64,7 +66,7 @@ def kernel_mem(spec_dir: str | None) -> int | None:
         return None
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    from ..yaml_loader import round_trip
+    from ..state.yaml_loader import round_trip
 
     try:
         data = round_trip().load(text)
@@ -133,13 +135,13 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
     command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
     memory = None
     if mem is not None:
-        from ..run import cgroups
+        from ..system import cgroups
 
         try:
             memory = cgroups.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
         except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
             raise LaunchError(str(error)) from None
-    from ..cpu import command as cpu_command
+    from ..run import cpu as cpu_command
 
     try:
         cpu = cpu_command.prepare(recorded.cpu, own_variables=environment_variables(

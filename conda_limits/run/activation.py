@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .. import resources
-from ..env_vars import environment_variables
 from ..errors import LimitsError
+from ..limits import resources
+from ..limits.values import Value
 from ..shells.protocol import ACTIVATE_D, HARD_KEY, POSIX_SCRIPT, parse_figure, saved_name
-from ..values import Value
+from ..state.env_vars import environment_variables
 
 OWN_SCRIPT = POSIX_SCRIPT  # conda-limits' own .sh scripts, skipped here (see the module doc)
 
@@ -140,7 +140,7 @@ def _restore_thread_variables(previous: Mapping[str, str], environ: dict[str, st
     """Put back the thread variables the leaving environment's CPU section saved at ``level``
     (``-``: unset, ``=VALUE``), as its deactivate script would, unless the new activation
     sets them itself."""
-    from ..cpu.threads import NAMES
+    from ..limits.threads import NAMES
 
     for name in NAMES:
         saved = environ.pop(saved_name(level, f"ENV_{name}"), None)

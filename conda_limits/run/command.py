@@ -1,7 +1,7 @@
 """Run one command in an environment under its limits: the core of ``conda run-limited``.
 
 :func:`run` reads the environment's recorded limits, plans them with the overrides
-(:mod:`~conda_limits.run.plan`), sets up the ``--mem`` cap (:mod:`~conda_limits.run.cgroups`),
+(:mod:`~conda_limits.run.plan`), sets up the ``--mem`` cap (:mod:`~conda_limits.system.cgroups`),
 starts and supervises the command (:mod:`~conda_limits.run.process`) and prints what the
 user is told on stderr: ceiling warnings, the line saying which limit stopped the command and
 the ``--report`` (:mod:`~conda_limits.run.explain`). It imports no conda.
@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from .. import record
-from ..env_vars import environment_variables
-from ..model import LimitSet
+from ..limits.model import LimitSet
+from ..state import record
+from ..state.env_vars import environment_variables
 from .activation import Activation, from_prefix
 from .plan import plan_activation
 from .process import Outcome, RunnerError, run_command
@@ -80,7 +80,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
     Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
     """
-    from ..cpu import command as cpu_command
+    from . import cpu as cpu_command
     from . import explain
 
     say = _speaker(stderr or sys.stderr)
@@ -91,7 +91,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     find_command(command, activation)
     memory = None
     if mem is not None:
-        from . import cgroups
+        from ..system import cgroups
 
         memory = cgroups.memory_cap(mem)
     try:

@@ -15,9 +15,9 @@ import signal
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from .. import resources
-from ..resources import MEM
-from ..values import UNLIMITED, Value, pretty
+from ..limits import resources
+from ..limits.resources import MEM
+from ..limits.values import UNLIMITED, Value, pretty
 from . import launcher
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
             text += f", OOM kills {stats.oom_kills}"
         rows.append(("--mem", text))
     if outcome.cpu is not None:
-        from ..cpu.command import report_rows
+        from .cpu import report_rows
 
         rows += report_rows(outcome.cpu)
     shown_command = shlex.join(command)

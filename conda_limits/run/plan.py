@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .. import resources, rlimits
-from ..model import LimitSet
-from ..values import UNLIMITED, Value, exceeds, human, pretty
+from ..limits import resources
+from ..limits.model import LimitSet
+from ..limits.values import UNLIMITED, Value, exceeds, human, pretty
+from ..system import rlimits
 from . import activation
 from .activation import Activation
 
@@ -48,7 +49,7 @@ class LimitPlan:
         return {s.key: s.before for s in self.settings if s.source != "inherited"}
 
     def wanted(self, *, inherited: bool = True) -> list[tuple[str, Value, Value]]:
-        """``(key, soft, hard)`` of every limit, for :func:`conda_limits.rlimits.apply`;
+        """``(key, soft, hard)`` of every limit, for :func:`conda_limits.system.rlimits.apply`;
         without the inherited ones when ``inherited`` is false."""
         return [(s.key, s.soft, s.hard) for s in self.settings
                 if inherited or s.source != "inherited"]

@@ -27,10 +27,11 @@ from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from .. import resources, rlimits
 from ..errors import LimitsError
-from ..usage.sample import Peaks
-from ..values import UNLIMITED, Value, human
+from ..limits import resources
+from ..limits.values import UNLIMITED, Value, human
+from ..system import rlimits
+from ..system.sample import Peaks
 from . import launcher
 from .activation import Activation
 from .plan import LimitPlan
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
     import resource
     from types import FrameType
 
-    from ..cpu.command import CpuReport, CpuRun
-    from .cgroups import MemoryCap, MemoryStats
+    from ..system.cgroups import MemoryCap, MemoryStats
+    from .cpu import CpuReport, CpuRun
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
              signal.SIGUSR1, signal.SIGUSR2)
@@ -71,7 +72,7 @@ class Outcome(NamedTuple):
     limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
     sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
     memory: MemoryStats | None = None  # the --mem cgroup's view
-    peaks: Mapping[str, int] = MappingProxyType({})  # usage.sample.Peaks of the tree
+    peaks: Mapping[str, int] = MappingProxyType({})  # system.sample.Peaks of the tree
     cpu: CpuReport | None = None  # the CPU settings in force (threads, cpuset, cores)
     started: bool = True  # the launcher got as far as exec'ing the command
     free_fd: int = 3  # the lowest descriptor the command had free (nofile must be above it)

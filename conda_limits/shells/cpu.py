@@ -6,7 +6,7 @@ can restore what another set:
 
 * ``_CONDA_LIMITS_<level>_ENV_<NAME>``: a thread variable's previous state, ``-`` when it was
   unset or ``=`` followed by its value. Activation exports every variable of
-  :data:`conda_limits.cpu.threads.NAMES` it was given (a value saved at this level already is
+  :data:`conda_limits.limits.threads.NAMES` it was given (a value saved at this level already is
   kept: conda re-runs activate.d at the same level); deactivation puts each one back exactly.
 * ``_CONDA_LIMITS_<level>_CPUSET``: the shell's CPU list before activation pinned it.
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..cpu import affinity
-from ..cpu.settings import CpuSettings
-from ..cpu.threads import NAMES
+from ..limits import affinity
+from ..limits.cpu import CpuSettings
+from ..limits.threads import NAMES
 from .protocol import SAVED_PREFIX
 
 ENV_KEY = "ENV_"  # _CONDA_LIMITS_<level>_ENV_<NAME>

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import Limit, LimitSet
-from ..resources import RESOURCES, Resource
-from ..values import UNLIMITED, Value
+from ..limits.model import Limit, LimitSet
+from ..limits.resources import RESOURCES, Resource
+from ..limits.values import UNLIMITED, Value
 from . import protocol
 from .protocol import HARD_KEY, ROW, figure, header, text, unit
 

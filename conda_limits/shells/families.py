@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..cpu.settings import CpuSettings
-from ..model import LimitSet
+from ..limits.cpu import CpuSettings
+from ..limits.model import LimitSet
 from . import cpu, csh, fish, posix
 from .protocol import CSH_SUFFIX, FISH_SUFFIX, POSIX_SUFFIX
 

@@ -26,9 +26,9 @@ fish specifics the text relies on:
 
 from __future__ import annotations
 
-from ..model import LimitSet
-from ..resources import RESOURCES, Resource
-from ..values import UNLIMITED, Value
+from ..limits.model import LimitSet
+from ..limits.resources import RESOURCES, Resource
+from ..limits.values import UNLIMITED, Value
 from . import protocol
 from .protocol import HARD_KEY, ROW, figure, header, text, unit
 

@@ -28,9 +28,9 @@ could not do. How the full script keeps its promises:
 
 from __future__ import annotations
 
-from ..model import Limit, LimitSet
-from ..resources import RESOURCES, Resource
-from ..values import Value
+from ..limits.model import Limit, LimitSet
+from ..limits.resources import RESOURCES, Resource
+from ..limits.values import Value
 from . import posix_fast, protocol
 from .protocol import HARD_KEY, PREFIX, ROW, figure, header, text, unit
 

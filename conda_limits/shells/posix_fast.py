@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..resources import Resource
-from ..values import UNLIMITED, Value
+from ..limits.resources import Resource
+from ..limits.values import UNLIMITED, Value
 from . import protocol
 from .protocol import HARD_COLUMN, HARD_KEY, ROW, SOFT_COLUMN
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..resources import Kind, Resource
-from ..values import UNLIMITED, Value, human
+from ..limits.resources import Kind, Resource
+from ..limits.values import UNLIMITED, Value, human
 
 #: conda-limits' script files: ``<folder>/<SCRIPT_NAME><suffix>``. The name sorts last, so
 #: the limits are applied after, and restored before, other packages' scripts.

@@ -12,12 +12,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
-from .. import resources
-from ..model import LimitSet
-from ..resources import MEM
+from ..limits import resources
+from ..limits.model import LimitSet
+from ..limits.resources import MEM
+from ..limits.values import UNLIMITED, Value, pretty
 from ..run import explain as one_machine
 from ..run.explain import LINE_START
-from ..values import UNLIMITED, Value, pretty
 from .ending import JobEnd
 
 _STATES = {

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .. import record
 from ..errors import LimitsError
-from ..model import LimitSet
+from ..limits.model import LimitSet
 from ..run.activation import Activation, ActivationError, from_prefix
+from ..state import record
 from . import diagnosis, ending, node, srun
 from .options import Request, given_groups, merged
 

@@ -31,10 +31,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..env_vars import environment_variables
 from ..errors import LimitsError
-from ..model import LimitSet, SchemaError, parse_limits
+from ..limits.model import LimitSet, SchemaError, parse_limits
 from ..run.activation import Activation, ActivationError, from_prefix, scripts_in
+from ..state.env_vars import environment_variables
 
 #: The ``-c`` program srun starts: import conda_limits from where the submitter had it.
 BOOT = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
@@ -109,7 +109,7 @@ def with_thread_variables(activation: Activation, prefix: Path,
     (``--cpus-per-task``)."""
     from dataclasses import replace
 
-    from ..cpu import threads
+    from ..limits import threads
 
     size = limits.cpu.pool_size()
     if size is None:
@@ -120,10 +120,10 @@ def with_thread_variables(activation: Activation, prefix: Path,
 
 
 def main(args: Sequence[str]) -> int:
-    from .. import rlimits
     from ..run import launcher
     from ..run.plan import plan_activation
     from ..run.process import RunnerError, open_gate
+    from ..system import rlimits
 
     try:
         prefix, recorded, overrides, command = _parse(args)

@@ -14,9 +14,9 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..cpu.settings import CpuSettings
 from ..errors import LimitsError
-from ..model import LimitSet
+from ..limits.cpu import CpuSettings
+from ..limits.model import LimitSet
 
 #: Options that decide the same thing: if the user gives one, ours of that group is dropped.
 GROUPS: dict[str, tuple[str, ...]] = {

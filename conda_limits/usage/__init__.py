@@ -3,7 +3,7 @@
 Conda-free. ``conda run-limited`` and the Jupyter kernel launcher add one :class:`Run` per
 command or kernel session to the environment's log (:mod:`.log`); ``conda limits usage``
 shows it (:mod:`.chart`) and ``conda limits suggest`` proposes limits from it
-(:mod:`.suggest`). Measures come from :mod:`.sample` (a process tree's peaks, read from
-``/proc``); a kernel is observed by the small process of :mod:`.watch`. :mod:`.optout` says
-whether a run is recorded at all.
+(:mod:`.suggest`). Measures come from :mod:`conda_limits.system.sample` (a process tree's
+peaks, read from ``/proc``); a kernel is observed by the small process of
+:mod:`conda_limits.jupyter.watch`. :mod:`.optout` says whether a run is recorded at all.
 """

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import resources
+from ..limits import resources
+from ..limits.values import pretty
 from ..printable import escape
-from ..values import pretty
 from .entry import Run
 from .suggest import when
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..values import MAX_VALUE, UNLIMITED, Value
+from ..limits.values import MAX_VALUE, UNLIMITED, Value
 
 VERSION = 1
 #: Every entry's first characters: a reader finds entries by them, even after a torn line.

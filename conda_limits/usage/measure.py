@@ -6,12 +6,12 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ..values import UNLIMITED, Value
+from ..limits.values import UNLIMITED, Value
 from .entry import MemUse, Run, command_name, now
 
 if TYPE_CHECKING:
-    from ..run.cgroups import MemoryStats
     from ..run.process import Outcome
+    from ..system.cgroups import MemoryStats
 
 def signal_name(number: int | None) -> str | None:
     """``SIGKILL`` for 9 (None for None)."""

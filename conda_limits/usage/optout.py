@@ -46,7 +46,7 @@ def off_reason(prefix: str | os.PathLike[str], environ: Mapping[str, str] | None
 
 def disable(prefix: str | os.PathLike[str]) -> bool:
     """Turn recording off for the environment; return whether it was on."""
-    from ..atomicfile import write_text
+    from ..state.atomicfile import write_text
 
     path = marker(prefix)
     if os.path.lexists(path):
@@ -58,6 +58,6 @@ def disable(prefix: str | os.PathLike[str]) -> bool:
 
 def enable(prefix: str | os.PathLike[str]) -> bool:
     """Turn recording on again for the environment; return whether it was off."""
-    from ..atomicfile import remove
+    from ..state.atomicfile import remove
 
     return remove(marker(prefix))

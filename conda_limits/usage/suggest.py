@@ -25,9 +25,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from .. import floors, resources
-from ..resources import MEM, Kind, Resource
-from ..values import UNLIMITED, Value, human, pretty
+from ..limits import floors, resources
+from ..limits.resources import MEM, Kind, Resource
+from ..limits.values import UNLIMITED, Value, human, pretty
 from .entry import Run, iso
 
 MIN_RUNS = 3
@@ -36,7 +36,7 @@ MARGIN = 0.25
 MEASURED = {"vmem": "vmem", "data": "data", "nofile": "nofile", "cpu": "cpu", "mem": "rss"}
 _MIB = 1 << 20
 #: Lowest value proposed, whatever the runs used: the floors below which conda-limits
-#: refuses a value (:mod:`conda_limits.floors`), raised for nofile and cpu (one program's
+#: refuses a value (:mod:`conda_limits.limits.floors`), raised for nofile and cpu (one program's
 #: peak says little about the next one's), and 128 MiB for mem.
 FLOORS = {key: max(floors.FLOORS[key].value if key in floors.FLOORS else 0, extra)
           for key, extra in (("vmem", 0), ("data", 0), ("mem", 128 * _MIB), ("nofile", 256),

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import environment_yml, prefix_files, record
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
+from conda_limits.state import environment_yml, prefix_files, record
 
 from ..conftest import requires_conda
 

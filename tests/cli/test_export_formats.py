@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import conda_limits
-from conda_limits import exports, record
+from conda_limits import exports
+from conda_limits.state import record
 
 from ..conftest import requires_conda
 

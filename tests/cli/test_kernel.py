@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
 
 from ..conftest import requires_conda
 from ..jupyter.test_launch import Kernel, make_env

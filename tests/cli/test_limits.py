@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from conda_limits import prefix_files, record
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files, record
 
 from ..conftest import requires_conda
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import locking, prefix_files, record
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import locking, prefix_files, record
 
 from ..conftest import requires_conda
 from ..writers import VALUES, environ, limits_of, run_together, settled
@@ -153,7 +153,7 @@ def test_parallel_sets_keep_every_limit(env):
 
 HOLD = """
 import sys, time
-from conda_limits import locking
+from conda_limits.state import locking
 with locking.environment(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

@@ -119,7 +119,7 @@ def test_report(env):
 
 
 def test_mem_oom_kill(env):
-    from conda_limits.run import cgroups
+    from conda_limits.system import cgroups
 
     try:
         cgroups.memory_cap(64 * MiB).close()
@@ -133,7 +133,7 @@ def test_mem_oom_kill(env):
 
 def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp_path):
     """What an unprivileged user gets on a machine without a delegated memory cgroup."""
-    from conda_limits.run import cgroups
+    from conda_limits.system import cgroups
 
     try:
         cgroups.memory_cap(64 * MiB).close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import resources
+from conda_limits.limits import resources
 from conda_limits.usage import log, optout
 from conda_limits.usage.suggest import readable
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from conda_limits.cpu import affinity
-from conda_limits.cpu.affinity import placement
+from conda_limits.limits import affinity
+from conda_limits.limits.affinity import placement
 
 
 def test_the_allowed_set_is_the_kernels_affinity_of_this_process():
@@ -69,7 +69,7 @@ def test_set_affinity_moves_another_process_and_reads_it_back():
 def test_as_an_unprivileged_user_the_own_set_can_be_narrowed_and_read():
     if os.geteuid() != 0:
         pytest.skip("needs root, to run a test as another user")
-    code = ("from conda_limits.cpu import affinity; import os\n"
+    code = ("from conda_limits.limits import affinity; import os\n"
             "one = min(affinity.allowed_cpus())\n"
             "print(sorted(affinity.set_affinity(os.getpid(), frozenset({one}))),"
             " sorted(affinity.allowed_cpus()))")

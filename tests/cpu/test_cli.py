@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from conda_limits import record
-from conda_limits.cpu.settings import CpuSettings
+from conda_limits.limits.cpu import CpuSettings
+from conda_limits.state import record
 
 from ..conftest import requires_conda
 

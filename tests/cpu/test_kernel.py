@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.cpu import quota
-from conda_limits.cpu.settings import Cores
-from conda_limits.model import parse_limits
+from conda_limits.limits.cpu import Cores
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
+from conda_limits.system import cpu_quota as quota
 
 pytest.importorskip("jupyter_client", reason="jupyter_client is not installed")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed")
 
-from ..jupyter.test_launch import install, kenv, start  # noqa: F401 (fixtures)
+from ..jupyter.test_launch import install, kenv, start
 from .probes import probe
 
 PROBE = probe("'omp': os.environ.get('OMP_NUM_THREADS'), 'cpus': sorted(os.sched_getaffinity(0)), "

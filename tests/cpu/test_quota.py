@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits.cpu import quota
-from conda_limits.cpu.settings import Cores
-from conda_limits.run import cgroups
-from conda_limits.run.cgroups import Mount
+from conda_limits.limits.cpu import Cores
+from conda_limits.system import cgroups
+from conda_limits.system import cpu_quota as quota
+from conda_limits.system.cgroups import Mount
 
 MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -174,7 +174,7 @@ def test_as_an_unprivileged_user_without_a_backend_the_quota_is_refused_with_eac
     import conda_limits
 
     source = str(Path(conda_limits.__file__).parent.parent)
-    code = ("from conda_limits.cpu import quota\nfrom conda_limits.cpu.settings import Cores\n"
+    code = ("from conda_limits.system import cpu_quota as quota\nfrom conda_limits.limits.cpu import Cores\n"
             "try:\n quota.cpu_quota(Cores(100)).close()\nexcept quota.CpuQuotaUnavailable as e:\n"
             " print(e)\n raise SystemExit(3)")
     proc = subprocess.run([sys.executable, "-c", code], user=65534, group=65534,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.cpu import quota
-from conda_limits.cpu.settings import Cores, CpuSettings
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.cpu import Cores, CpuSettings
+from conda_limits.limits.model import LimitSet, parse_limits
 from conda_limits.run import command
+from conda_limits.state import prefix_files
+from conda_limits.system import cpu_quota as quota
 
 from .probes import probe
 
@@ -107,7 +107,7 @@ def test_as_an_unprivileged_user_cores_without_a_backend_runs_nothing():
             path.chmod(0o777 if path.is_dir() else 0o644)
         marker = top / "ran"
         code = ("import sys\nfrom conda_limits.run import command\n"
-                "from conda_limits.cpu import quota\ntry:\n"
+                "from conda_limits.system import cpu_quota as quota\ntry:\n"
                 " sys.exit(command.run(sys.argv[1], ['touch', sys.argv[2]]))\n"
                 "except quota.CpuQuotaUnavailable as e:\n print(e)\n sys.exit(3)\n")
         proc = subprocess.run([sys.executable, "-c", code, str(prefix), str(marker)],

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import environment_yml, provenance, record
-from conda_limits.cpu.settings import Cores, CpuSettings
-from conda_limits.model import LimitSet, SchemaError, parse_limits
+from conda_limits.limits import provenance
+from conda_limits.limits.cpu import Cores, CpuSettings
+from conda_limits.limits.model import LimitSet, SchemaError, parse_limits
+from conda_limits.state import environment_yml, record
 
 
 def test_cpu_settings_sit_beside_the_rlimits_and_round_trip_through_the_record(tmp_path):
@@ -76,7 +77,7 @@ def test_schema_error_type():
 
 
 def test_site_defaults_take_cpu_settings_and_name_their_source():
-    from conda_limits import defaults
+    from conda_limits.limits import defaults
 
     limits = defaults.parse("/etc/conda/.condarc", {"threads": 2, "nofile": 1024})
     assert limits.cpu == CpuSettings(threads=2) and list(limits) == ["nofile"]
@@ -91,8 +92,9 @@ def test_site_defaults_take_cpu_settings_and_name_their_source():
 def test_doctor_names_cpu_settings_this_machine_cannot_honour(tmp_path):
     import os
 
-    from conda_limits import health, prefix_files
-    from conda_limits.cpu.affinity import allowed_cpus, format_cpu_list
+    from conda_limits import health
+    from conda_limits.limits.affinity import allowed_cpus, format_cpu_list
+    from conda_limits.state import prefix_files
 
     prefix = tmp_path / "env"
     (prefix / "conda-meta").mkdir(parents=True)

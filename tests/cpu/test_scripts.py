@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.cpu import threads
-from conda_limits.cpu.affinity import format_cpu_list
-from conda_limits.model import parse_limits
+from conda_limits.limits import threads
+from conda_limits.limits.affinity import format_cpu_list
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
 
 from ..shells.harness import ALL_SHELLS, SH_SHELLS, Session, Shell, forks, script
 from .probes import probe

@@ -8,16 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conda_limits.cpu import affinity, settings
-from conda_limits.cpu.settings import (
-    CORES,
-    CPUSET,
-    THREADS,
-    Cores,
-    CpuSettings,
-    InvalidCpuSetting,
-)
 from conda_limits.errors import LimitsError
+from conda_limits.limits import affinity
+from conda_limits.limits import cpu as settings
+from conda_limits.limits.cpu import CORES, CPUSET, THREADS, Cores, CpuSettings, InvalidCpuSetting
 
 
 @pytest.mark.parametrize(("raw", "value"), [(1, 1), ("4", 4), (" 16 ", 16), ("0004", 4),

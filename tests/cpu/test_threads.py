@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits.cpu import threads
+from conda_limits.limits import threads
 
 
 def test_every_variable_gets_the_size_and_the_table_names_each_once():

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import exports, prefix_files
+from conda_limits import exports
 from conda_limits.exports import Settings
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
 
 GOLDEN = Path(__file__).parent.parent / "data" / "exports"
 FULL = Settings(parse_limits({"vmem": "4G", "nofile": {"soft": 1024, "hard": 4096},

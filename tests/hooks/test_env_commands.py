@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import record
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import record
 
 from ..cli.test_environment_yml import CREATE_COMMANDS, write
 from ..cli.test_tiny import USERS, conda_as, owned_dir

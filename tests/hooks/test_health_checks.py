@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import prefix_files, record
+from conda_limits.state import prefix_files, record
 
 from ..conftest import requires_conda
 

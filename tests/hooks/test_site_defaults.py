@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files, provenance, record
-from conda_limits.model import parse_limits
+from conda_limits.limits import provenance
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files, record
 
 from ..cli.test_environment_yml import CREATE_COMMANDS, conda_at_least, write
 from ..cli.test_tiny import USERS, conda_as, owned_dir

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
 from conda_limits.jupyter import kernelspec
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.state import prefix_files
 
 jupyter_client = pytest.importorskip("jupyter_client", reason="jupyter_client is not installed")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed")
@@ -213,7 +213,7 @@ def test_interrupt_reaches_the_kernel(kenv, start):
 
 
 def _v1_memory_writable() -> bool:
-    from conda_limits.run import cgroups
+    from conda_limits.system import cgroups
 
     try:
         cap = cgroups.memory_cap(256 * 2**20, backends=("cgroup v1",))

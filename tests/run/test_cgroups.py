@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits.run import cgroups
-from conda_limits.run.cgroups import Mount
+from conda_limits.system import cgroups
+from conda_limits.system.cgroups import Mount
 
 from .processes import running, wait_until
 
@@ -93,7 +93,8 @@ def usable_backend(name: str | None = None) -> str:
 
 RUN = """\
 import json, sys
-from conda_limits.run import cgroups, command
+from conda_limits.run import command
+from conda_limits.system import cgroups
 a = json.loads(sys.argv[1])
 try:
     sys.exit(command.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False)))
@@ -256,7 +257,7 @@ def test_without_a_usable_backend_nothing_runs():
         python = [sys.executable]
         as_nobody = {"env": {**os.environ, "PYTHONPATH": source}}
     probe = subprocess.run(
-        [*python, "-c", "from conda_limits.run import cgroups\ntry:\n"
+        [*python, "-c", "from conda_limits.system import cgroups\ntry:\n"
          " cgroups.memory_cap(1 << 26).close()\nexcept cgroups.MemoryCapUnavailable:\n"
          " raise SystemExit(3)"], capture_output=True, text=True, **as_nobody)
     if probe.returncode != 3:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
 from conda_limits.run import process
 from conda_limits.run.activation import (
     ACTIVATE_D,
@@ -27,11 +26,12 @@ from conda_limits.run.activation import (
     with_saved_limits,
     without_own_scripts,
 )
-from conda_limits.run.cgroups import MemoryCapError
 from conda_limits.run.command import CommandNotFound, find_command
 from conda_limits.run.command import run as command_run
 from conda_limits.run.plan import plan_limits
 from conda_limits.run.process import RunnerError, run_command
+from conda_limits.state import prefix_files
+from conda_limits.system.cgroups import MemoryCapError
 
 from .processes import running, wait_until
 
@@ -39,7 +39,7 @@ from .processes import running, wait_until
 RUN = """\
 import json, sys
 from conda_limits.run import command
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 a = json.loads(sys.argv[1])
 sys.exit(command.run(a["prefix"], a["command"], parse_limits(a.get("limits")),
                     mem=a.get("mem"), report=a.get("report", False)))
@@ -625,7 +625,7 @@ def test_a_runner_killed_with_sigkill_takes_the_command_with_it(env, tmp_path, s
 # imported): it does not block SIGCHLD, so the kernel may hand it the child's SIGCHLD.
 NATIVE_THREAD = """\
 import ctypes, sys
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 from conda_limits.run.activation import from_prefix
 from conda_limits.run.plan import plan_limits
 from conda_limits.run.process import run_command

@@ -11,8 +11,8 @@ import signal
 import pytest
 
 from conda_limits.run import explain
-from conda_limits.run.cgroups import MemoryStats
 from conda_limits.run.process import Outcome
+from conda_limits.system.cgroups import MemoryStats
 
 MiB = 2**20
 UNL = ("unlimited", "unlimited")

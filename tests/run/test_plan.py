@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-from conda_limits.model import LimitSet, parse_limits
+from conda_limits.limits.model import LimitSet, parse_limits
 from conda_limits.run.plan import plan_limits
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import resources
+from conda_limits.limits import resources
+from conda_limits.limits.values import UNLIMITED, Value
 from conda_limits.shells import protocol
-from conda_limits.values import UNLIMITED, Value
 
 INTERNAL_PREFIXES = (protocol.PREFIX, "__conda_limits")
 SAVED_PREFIX = protocol.SAVED_PREFIX
@@ -366,8 +366,8 @@ def baseline(**pairs: tuple[Value, Value]) -> dict[int, tuple[int, int]]:
 
 def make_env(root: Path, name: str, limits: Mapping[str, object]) -> Path:
     """An environment prefix named ``name`` under ``root`` with ``limits`` written into it."""
-    from conda_limits import prefix_files
-    from conda_limits.model import parse_limits
+    from conda_limits.limits.model import parse_limits
+    from conda_limits.state import prefix_files
 
     prefix = root / name
     (prefix / "conda-meta").mkdir(parents=True, exist_ok=True)
@@ -494,7 +494,7 @@ class ActivationScenarios:
             self, shell: Shell, tmp_path: Path) -> None:
         # The limits' part of a deactivate script with no limits (an environment left with
         # CPU settings only) restores what this level saved.
-        from conda_limits.model import LimitSet
+        from conda_limits.limits.model import LimitSet
         from conda_limits.shells.families import FAMILIES
 
         env = make_env(tmp_path, "gone", {"nofile": 1500, "vmem": "4G"})

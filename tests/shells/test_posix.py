@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
+from conda_limits.limits.values import UNLIMITED
 from conda_limits.shells import posix
-from conda_limits.values import UNLIMITED
 
 from .harness import (
     BASH,

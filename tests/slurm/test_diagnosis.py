@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 from conda_limits.slurm import ending
 from conda_limits.slurm.diagnosis import explain
 from tests.slurm.captured import (

@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 import conda_limits
-from conda_limits import prefix_files
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 from conda_limits.slurm import job
+from conda_limits.state import prefix_files
 
 SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
 RUN = """\
 import json, sys
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 from conda_limits.slurm import job
 from conda_limits.slurm.options import user_options
 a = json.loads(sys.argv[1])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import prefix_files
-from conda_limits.model import parse_limits
+from conda_limits.limits.model import parse_limits
 from conda_limits.slurm import node
+from conda_limits.state import prefix_files
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_value_above_the_nodes_hard_limit_is_lowered_with_a_warning(env: Path)
 
 
 def test_thread_variables_from_the_cpu_settings(env: Path):
-    from conda_limits.cpu import threads
+    from conda_limits.limits import threads
 
     show = ["sh", "-c", 'echo "$OMP_NUM_THREADS $OPENBLAS_NUM_THREADS $MKL_NUM_THREADS"']
     clean = {k: v for k, v in os.environ.items() if k not in threads.NAMES}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits.cpu.settings import CpuSettings
-from conda_limits.model import parse_limits
+from conda_limits.limits.cpu import CpuSettings
+from conda_limits.limits.model import parse_limits
 from conda_limits.slurm.options import (
     Request,
     SlurmOptionsError,

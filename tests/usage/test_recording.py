@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits import resources
-from conda_limits.resources import MEM
+from conda_limits.limits import resources
+from conda_limits.limits.resources import MEM
 from conda_limits.usage import log
 from conda_limits.usage.suggest import MARGIN, readable, suggest
 
@@ -28,7 +28,7 @@ MiB = 1 << 20
 RUN = textwrap.dedent("""
     import json, sys
     from conda_limits.run import command
-    from conda_limits.model import parse_limits
+    from conda_limits.limits.model import parse_limits
     a = json.loads(sys.argv[1])
     sys.exit(command.run(a["prefix"], a["command"], parse_limits(a.get("limits")),
                          record_usage=True))

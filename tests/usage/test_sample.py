@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conda_limits.usage.sample import Peaks, descendants
+from conda_limits.system.sample import Peaks, descendants
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 MiB = 1 << 20

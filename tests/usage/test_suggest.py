@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conda_limits import resources
-from conda_limits.resources import MEM
+from conda_limits.limits import resources
+from conda_limits.limits.resources import MEM
+from conda_limits.limits.values import UNLIMITED, human, parse
 from conda_limits.usage.entry import MemUse, Run
 from conda_limits.usage.suggest import (
     FLOORS,
@@ -15,7 +16,6 @@ from conda_limits.usage.suggest import (
     readable,
     suggest,
 )
-from conda_limits.values import UNLIMITED, human, parse
 
 MiB, GiB = 1 << 20, 1 << 30
 

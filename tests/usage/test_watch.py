@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits.usage import log, watch
+from conda_limits.jupyter import watch
+from conda_limits.usage import log
 
 from ..test_prefix_files import read_only
 
@@ -24,7 +25,7 @@ MiB = 1 << 20
 
 LAUNCHER = textwrap.dedent("""
     import os, sys
-    from conda_limits.usage import watch
+    from conda_limits.jupyter import watch
     watch.start(sys.argv[1], {"data": 1 << 30}, extra=["--interval", "0.1"])
     os.execv(sys.executable, [sys.executable, "-c", sys.argv[2]])
 """)
@@ -127,7 +128,7 @@ def test_the_watcher_is_a_fresh_interpreter_in_a_session_of_its_own(env, tmp_pat
                 argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(b"conda_limits.usage.watch" in arg for arg in argv) and \
+            if any(b"conda_limits.jupyter.watch" in arg for arg in argv) and \
                     str(proc.pid).encode() in argv:
                 found = int(entry.name)
         time.sleep(0.05)

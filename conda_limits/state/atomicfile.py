@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import LimitsError
+from ..errors import LimitsError
 
 KILL_VARIABLE = "CONDA_LIMITS_TEST_KILL_AT_STEP"
 MiB = 2**20

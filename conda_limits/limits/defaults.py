@@ -20,9 +20,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import LimitsError
+from . import cpu as cpu_settings
 from . import floors, provenance, resources
-from .cpu import settings as cpu_settings
-from .errors import LimitsError
 from .model import KEYS, Limit, LimitSet
 from .provenance import Sources
 from .values import InvalidValue

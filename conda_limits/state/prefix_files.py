@@ -4,8 +4,8 @@ Everything an environment needs at activation time is written into its prefix, s
 scripts work without conda-limits (or conda's Python) being importable when they run.
 
 The record is the truth; the scripts are rendered from it. Every change holds the
-environment's lock (:mod:`conda_limits.locking`) and writes in this order, all or nothing
-(:mod:`conda_limits.transaction`):
+environment's lock (:mod:`conda_limits.state.locking`) and writes in this order, all or nothing
+(:mod:`conda_limits.state.transaction`):
 
 1. the record (written or removed);
 2. with limits, the deactivate scripts, then the activate scripts (an activate script never
@@ -23,12 +23,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import LimitsError
+from ..limits.model import LimitSet
+from ..limits.provenance import Sources
+from ..shells.families import FAMILIES
+from ..shells.protocol import ACTIVATE_D, DEACTIVATE_D, SCRIPT_NAME
 from . import atomicfile, locking, record, transaction
-from .errors import LimitsError
-from .model import LimitSet
-from .provenance import Sources
-from .shells.families import FAMILIES
-from .shells.protocol import ACTIVATE_D, DEACTIVATE_D, SCRIPT_NAME
 
 #: Characters that conda's activators expand in a prefix path: they source activate.d
 #: scripts as ``. "PATH"`` (sh), ``source "PATH"`` (csh, fish), inside double quotes.
@@ -106,7 +106,7 @@ def own_pool_variables(prefix: Path, limits: LimitSet) -> tuple[str, ...]:
     env_vars.d): they win over ``threads``, so the scripts leave them alone."""
     if limits.cpu.pool_size() is None:
         return ()
-    from .cpu.threads import overridden
+    from ..limits.threads import overridden
     from .env_vars import environment_variables
 
     return tuple(overridden(environment_variables(prefix)))
@@ -137,7 +137,7 @@ def write(prefix: str | os.PathLike[str], limits: LimitSet,
     (``KeyboardInterrupt`` too) rolls back the same way and propagates. Every script is
     rewritten that differs from the record, and the temporary files of interrupted writes
     are removed. Raises :class:`UnsafePrefix` (nothing written) for limits in a prefix
-    whose path conda's activators expand, and :class:`~conda_limits.locking.LockTimeout`
+    whose path conda's activators expand, and :class:`~conda_limits.state.locking.LockTimeout`
     when another process keeps the lock. Returns the paths written or removed.
     """
     prefix = Path(prefix)
@@ -227,7 +227,7 @@ def _check(prefix: Path) -> State:
 def stale_files(prefix: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:
     """Scripts that are missing/out of date for the record, and scripts without a record.
 
-    Raises :class:`~conda_limits.record.RecordError` for a broken record.
+    Raises :class:`~conda_limits.state.record.RecordError` for a broken record.
     """
     state = check(prefix)
     if state.error is not None:

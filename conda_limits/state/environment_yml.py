@@ -7,7 +7,7 @@ keeps the comments and styles of the entries left alone. Every edit is checked b
 result again before anything is written.
 
 Files are read under the file's lock (shared) and changed under it (exclusive), through
-:mod:`conda_limits.userfile`: through symbolic links, keeping hard links, owner, group and
+:mod:`conda_limits.state.userfile`: through symbolic links, keeping hard links, owner, group and
 mode, never torn. Files above :data:`MAX_BYTES` are refused.
 
 Never imports conda: ``conda limits`` and the conda hooks call it.
@@ -27,11 +27,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import LimitsError
+from ..limits.model import Limit, LimitSet, SchemaError, parse_limits
+from ..printable import escape
 from . import atomicfile, locking, userfile
 from .atomicfile import MiB
-from .errors import LimitsError
-from .model import Limit, LimitSet, SchemaError, parse_limits
-from .printable import escape
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -192,7 +192,7 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
 
 def _loads_by_outline(text: str, path: Path, newline: str, bom: str) -> EnvFile | None:
     """The file read through its outline and its ``limits:`` entry alone; None when the
-    careful way must read it (see :mod:`conda_limits.yaml_outline`)."""
+    careful way must read it (see :mod:`conda_limits.state.yaml_outline`)."""
     from ruamel.yaml.error import YAMLError
 
     from .yaml_outline import outline

@@ -1,4 +1,13 @@
-"""The three CPU settings: their names, strict parsing, formatting and checks on this machine.
+"""The CPU settings: their names, strict parsing, formatting and checks on this machine.
+
+Three settings sit beside the rlimits in an environment's ``limits:`` block; none of them stops
+anything (unlike ``cpu``, RLIMIT_CPU): they share the CPU out.
+
+* ``threads: N`` -- the size of every common compute thread pool, through the variables the
+  libraries read (:mod:`.threads`); set on activation, by ``conda run-limited`` and in kernels.
+* ``cpuset: LIST`` -- CPU affinity, a Linux CPU list such as ``0-3,8`` (:mod:`.affinity`).
+* ``cores: X`` -- a CPU-time quota of X cores (fractions allowed) through a cgroup
+  (:mod:`conda_limits.system.cpu_quota`); only ``conda run-limited`` and kernels.
 
 ``threads`` is a whole number of threads, ``cpuset`` a set of CPU numbers, ``cores`` a number
 of cores with at most two decimals (0.01 core is 1 ms of CPU time per 100 ms, the smallest
@@ -18,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from ..errors import LimitsError
-from ..values import WrittenInt
 from . import affinity
+from .values import WrittenInt
 
 THREADS: Final = "threads"
 CPUSET: Final = "cpuset"

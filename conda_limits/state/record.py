@@ -3,8 +3,8 @@
 The record lives in the prefix (not in ``conda-meta``) so that ``conda create --clone``,
 ``conda rename`` and conda-pack copy it with the environment. It uses the ``limits:`` schema
 of ``environment.yml``, and a ``sources:`` mapping beside it says where each value came from
-(see :mod:`conda_limits.provenance`). It is the truth about an environment's limits: the
-activation scripts are rendered from it (see :mod:`conda_limits.prefix_files`).
+(see :mod:`conda_limits.limits.provenance`). It is the truth about an environment's limits: the
+activation scripts are rendered from it (see :mod:`conda_limits.state.prefix_files`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import provenance
+from ..errors import LimitsError
+from ..limits import provenance
+from ..limits.model import LimitSet, SchemaError, parse_limits
+from ..limits.provenance import Sources
+from ..printable import escape
 from .atomicfile import FileTooLarge, MiB, read_bytes
-from .errors import LimitsError
-from .model import LimitSet, SchemaError, parse_limits
-from .printable import escape
-from .provenance import Sources
 
 RECORD = Path("etc", "conda", "limits.yml")
 MAX_BYTES = 1 * MiB  # a record conda-limits wrote is well under 2 KiB

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from . import affinity
-from .settings import CpuSettings
+from .cpu import CpuSettings
 
 
 def problems(cpu: CpuSettings) -> list[tuple[str, str]]:

@@ -3,8 +3,8 @@
 It differs from ruamel.yaml's own in one way: an integer that is not written in plain decimal
 digits (``0x10``, ``0o17``, ``0b101``, ``1_024``, ``+5``, ``-0``, ``16_``, ``!!int '0x10'``,
 a leading zero such as ``010``, which YAML 1.1 reads as octal, or YAML 1.1's sexagesimal
-``1:30``) is loaded as a :class:`~conda_limits.values.WrittenInt` that keeps the scalar as
-written, so that :func:`conda_limits.values.parse` checks what the file says rather than the
+``1:30``) is loaded as a :class:`~conda_limits.limits.values.WrittenInt` that keeps the scalar as
+written, so that :func:`conda_limits.limits.values.parse` checks what the file says rather than the
 number one YAML version makes of it. Plain decimal integers load as ruamel.yaml loads them.
 
 It also turns every error ruamel.yaml's constructors raise on hostile input (``!!set x``,
@@ -22,7 +22,7 @@ import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .values import WrittenInt
+from ..limits.values import WrittenInt
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

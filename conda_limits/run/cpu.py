@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from . import affinity, settings, threads
-from .settings import CpuSettings
+from ..limits import affinity, threads
+from ..limits import cpu as settings
+from ..limits.cpu import CpuSettings
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .quota import CpuQuota, CpuStats
+    from ..system.cpu_quota import CpuQuota, CpuStats
 
 FLAG, ENVIRONMENT = "flag", "environment"
 
@@ -81,7 +82,7 @@ class CpuRun:
     def cgroups(self) -> list[Path]:
         """The cgroup directories made for the quota (to remove when the command ends), not
         those of a systemd scope or of a ``--mem`` cgroup it shares."""
-        from .quota import CgroupV1, CgroupV2
+        from ..system.cpu_quota import CgroupV1, CgroupV2
 
         if not isinstance(self.quota, (CgroupV1, CgroupV2)) or self.quota.directory is None:
             return []
@@ -115,7 +116,7 @@ def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
     warnings = [w for w in [placement.warning() if placement else None] if w]
     quota = None
     if merged.cores is not None:
-        from .quota import BACKENDS, cpu_quota
+        from ..system.cpu_quota import BACKENDS, cpu_quota
 
         quota = cpu_quota(merged.cores, backends or BACKENDS, beside=beside)
     return CpuRun(merged, sources, environ, skipped, placement, quota, warnings)

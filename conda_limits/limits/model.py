@@ -6,7 +6,7 @@ key of ``environment.yml``::
     limits:
       vmem: 4G                       # soft limit only
       nofile: {soft: 1024, hard: 4096}
-      threads: 4                     # CPU settings (conda_limits.cpu): plain values
+      threads: 4                     # CPU settings (conda_limits.limits.cpu): plain values
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..errors import LimitsError
+from . import cpu as cpu_settings
 from . import floors, resources
-from .cpu import settings as cpu_settings
-from .cpu.settings import CpuSettings, InvalidCpuSetting
-from .errors import LimitsError
+from .cpu import CpuSettings, InvalidCpuSetting
 from .resources import Resource
 from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
 

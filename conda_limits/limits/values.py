@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Final, Literal, Union
 
-from .errors import LimitsError
+from ..errors import LimitsError
 from .resources import Kind, Resource
 
 UNLIMITED: Final = "unlimited"

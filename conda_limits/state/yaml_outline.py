@@ -5,7 +5,7 @@ top-level key in pure Python: an environment file of 10,000 keys took seconds to
 twice that to edit. conda-limits needs the round trip only for the ``limits:`` entry. So the
 whole document is only *composed* (nodes with positions, no comments, no Python objects),
 with libyaml's C parser where ruamel.yaml has it (conda's own environments do), and
-:mod:`conda_limits.environment_yml` reads and edits the ``limits:`` entry's lines alone.
+:mod:`conda_limits.state.environment_yml` reads and edits the ``limits:`` entry's lines alone.
 
 :func:`outline` returns None for anything unusual (a directive, a top level that is not a
 block mapping of plain keys, repeated keys, a value that cannot be constructed): the caller

@@ -3,7 +3,7 @@
 The kernel's CFS bandwidth control gives a cgroup ``quota`` microseconds of CPU time per
 ``period`` (100 ms here): 2.5 cores is 250 ms per 100 ms, shared by all the command's threads
 and children; past it they wait (are *throttled*) until the next period. Three backends, tried
-in the order of ``--mem``'s (:mod:`conda_limits.run.cgroups`), whose cgroup helpers they use:
+in the order of ``--mem``'s (:mod:`conda_limits.system.cgroups`), whose cgroup helpers they use:
 
 * ``systemd``: ``systemd-run [--user] --scope -p CPUQuota=250%`` around the command, where
   systemd manages a cgroup v2 tree with the cpu controller (the scope's ``cpu.max`` is checked).
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LimitsError
-from ..run import cgroups
-from ..run.cgroups import Mount
-from .settings import Cores
+from ..limits.cpu import Cores
+from . import cgroups
+from .cgroups import Mount
 
 #: The CFS period used here, in microseconds (the kernel's and systemd's default).
 PERIOD_US = 100_000

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import resources
-from .resources import Resource
-from .values import Value, exceeds, from_kernel, to_kernel
+from ..limits import resources
+from ..limits.resources import Resource
+from ..limits.values import Value, exceeds, from_kernel, to_kernel
 
 if TYPE_CHECKING:
-    from .model import LimitSet
+    from ..limits.model import LimitSet
 
 
 def current(resource: Resource) -> tuple[Value, Value]:

@@ -3,7 +3,7 @@
 ``conda limits set -f`` edits a file that belongs to the user, maybe through a symbolic link,
 maybe with other hard links, maybe owned by someone else and shared through its group.
 :func:`rewrite` writes the real file (links resolved) under its lock
-(:func:`conda_limits.locking.file`), in one of two ways:
+(:func:`conda_limits.state.locking.file`), in one of two ways:
 
 - **Replace** (the common case: a regular file with one link, no extended attributes, in a
   folder the writer may write, whose owner and group the new file can have): a temporary

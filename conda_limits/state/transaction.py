@@ -1,13 +1,13 @@
 """Change several files together, all or nothing: the record and the scripts of a prefix.
 
-:func:`commit` writes each file as :mod:`~conda_limits.atomicfile` does (temporary file,
+:func:`commit` writes each file as :mod:`~conda_limits.state.atomicfile` does (temporary file,
 rename), keeping a backup of what it replaces or removes (a hard link, or the renamed file)
 until every file is done. On any exception, ``KeyboardInterrupt`` included, it puts the
 files already changed back. A process killed in the middle cannot roll back: each file is
 then old or new, never torn, and the backups and temporary files are left as
 ``.NAME.XXXXXXXX.tmp`` beside them for the next writer to remove
-(:func:`~conda_limits.atomicfile.remove_temporaries`). Callers order the files so that such a
-half-done change is harmless and visible (see :mod:`conda_limits.prefix_files`).
+(:func:`~conda_limits.state.atomicfile.remove_temporaries`). Callers order the files so that such a
+half-done change is harmless and visible (see :mod:`conda_limits.state.prefix_files`).
 """
 
 from __future__ import annotations

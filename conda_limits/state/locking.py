@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import LimitsError
-from .printable import escape
+from ..errors import LimitsError
+from ..printable import escape
 
 LOCK_FILE = Path("etc", "conda", ".conda-limits.lock")
 TIMEOUT_VARIABLE = "CONDA_LIMITS_LOCK_TIMEOUT"

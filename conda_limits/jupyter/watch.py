@@ -27,14 +27,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from .sample import Peaks
+from ..system.sample import Peaks
 
 TYPE_CHECKING = False  # typing itself is not imported: the watcher stays small
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..run.cgroups import MemoryCap
-    from .entry import MemUse, Run
+    from ..system.cgroups import MemoryCap
+    from ..usage.entry import MemUse, Run
 
 #: Seconds between two looks at the kernel (the first look is one interval after start,
 #: when the launcher has become the kernel).
@@ -117,8 +117,8 @@ def stopped_by(status: int | None, signal: str | None, mem: MemUse | None) -> st
 
 def to_run(session: Session, *, started: float, limits: Mapping[str, int],
            command: str = "ipykernel", mem: MemUse | None = None) -> Run:
-    from .entry import Run, command_name
-    from .measure import signal_name
+    from ..usage.entry import Run, command_name
+    from ..usage.measure import signal_name
 
     status = sig = None
     if session.exit_status is not None:
@@ -197,7 +197,7 @@ def _close_all_but(keep: Sequence[int]) -> None:
 #: What the watcher's interpreter runs: this module's main, found where this copy of
 #: conda-limits is (``-S`` skips site and its .pth files; the path is given instead).
 _MAIN = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-         "from conda_limits.usage.watch import main; sys.exit(main())")
+         "from conda_limits.jupyter.watch import main; sys.exit(main())")
 _VALUED = {"--pid", "--starttime", "--pidfd", "--prefix", "--started", "--limits",
            "--command", "--interval", "--mem-backend", "--mem-limit", "--mem-dir"}
 
@@ -235,19 +235,19 @@ def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = (
     import json
     from pathlib import Path
 
-    from . import log
-    from .measure import mem_use
+    from ..usage import log
+    from ..usage.measure import mem_use
 
     stats = None
     if args.get("--mem-dir"):
-        from ..run import cgroups
+        from ..system import cgroups
 
         memory = cgroups.adopt(args["--mem-backend"], int(args["--mem-limit"]),
                                Path(args["--mem-dir"]))
         stats = memory.stats()
         memory.close()
     if removed:
-        from ..run import cgroups
+        from ..system import cgroups
 
         for directory in removed:
             cgroups._empty(Path(directory))
