@@ -91,7 +91,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     from ..run import activation, command, process
     from ..slurm import job, options, srun
     from ..state import environment_yml, prefix_files, record
-    from ..system import cgroups
+    from ..system import memory_cap
 
     if isinstance(error, record.RecordError):
         return LimitsRecordError(str(error))
@@ -110,7 +110,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
         where = f"the environment at {prefix}" if prefix else "the environment"
         return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
                                f"{where}.", return_code=127)
-    if isinstance(error, cgroups.MemoryCapUnavailable):
+    if isinstance(error, memory_cap.MemoryCapUnavailable):
         from ..limits.resources import MEM
         from ..limits.values import human
 
@@ -128,7 +128,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
             + "; ".join(error.reasons)
             + ".\nRun as a user who may write a cgroup, or share the CPU with --threads "
             "and --cpuset instead.")
-    if isinstance(error, (process.RunnerError, cgroups.MemoryCapError, quota.CpuQuotaError,
+    if isinstance(error, (process.RunnerError, memory_cap.MemoryCapError, quota.CpuQuotaError,
                           activation.ActivationError)):
         return RunLimitedError(f"Cannot start the command: {error}.")
     # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).

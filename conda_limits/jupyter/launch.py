@@ -38,7 +38,7 @@ from .kernelspec import OVERRIDES
 
 if TYPE_CHECKING:
     from ..run.cpu import CpuRun
-    from ..system.cgroups import MemoryCap
+    from ..system.memory_cap import MemoryCap
 
 #: Who speaks in the lines the launcher writes to the Jupyter server's log.
 SPEAKER = "conda-limits kernel"
@@ -135,11 +135,11 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
     command = [str(python), "-m", "ipykernel_launcher", "-f", args.connection_file]
     memory = None
     if mem is not None:
-        from ..system import cgroups
+        from ..system import memory_cap
 
         try:
-            memory = cgroups.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
-        except (cgroups.MemoryCapUnavailable, cgroups.MemoryCapError) as error:
+            memory = memory_cap.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
+        except (memory_cap.MemoryCapUnavailable, memory_cap.MemoryCapError) as error:
             raise LaunchError(str(error)) from None
     from ..run import cpu as cpu_command
 

@@ -33,7 +33,7 @@ TYPE_CHECKING = False  # typing itself is not imported: the watcher stays small
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..system.cgroups import MemoryCap
+    from ..system.memory_cap import MemoryCap
     from ..usage.entry import MemUse, Run
 
 #: Seconds between two looks at the kernel (the first look is one interval after start,
@@ -240,9 +240,9 @@ def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = (
 
     stats = None
     if args.get("--mem-dir"):
-        from ..system import cgroups
+        from ..system import memory_cap
 
-        memory = cgroups.adopt(args["--mem-backend"], int(args["--mem-limit"]),
+        memory = memory_cap.adopt(args["--mem-backend"], int(args["--mem-limit"]),
                                Path(args["--mem-dir"]))
         stats = memory.stats()
         memory.close()
@@ -250,8 +250,8 @@ def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = (
         from ..system import cgroups
 
         for directory in removed:
-            cgroups._empty(Path(directory))
-            cgroups._rmdir(Path(directory))
+            cgroups.kill_all(Path(directory))
+            cgroups.remove(Path(directory))
     if "--no-record" in args:
         return 0
     run = to_run(session, started=float(args["--started"]), limits=json.loads(args["--limits"]),

@@ -1,7 +1,7 @@
 """Run one command in an environment under its limits: the core of ``conda run-limited``.
 
 :func:`run` reads the environment's recorded limits, plans them with the overrides
-(:mod:`~conda_limits.run.plan`), sets up the ``--mem`` cap (:mod:`~conda_limits.system.cgroups`),
+(:mod:`~conda_limits.run.plan`), sets up the ``--mem`` cap (:mod:`~conda_limits.system.memory_cap`),
 starts and supervises the command (:mod:`~conda_limits.run.process`) and prints what the
 user is told on stderr: ceiling warnings, the line saying which limit stopped the command and
 the ``--report`` (:mod:`~conda_limits.run.explain`). It imports no conda.
@@ -73,7 +73,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
 
     ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
-    memory through a cgroup (:class:`cgroups.MemoryCapUnavailable` if nothing can enforce
+    memory through a cgroup (:class:`memory_cap.MemoryCapUnavailable` if nothing can enforce
     it). ``activation`` is the environment computed by conda; without it, a conda-free
     activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
     on ``stderr`` says when a limit stopped the command; ``report`` adds a summary;
@@ -91,9 +91,9 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     find_command(command, activation)
     memory = None
     if mem is not None:
-        from ..system import cgroups
+        from ..system import memory_cap
 
-        memory = cgroups.memory_cap(mem)
+        memory = memory_cap.memory_cap(mem)
     try:
         cpu = cpu_command.prepare(recorded.cpu, overrides.cpu if overrides else None,
                                   own_variables=environment_variables(prefix), beside=memory)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import resource
     from types import FrameType
 
-    from ..system.cgroups import MemoryCap, MemoryStats
+    from ..system.memory_cap import MemoryCap, MemoryStats
     from .cpu import CpuReport, CpuRun
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,

@@ -3,7 +3,7 @@
 The kernel's CFS bandwidth control gives a cgroup ``quota`` microseconds of CPU time per
 ``period`` (100 ms here): 2.5 cores is 250 ms per 100 ms, shared by all the command's threads
 and children; past it they wait (are *throttled*) until the next period. Three backends, tried
-in the order of ``--mem``'s (:mod:`conda_limits.system.cgroups`), whose cgroup helpers they use:
+in the order of ``--mem``'s (:mod:`conda_limits.system.memory_cap`), with the same cgroup toolkit:
 
 * ``systemd``: ``systemd-run [--user] --scope -p CPUQuota=250%`` around the command, where
   systemd manages a cgroup v2 tree with the cpu controller (the scope's ``cpu.max`` is checked).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import LimitsError
 from ..limits.cpu import Cores
-from . import cgroups
+from . import cgroups, memory_cap
 from .cgroups import Mount
 
 #: The CFS period used here, in microseconds (the kernel's and systemd's default).
@@ -86,7 +86,7 @@ def _stats(backend: str, cores: Cores, directory: Path | None) -> CpuStats:
     if directory is None:
         return CpuStats(backend, cores)
     try:
-        stat = parse_stat(cgroups._read(directory / "cpu.stat"))
+        stat = parse_stat(cgroups.read(directory / "cpu.stat"))
     except OSError:
         return CpuStats(backend, cores)
     throttled = stat.get("throttled_usec")
@@ -95,7 +95,7 @@ def _stats(backend: str, cores: Cores, directory: Path | None) -> CpuStats:
     usage = stat.get("usage_usec")
     if usage is None:
         try:
-            usage = int(cgroups._read(directory / "cpuacct.usage")) // 1000
+            usage = int(cgroups.read(directory / "cpuacct.usage")) // 1000
         except (OSError, ValueError):
             pass
     return CpuStats(backend, cores, stat.get("nr_periods"), stat.get("nr_throttled"),
@@ -120,7 +120,7 @@ class CpuQuota:
         """Put ``pid`` (not yet running the command) into the cgroup."""
         assert self.directory is not None
         try:
-            cgroups._write(self.directory / "cgroup.procs", str(pid))
+            cgroups.write(self.directory / "cgroup.procs", str(pid))
         except OSError as error:
             raise CpuQuotaError(f"cannot move the command into {self.directory}: "
                                 f"{error.strerror or error}") from None
@@ -132,8 +132,8 @@ class CpuQuota:
         """Kill what the command left running in the cgroup, then remove the cgroup."""
         if self.directory is None:
             return
-        self.removed_leftovers = cgroups._empty(self.directory)
-        cgroups._rmdir(self.directory)
+        self.removed_leftovers = cgroups.kill_all(self.directory)
+        cgroups.remove(self.directory)
 
 
 class CgroupV1(CpuQuota):
@@ -147,23 +147,23 @@ class CgroupV1(CpuQuota):
 
     def __init__(self, cores: Cores, parent: Path, accounting: Path | None = None) -> None:
         super().__init__(cores)
-        self.directory = directory = cgroups._make_child(parent)
+        self.directory = directory = cgroups.make_child(parent)
         try:
-            cgroups._write(directory / "cpu.cfs_period_us", str(PERIOD_US))
-            cgroups._write(directory / "cpu.cfs_quota_us", str(quota_us(cores)))
-            applied = int(cgroups._read(directory / "cpu.cfs_quota_us"))
+            cgroups.write(directory / "cpu.cfs_period_us", str(PERIOD_US))
+            cgroups.write(directory / "cpu.cfs_quota_us", str(quota_us(cores)))
+            applied = int(cgroups.read(directory / "cpu.cfs_quota_us"))
         except (OSError, ValueError) as error:
-            cgroups._rmdir(directory)
+            cgroups.remove(directory)
             raise CpuQuotaError(f"cannot set the CPU quota in {directory}: "
                                 f"{getattr(error, 'strerror', None) or error}") from None
         if applied != quota_us(cores):
-            cgroups._rmdir(directory)
+            cgroups.remove(directory)
             raise CpuQuotaError(f"{directory} did not take the CPU quota "
                                 f"(cpu.cfs_quota_us reads {applied})")
         self.accounting: Path | None = None
         if accounting is not None and os.access(accounting, os.W_OK):
             try:
-                self.accounting = cgroups._make_child(accounting)
+                self.accounting = cgroups.make_child(accounting)
             except OSError:
                 pass  # usage unknown: the quota holds all the same
 
@@ -171,9 +171,9 @@ class CgroupV1(CpuQuota):
         super().attach(pid)
         if self.accounting is not None:
             try:
-                cgroups._write(self.accounting / "cgroup.procs", str(pid))
+                cgroups.write(self.accounting / "cgroup.procs", str(pid))
             except OSError:
-                cgroups._rmdir(self.accounting)
+                cgroups.remove(self.accounting)
                 self.accounting = None
 
     def stats(self) -> CpuStats:
@@ -181,7 +181,7 @@ class CgroupV1(CpuQuota):
         if self.accounting is None or found.usage_us is not None:
             return found
         try:
-            usage = int(cgroups._read(self.accounting / "cpuacct.usage")) // 1000
+            usage = int(cgroups.read(self.accounting / "cpuacct.usage")) // 1000
         except (OSError, ValueError):
             return found
         return CpuStats(found.backend, found.cores, found.periods, found.throttled_periods,
@@ -190,15 +190,15 @@ class CgroupV1(CpuQuota):
     def close(self) -> None:
         super().close()
         if self.accounting is not None:
-            cgroups._empty(self.accounting)
-            cgroups._rmdir(self.accounting)
+            cgroups.kill_all(self.accounting)
+            cgroups.remove(self.accounting)
 
 
 def configure_v2(directory: Path, cores: Cores) -> None:
     """Write ``cpu.max`` in a cgroup v2 directory and check that the kernel took it."""
     wanted = f"{quota_us(cores)} {PERIOD_US}"
     try:
-        cgroups._write(directory / "cpu.max", wanted)
+        cgroups.write(directory / "cpu.max", wanted)
     except OSError as error:
         raise CpuQuotaError(f"cannot set cpu.max in {directory}: "
                             f"{error.strerror or error}") from None
@@ -207,7 +207,7 @@ def configure_v2(directory: Path, cores: Cores) -> None:
 
 def check_v2(directory: Path, cores: Cores) -> None:
     try:
-        applied = cgroups._read(directory / "cpu.max").split()
+        applied = cgroups.read(directory / "cpu.max").split()
     except OSError as error:
         raise CpuQuotaError(f"{directory} has no cpu controller "
                             f"({error.strerror or error})") from None
@@ -224,11 +224,11 @@ class CgroupV2(CpuQuota):
 
     def __init__(self, cores: Cores, parent: Path) -> None:
         super().__init__(cores)
-        self.directory = cgroups._make_child(parent)
+        self.directory = cgroups.make_child(parent)
         try:
             configure_v2(self.directory, cores)
         except CpuQuotaError:
-            cgroups._rmdir(self.directory)
+            cgroups.remove(self.directory)
             raise
 
 
@@ -285,11 +285,11 @@ class Shared(CpuQuota):
     cap's systemd scope gets ``CPUQuota=``, or its directory gets ``cpu.max``. The cap makes,
     attaches and removes the cgroup; read :meth:`stats` before it is closed."""
 
-    def __init__(self, cores: Cores, cap: cgroups.MemoryCap) -> None:
+    def __init__(self, cores: Cores, cap: memory_cap.MemoryCap) -> None:
         super().__init__(cores)
         self.cap = cap
         self.backend = f"{cap.backend}, with --mem"
-        if isinstance(cap, cgroups.SystemdScope):
+        if isinstance(cap, memory_cap.SystemdScope):
             cap.properties += systemd_properties(cores)
         elif cap.directory is not None:
             configure_v2(cap.directory, cores)
@@ -313,7 +313,7 @@ def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
     directory) holds the quota too. Raises :class:`CpuQuotaUnavailable` (naming each
     backend's reason) when none can.
     """
-    if isinstance(beside, cgroups.MemoryCap) and beside.backend != "cgroup v1":
+    if isinstance(beside, memory_cap.MemoryCap) and beside.backend != "cgroup v1":
         try:
             return Shared(cores, beside)
         except CpuQuotaError as error:
@@ -325,10 +325,10 @@ def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
     except OSError:
         raise CpuQuotaUnavailable(cores, ["no /proc/self/cgroup: cgroups are Linux-only"]) \
             from None
-    v2_mount, v1_mount = cgroups._mounts(mountinfo, "cpu")
-    v2_own, v1_own = cgroups._own_cgroups(own, "cpu")
-    acct_mount = cgroups._mounts(mountinfo, "cpuacct")[1]
-    acct_own = cgroups._own_cgroups(own, "cpuacct")[1]
+    v2_mount, v1_mount = cgroups.mounts(mountinfo, "cpu")
+    v2_own, v1_own = cgroups.own_cgroups(own, "cpu")
+    acct_mount = cgroups.mounts(mountinfo, "cpuacct")[1]
+    acct_own = cgroups.own_cgroups(own, "cpuacct")[1]
     accounting = (acct_mount.directory(acct_own) if acct_mount and acct_own
                   and acct_mount != v1_mount else None)
     reasons = []
@@ -341,7 +341,7 @@ def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
             if v2_mount is None:
                 reason = "no cgroup v2 is mounted"
             else:
-                parent, reason = cgroups._v2_parent(v2_mount, v2_own, "cpu")
+                parent, reason = cgroups.v2_parent(v2_mount, v2_own, "cpu")
                 if parent is not None:
                     try:
                         return CgroupV2(cores, parent)

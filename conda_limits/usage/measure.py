@@ -11,7 +11,7 @@ from .entry import MemUse, Run, command_name, now
 
 if TYPE_CHECKING:
     from ..run.process import Outcome
-    from ..system.cgroups import MemoryStats
+    from ..system.memory_cap import MemoryStats
 
 def signal_name(number: int | None) -> str | None:
     """``SIGKILL`` for 9 (None for None)."""

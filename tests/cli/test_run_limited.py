@@ -119,11 +119,11 @@ def test_report(env):
 
 
 def test_mem_oom_kill(env):
-    from conda_limits.system import cgroups
+    from conda_limits.system import memory_cap
 
     try:
-        cgroups.memory_cap(64 * MiB).close()
-    except cgroups.MemoryCapUnavailable as error:
+        memory_cap.memory_cap(64 * MiB).close()
+    except memory_cap.MemoryCapUnavailable as error:
         pytest.skip(f"no usable memory cgroup here: {error}")
     result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", sys.executable, "-c",
                    "x = bytearray(b'1') * (600 << 20)")
@@ -133,12 +133,12 @@ def test_mem_oom_kill(env):
 
 def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp_path):
     """What an unprivileged user gets on a machine without a delegated memory cgroup."""
-    from conda_limits.system import cgroups
+    from conda_limits.system import memory_cap
 
     try:
-        cgroups.memory_cap(64 * MiB).close()
+        memory_cap.memory_cap(64 * MiB).close()
         pytest.skip("a cgroup can enforce --mem here (root, or a delegated cgroup)")
-    except cgroups.MemoryCapUnavailable:
+    except memory_cap.MemoryCapUnavailable:
         pass
     marker = tmp_path / "ran"
     result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", "touch", str(marker))

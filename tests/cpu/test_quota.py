@@ -32,14 +32,14 @@ PROC_CGROUP = """\
 
 
 def test_the_cpu_hierarchy_and_this_process_in_it_are_read_from_proc():
-    v2, v1 = cgroups._mounts(MOUNTINFO, "cpu")
+    v2, v1 = cgroups.mounts(MOUNTINFO, "cpu")
     assert v2 == Mount(Path("/sys/fs/cgroup/unified"), "/")
     assert v1 == Mount(Path("/sys/fs/cgroup/cpu"), "/")
-    assert cgroups._mounts(MOUNTINFO, "cpuacct")[1].path == Path("/sys/fs/cgroup/cpuacct")
-    assert cgroups._own_cgroups(PROC_CGROUP, "cpu") == ("/user.slice/app.scope", "/jobs/7")
-    assert cgroups._own_cgroups(PROC_CGROUP, "cpuacct")[1] == "/acct"
+    assert cgroups.mounts(MOUNTINFO, "cpuacct")[1].path == Path("/sys/fs/cgroup/cpuacct")
+    assert cgroups.own_cgroups(PROC_CGROUP, "cpu") == ("/user.slice/app.scope", "/jobs/7")
+    assert cgroups.own_cgroups(PROC_CGROUP, "cpuacct")[1] == "/acct"
     combined = MOUNTINFO.replace("rw,cpu\n", "rw,cpu,cpuacct\n")
-    assert cgroups._mounts(combined, "cpuacct")[1] == cgroups._mounts(
+    assert cgroups.mounts(combined, "cpuacct")[1] == cgroups.mounts(
         combined, "cpu")[1]
 
 
@@ -55,10 +55,10 @@ def test_a_v2_child_goes_under_the_nearest_ancestor_that_enables_cpu(tmp_path):
     cgroup_dir(root / "user.slice", "cpu memory")
     cgroup_dir(root / "user.slice" / "app.scope", "")
     mount = Mount(root, "/")
-    assert cgroups._v2_parent(mount, "/user.slice/app.scope", "cpu") == (root / "user.slice", "")
-    assert cgroups._v2_parent(mount, "/user.slice/app.scope", "io") == (
+    assert cgroups.v2_parent(mount, "/user.slice/app.scope", "cpu") == (root / "user.slice", "")
+    assert cgroups.v2_parent(mount, "/user.slice/app.scope", "io") == (
         None, f"no io controller is enabled in cgroup v2 at {root}")
-    assert cgroups._v2_parent(mount, None, "cpu")[0] is None
+    assert cgroups.v2_parent(mount, None, "cpu")[0] is None
 
 
 def test_quota_figures_and_cpu_stat_of_both_versions():

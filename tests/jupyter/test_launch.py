@@ -213,10 +213,10 @@ def test_interrupt_reaches_the_kernel(kenv, start):
 
 
 def _v1_memory_writable() -> bool:
-    from conda_limits.system import cgroups
+    from conda_limits.system import memory_cap
 
     try:
-        cap = cgroups.memory_cap(256 * 2**20, backends=("cgroup v1",))
+        cap = memory_cap.memory_cap(256 * 2**20, backends=("cgroup v1",))
     except Exception:
         return False
     cap.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_limits.system import cgroups
+from conda_limits.system import cgroups, memory_cap
 from conda_limits.system.cgroups import Mount
 
 from .processes import running, wait_until
@@ -37,16 +37,16 @@ PROC_CGROUP = """\
 
 
 def test_mounts_and_own_cgroups_are_read_from_proc():
-    v2, v1 = cgroups._mounts(MOUNTINFO)
+    v2, v1 = cgroups.mounts(MOUNTINFO)
     assert v2 == Mount(Path("/sys/fs/cgroup/unified"), "/")
     assert v1 == Mount(Path("/sys/fs/cgroup/memory"), "/")
-    assert cgroups._own_cgroups(PROC_CGROUP) == ("/user.slice/app.scope", "/process_api/51a2")
+    assert cgroups.own_cgroups(PROC_CGROUP) == ("/user.slice/app.scope", "/process_api/51a2")
     assert v1.directory("/process_api/51a2") == Path("/sys/fs/cgroup/memory/process_api/51a2")
     assert v2.directory("/") == Path("/sys/fs/cgroup/unified")
 
 
 def test_a_mount_of_part_of_the_hierarchy_maps_paths_inside_it_only():
-    v2, v1 = cgroups._mounts(CONTAINER_MOUNTINFO)
+    v2, v1 = cgroups.mounts(CONTAINER_MOUNTINFO)
     assert v2 is None
     assert v1 == Mount(Path("/sys/fs/cgroup/my memory"), "/docker/abc")
     assert v1.directory("/docker/abc") == Path("/sys/fs/cgroup/my memory")
@@ -67,25 +67,25 @@ def test_a_v2_child_goes_under_the_nearest_ancestor_that_enables_memory(tmp_path
     cgroup_dir(root / "user.slice", "cpu")
     cgroup_dir(root / "user.slice" / "app.scope", "")
     mount = Mount(root, "/")
-    assert cgroups._v2_parent(mount, "/user.slice/app.scope") == (root, "")
+    assert cgroups.v2_parent(mount, "/user.slice/app.scope") == (root, "")
     # The root cgroup itself may hold processes and have children with controllers.
-    assert cgroups._v2_parent(mount, "/")[0] == root
+    assert cgroups.v2_parent(mount, "/")[0] == root
     (root / "cgroup.subtree_control").write_text("cpu\n")
-    assert cgroups._v2_parent(mount, "/user.slice/app.scope") == (
+    assert cgroups.v2_parent(mount, "/user.slice/app.scope") == (
         None, f"no memory controller is enabled in cgroup v2 at {root}")
-    assert cgroups._v2_parent(mount, None)[0] is None
+    assert cgroups.v2_parent(mount, None)[0] is None
 
 
 def test_an_unknown_backend_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown memory cap backend"):
-        cgroups.memory_cap(MiB, backends=("cgroup v3",))
+        memory_cap.memory_cap(MiB, backends=("cgroup v3",))
 
 
 def usable_backend(name: str | None = None) -> str:
     """The backend ``memory_cap`` picks here (or ``name``); skip where none is usable."""
     try:
-        cap = cgroups.memory_cap(64 * MiB, **({"backends": (name,)} if name else {}))
-    except cgroups.MemoryCapUnavailable as error:
+        cap = memory_cap.memory_cap(64 * MiB, **({"backends": (name,)} if name else {}))
+    except memory_cap.MemoryCapUnavailable as error:
         pytest.skip(f"no usable memory cgroup here ({error}); on cgroup v1 this needs root")
     cap.close()
     return cap.backend
@@ -94,11 +94,11 @@ def usable_backend(name: str | None = None) -> str:
 RUN = """\
 import json, sys
 from conda_limits.run import command
-from conda_limits.system import cgroups
+from conda_limits.system import memory_cap
 a = json.loads(sys.argv[1])
 try:
     sys.exit(command.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False)))
-except cgroups.MemoryCapUnavailable as error:
+except memory_cap.MemoryCapUnavailable as error:
     print("refused:", error, file=sys.stderr)
     sys.exit(3)
 """
@@ -124,8 +124,8 @@ def leftover_cgroups(pid: int) -> list[Path]:
     """The cgroups that the runner in process ``pid`` made under this process's cgroups
     (other runs, e.g. other test sessions', may come and go there meanwhile)."""
     mountinfo = Path("/proc/self/mountinfo").read_text()
-    v2_mount, v1_mount = cgroups._mounts(mountinfo)
-    v2_own, v1_own = cgroups._own_cgroups(Path("/proc/self/cgroup").read_text())
+    v2_mount, v1_mount = cgroups.mounts(mountinfo)
+    v2_own, v1_own = cgroups.own_cgroups(Path("/proc/self/cgroup").read_text())
     found = []
     for mount, own in ((v1_mount, v1_own), (v2_mount, v2_own)):
         directory = mount.directory(own) if mount and own else None
@@ -152,7 +152,7 @@ def test_oom_kill_under_mem_gives_137_and_its_line_and_the_cgroup_is_removed(env
 
 def test_cgroup_v1_takes_the_limit_and_counts_the_oom_kill(env):
     usable_backend("cgroup v1")
-    cap = cgroups.memory_cap(150 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.memory_cap(150 * MiB, backends=("cgroup v1",))
     try:
         assert (cap.directory / "memory.limit_in_bytes").read_text().strip() == str(150 * MiB)
         child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()\n"
@@ -188,12 +188,12 @@ def test_processes_left_in_the_cgroup_are_stopped_and_the_cgroup_removed(env):
 
 def test_stale_cgroups_of_dead_runs_are_cleaned_up():
     usable_backend("cgroup v1")
-    cap = cgroups.memory_cap(64 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",))
     parent = cap.directory.parent
     cap.close()
     stale = parent / f"{cgroups.NAME_PREFIX}999999999-dead"
     stale.mkdir()
-    cap = cgroups.memory_cap(64 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",))
     cap.close()
     assert not stale.exists()
 
@@ -218,7 +218,7 @@ def test_a_runner_killed_with_sigkill_leaves_its_cgroup_to_the_next_run(env, tmp
         proc.wait(timeout=60)
         assert wait_until(lambda: not running(command))
         assert running(left) and len(leftover_cgroups(proc.pid)) == 1
-        cgroups.memory_cap(64 * MiB, backends=("cgroup v1",)).close()  # the next run
+        memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",)).close()  # the next run
         assert wait_until(lambda: not running(left))
         assert leftover_cgroups(proc.pid) == []
     finally:
@@ -257,8 +257,8 @@ def test_without_a_usable_backend_nothing_runs():
         python = [sys.executable]
         as_nobody = {"env": {**os.environ, "PYTHONPATH": source}}
     probe = subprocess.run(
-        [*python, "-c", "from conda_limits.system import cgroups\ntry:\n"
-         " cgroups.memory_cap(1 << 26).close()\nexcept cgroups.MemoryCapUnavailable:\n"
+        [*python, "-c", "from conda_limits.system import memory_cap\ntry:\n"
+         " memory_cap.memory_cap(1 << 26).close()\nexcept memory_cap.MemoryCapUnavailable:\n"
          " raise SystemExit(3)"], capture_output=True, text=True, **as_nobody)
     if probe.returncode != 3:
         pytest.skip(f"an unprivileged user can cap memory here ({probe.stderr.strip()})")
@@ -273,6 +273,6 @@ def test_without_a_usable_backend_nothing_runs():
                               timeout=120, **as_nobody)
         assert proc.returncode == 3, proc.stderr
         assert proc.stderr.startswith("refused: no cgroup backend can enforce a memory cap here")
-        for backend in cgroups.BACKENDS:
+        for backend in memory_cap.BACKENDS:
             assert f"{backend}: " in proc.stderr
         assert not marker.exists()

@@ -31,7 +31,7 @@ from conda_limits.run.command import run as command_run
 from conda_limits.run.plan import plan_limits
 from conda_limits.run.process import RunnerError, run_command
 from conda_limits.state import prefix_files
-from conda_limits.system.cgroups import MemoryCapError
+from conda_limits.system.memory_cap import MemoryCapError
 
 from .processes import running, wait_until
 

@@ -12,7 +12,7 @@ import pytest
 
 from conda_limits.run import explain
 from conda_limits.run.process import Outcome
-from conda_limits.system.cgroups import MemoryStats
+from conda_limits.system.memory_cap import MemoryStats
 
 MiB = 2**20
 UNL = ("unlimited", "unlimited")
