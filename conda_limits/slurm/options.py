@@ -99,23 +99,37 @@ def user_options(text: str | None) -> list[str]:
 def check_options_only(words: Sequence[str]) -> None:
     """Refuse a word that is neither an option nor an option's value (a command: it goes
     after ``--``), and ``--`` itself."""
-    takes_value = False
+    takes_value, option = False, ""
     for word in words:
         if "\0" in word:
             raise SlurmOptionsError("the srun options contain a NUL character")
         if word == "--":
             raise SlurmOptionsError("the srun options must not contain `--`; put the command "
                                     "after the `--` of conda's own command line")
+        if takes_value and word.startswith("-"):
+            # srun would take this word as the option's value (getopt does): a job named
+            # "--time=5", or a partition "-l", is never what was meant.
+            raise _missing_value(option, f"is followed by {word!r}")
         if word.startswith("--"):
             takes_value = "=" not in word and word not in _NO_ARGUMENT_LONG
         elif word.startswith("-") and len(word) > 1:
             takes_value = _short_takes_next(word[1:])
         elif takes_value:
             takes_value = False
+            continue
         else:
             raise SlurmOptionsError(
                 f"{word!r} in the srun options is not an option: only srun options go there; "
                 "the command goes after `--`")
+        option = word
+    if takes_value:
+        # Without a value, srun would take the `--` conda-limits puts before the command.
+        raise _missing_value(option, "ends the srun options")
+
+
+def _missing_value(option: str, where: str) -> SlurmOptionsError:
+    return SlurmOptionsError(f"the srun option {option!r} takes a value, but {where}: give "
+                             f"its value after it (e.g. {option.split('=')[0]} VALUE)")
 
 
 def _short_takes_next(letters: str) -> bool:

@@ -93,3 +93,23 @@ def test_the_users_options_win():
     assert merged(ours, ["-c", "8", "-J", "x"]) == [
         "--mem=100M", "--export=ALL", "-c", "8", "-J", "x"]
     assert merged(ours, []) == ours
+
+
+@pytest.mark.parametrize(("text", "option", "where"), [
+    ("-J", "-J", "ends the srun options"),
+    ("-p", "-p", "ends the srun options"),
+    ("--time=5 --partition", "--partition", "ends the srun options"),
+    ("-lJ", "-lJ", "ends the srun options"),
+    ("-J --time=5", "-J", "is followed by '--time=5'"),
+    ("--job-name -l", "--job-name", "is followed by '-l'"),
+])
+def test_an_option_without_its_value_is_refused(text, option, where):
+    """srun would take the next word, or the `--` before the command, as the value: a job
+    named `--`, or "invalid partition specified: --"."""
+    with pytest.raises(SlurmOptionsError) as caught:
+        user_options(text)
+    assert f"the srun option {option!r} takes a value, but {where}" in str(caught.value)
+
+
+def test_options_with_their_values_and_flags_last_are_kept():
+    assert user_options("-J name -l --exclusive -c4") == ["-J", "name", "-l", "--exclusive", "-c4"]
