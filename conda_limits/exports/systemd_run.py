@@ -6,7 +6,9 @@ delegates those controllers to the user's manager (memory and cpu usually are, c
 A scope cannot carry rlimits (``LimitNOFILE=`` and the like are process settings, and in
 ``--scope`` mode systemd starts no process: systemd/systemd#21643), so the rlimits follow as a
 ``prlimit`` command (util-linux) inside the scope, in the kernel's units. The command to run
-goes after the final ``--``. ``threads`` has no property: a note says so.
+goes after the final ``--``. A limit with only a hard value gets it as the soft value too
+(prlimit keeps the soft limit it is not given, and refuses a hard limit below it), with a note.
+``threads`` has no property: a note says so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shlex
 
 from ..limits.resources import MEM
 from ..limits.values import UNLIMITED, Value, human
-from . import Export, Settings
+from . import Export, Settings, described
 
 #: conda-limits' names -> prlimit's long options.
 PRLIMIT = {"vmem": "as", "data": "data", "stack": "stack", "memlock": "memlock",
@@ -45,8 +47,12 @@ def render(settings: Settings) -> Export:
     if settings.limits:
         words += ["--", "prlimit"]
         for resource, limit in settings.limits.items_with_resource():
-            # soft only: "N:" keeps the hard limit; hard only: ":N"
-            words.append(f"--{PRLIMIT[resource.key]}={_number(limit.soft)}:"
-                         f"{_number(limit.hard)}")
+            # soft only: "N:" keeps the hard limit. Hard only: "N:N", as prlimit refuses a
+            # hard limit below the soft one it keeps (":N" under a higher soft never starts).
+            soft = limit.hard if limit.soft is None else limit.soft
+            words.append(f"--{PRLIMIT[resource.key]}={_number(soft)}:{_number(limit.hard)}")
+            if limit.soft is None:
+                notes.append(f"{described(resource, limit)} has no soft value: prlimit needs "
+                             "one at or below the hard limit, so the soft limit is the hard one")
     words.append("--")
     return Export(shlex.join(words) + "\n", tuple(notes))

@@ -114,3 +114,21 @@ def test_an_sbatch_job_with_the_exported_lines(slurm_cluster):
             if line.startswith("Max ")}
     assert rows == {"Max open files": "333", "Max address space": str(3 * 2**30)}
     assert " TRES=cpu=2,mem=150M,node=1,billing=2" in out
+
+
+def test_prlimit_starts_under_a_hard_only_limit_below_the_soft_one_it_inherits():
+    """A hard-only limit: prlimit refuses ":N" when the soft limit it keeps is above N, so
+    the export gives N:N (as docker's), and says so."""
+    if shutil.which("prlimit") is None:
+        pytest.skip("no prlimit (util-linux) here")
+    settings = Settings(parse_limits({"cpu": {"hard": "2h"}, "nofile": {"hard": 64}}))
+    export = exports.render("systemd-run", settings)
+    words = export.text.split()
+    prlimit = words[words.index("prlimit"):-1]
+    assert "--cpu=7200:7200" in prlimit and "--nofile=64:64" in prlimit
+    assert any("cpu hard 2h has no soft value" in note for note in export.notes)
+    done = subprocess.run(["prlimit", "--nofile=100:100", *prlimit, "sh", "-c",
+                           "ulimit -S -n; ulimit -H -n; ulimit -S -t"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["64", "64", "7200"]
