@@ -262,7 +262,10 @@ function __cl_unvar --argument-names level name
     if test "$old" = -
         set -eg $name
     else if string match -q '=*' -- "$old"
-        set -gx $name (string sub -s 2 -- "$old")
+        # Not a command substitution, which splits at newlines: read takes everything up
+        # to a NUL, and -d = leaves what follows the first '=' in value.
+        printf %s "$old" | read -lz -d = mark value
+        set -gx $name "$value"
     end
 end
 """

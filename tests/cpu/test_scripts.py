@@ -142,3 +142,23 @@ def test_deactivation_of_an_environment_without_cpu_settings_is_unchanged(tmp_pa
     prefix = environment(tmp_path, {"nofile": 100})
     for family in ("sh", "fish", "csh"):
         assert "_ENV_" not in script(prefix, "deactivate", family).read_text()
+
+
+@pytest.mark.parametrize("shell", ALL_SHELLS, ids=lambda s: s.name)
+def test_a_variable_with_newlines_or_an_equals_sign_is_put_back_exactly(shell: Shell,
+                                                                          tmp_path: Path):
+    """fish's deactivation split a saved value at its newlines ("a\\nb" came back "a b")."""
+    shell.required()
+    prefix = environment(tmp_path, {"threads": 2})
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    session = Session(shell)
+    session.activate(prefix, 1).deactivate(prefix, 1).raw(f"{sys.executable} {probe}")
+    values = {"OMP_NUM_THREADS": "a\nb", "MKL_NUM_THREADS": "=x =\n\ny",
+              "NUMBA_NUM_THREADS": "  2  "}
+    env = {**{k: v for k, v in os.environ.items() if k not in threads.NAMES}, **values}
+    result = session.run(tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.warnings() == []
+    [after] = probes(result.lines)
+    assert after["env"] == {**values, "PYTHON_CPU_COUNT": None}
