@@ -4,7 +4,7 @@ A writer does what ``conda limits set`` does with the core alone: under the envi
 lock it reads the record, merges its limits in and writes record and scripts; with
 ``cli=True`` it is the real ``conda limits set`` (or ``unset --all``) of the interpreter
 running this, which must have conda. With ``kill_at=N`` it kills itself with SIGKILL at its
-N-th write step (:data:`conda_limits.state.atomicfile.KILL_VARIABLE`). Used by the tests and by
+N-th write step (``tests/killpoints/sitecustomize.py``). Used by the tests and by
 ``benchmarks/bench_writes.py``.
 """
 
@@ -22,6 +22,9 @@ from conda_limits.limits.model import LimitSet, parse_limits
 from conda_limits.state import prefix_files, record
 
 ROOT = Path(__file__).parents[1]
+KILL_VARIABLE = "CONDA_LIMITS_TEST_KILL_AT_STEP"
+#: On the PYTHONPATH of a process given KILL_VARIABLE: its sitecustomize makes the kill.
+KILLPOINTS = Path(__file__).parent / "killpoints"
 WRITER = """
 import json, sys, time
 from conda_limits.state import locking, prefix_files
@@ -50,13 +53,16 @@ VALUES: dict[str, list[Any]] = {
 
 
 def environ(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+    """This environment with the checkout importable; with ``KILL_VARIABLE`` in ``extra``,
+    also the kill points that act on it."""
+    path = [str(KILLPOINTS)] if KILL_VARIABLE in extra else []
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)]), **extra}
 
 
 def start_writer(prefix: Path, limits: dict[str, Any] | None, *, start: float = 0.0,
                  kill_at: int | None = None, cli: bool = False) -> subprocess.Popen[bytes]:
     """A process that sets ``limits`` (None: removes all) in ``prefix`` at time ``start``."""
-    extra = {} if kill_at is None else {"CONDA_LIMITS_TEST_KILL_AT_STEP": str(kill_at)}
+    extra = {} if kill_at is None else {KILL_VARIABLE: str(kill_at)}
     if cli:
         flags = ["unset", "--all"] if limits is None else ["set", *(
             arg for key, value in limits.items() for arg in (f"--{key}", str(value)))]

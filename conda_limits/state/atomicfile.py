@@ -6,28 +6,25 @@
   the old content or the new, never a torn file. A writer killed in the middle leaves its
   temporary file, ``.NAME.XXXXXXXX.tmp`` beside the file; :func:`remove_temporaries` removes
   them (only a process that holds the lock of those files may call it).
-- Every step of a write calls :func:`step`, where tests can stop a writer: with
-  ``CONDA_LIMITS_TEST_KILL_AT_STEP=N`` in its environment, a process kills itself with
-  ``SIGKILL`` at its N-th step, as a power cut or ``kill -9`` would.
+- Every step of a write calls :func:`step`, where tests can stop a writer (through
+  :data:`on_step`, which only code running in the process can set: nothing from outside,
+  no environment variable, reaches it).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import signal
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import LimitsError
 
-KILL_VARIABLE = "CONDA_LIMITS_TEST_KILL_AT_STEP"
 MiB = 2**20
 
-#: Called with a description at every step of a write (tests raise from it).
+#: Called with a description at every step of a write (tests raise or kill from it).
 on_step: Callable[[str], None] | None = None
-_steps = 0
 
 
 def label(path: Path) -> str:
@@ -37,12 +34,8 @@ def label(path: Path) -> str:
 
 def step(what: str) -> None:
     """One step of a write is done: the place where tests interrupt a writer."""
-    global _steps
-    _steps += 1
     if on_step is not None:
         on_step(what)
-    if os.environ.get(KILL_VARIABLE) == str(_steps):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class FileTooLarge(LimitsError, ValueError):
