@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from ..limits.resources import KEYS
 from ..limits.values import MAX_VALUE, UNLIMITED, Value
 
 VERSION = 1
@@ -36,6 +38,14 @@ MEASURES = ("cpu", "rss", "vmem", "data", "nofile", "procs", "threads")
 #: How a run was started.
 VIA = ("run-limited", "kernel")
 MAX_NAME = 64
+#: An exit status as a shell reports it (128+N for signal N).
+MAX_STATUS = 255
+#: What ``stopped_by`` may name: a limit of the record, or the ``--mem`` cap.
+_STOPPED_BY = re.compile("|".join(map(re.escape, (*KEYS, "mem"))))
+#: A signal as :func:`conda_limits.usage.measure.signal_name` writes it.
+_SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}|signal [0-9]{1,3}", re.ASCII)
+_EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
+_LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()
 
 
 @dataclass(frozen=True)
@@ -113,12 +123,13 @@ def from_json(data: Any) -> Run | None:
         return Run(
             at=_parse_iso(data["at"]), via=via, command=command[:MAX_NAME],
             wall=_nonnegative(data["wall"]),
-            status=_optional_int(data.get("status")),
-            signal=_optional_str(data.get("signal")),
-            stopped_by=_optional_str(data.get("stopped_by")),
+            status=_optional_int(data.get("status"), MAX_STATUS),
+            signal=_optional_str(data.get("signal"), _SIGNAL),
+            stopped_by=_optional_str(data.get("stopped_by"), _STOPPED_BY),
             used={k: _nonnegative(v) for k, v in _mapping(data.get("used")).items()
                   if k in MEASURES},
-            limits={str(k): int(_nonnegative(v)) for k, v in _mapping(data.get("limits")).items()},
+            limits={k: int(_nonnegative(v)) for k, v in _mapping(data.get("limits")).items()
+                    if k in KEYS},
             mem=None if mem is None else MemUse(int(_nonnegative(mem["limit"])),
                                                 _optional_int(mem.get("peak")),
                                                 _optional_int(mem.get("oom_kills"))),
@@ -137,12 +148,17 @@ def iso(at: float) -> str:
 
 
 def _parse_iso(text: Any) -> float:
+    """A date of an entry, as seconds since the epoch: one whose UTC and local date and time
+    can be shown (``9999-12-31T23:59:59-14:00`` is in the year 10000 in UTC: refused)."""
     if not isinstance(text, str):
         raise TypeError(text)
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
         raise ValueError(text)
-    return when.timestamp()
+    at = when.timestamp()
+    if not _EARLIEST <= at <= _LATEST:  # a day inside datetime's range, for local times
+        raise ValueError(text)
+    return at
 
 
 def _number(value: float) -> float | int:
@@ -158,22 +174,26 @@ def _nonnegative(value: Any) -> float:
     return value
 
 
-def _optional_int(value: Any) -> int | None:
+def _optional_int(value: Any, most: int = MAX_VALUE) -> int | None:
+    """A whole figure of an entry (a count, bytes, an exit status): 0 to ``most``."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(value)
-    if abs(value) > MAX_VALUE:
+    if not 0 <= value <= most:
         raise ValueError(value)
     return value
 
 
-def _optional_str(value: Any) -> str | None:
+def _optional_str(value: Any, pattern: re.Pattern[str]) -> str | None:
+    """A name of an entry that ``pattern`` accepts (a limit's key, a signal's name)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise TypeError(value)
-    return value[:MAX_NAME]
+    if not pattern.fullmatch(value):
+        raise ValueError(value)
+    return value
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -233,3 +233,26 @@ def test_the_users_setting_is_read_without_loading_plugins(tmp_path, monkeypatch
     finally:
         monkeypatch.undo()
         reset_context()
+
+
+def test_hand_made_dates_and_figures_are_skipped_not_shown_or_a_crash(tmp_env):
+    """Anyone who can write the log (a group-writable or copied environment) can put any
+    line in it: a date after 9999-12-31 in UTC ended usage/suggest in a traceback, and a
+    negative figure was shown as a measurement."""
+    with tmp_env() as prefix:
+        good = {"v": 1, "at": "2026-01-01T10:00:00Z", "via": "run-limited", "command": "c",
+                "wall": 1, "status": 0, "used": {"rss": 300 * MiB}}
+        bad = [{**good, "at": "9999-12-31T23:59:59-14:00"},
+               {**good, "mem": {"limit": 1 << 30, "peak": -5}},
+               {**good, "status": -3}]
+        path = log.prefix_log(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(d, separators=(",", ":")) + "\n"
+                                for d in [good, good, good, *bad]))
+        for args in (["usage"], ["usage", "--json"], ["suggest"], ["suggest", "--json"]):
+            result = conda("limits", *args, "-p", str(prefix))
+            assert result.returncode == 0, result.stderr
+            assert "Traceback" not in result.stderr and "-5" not in result.stdout
+            if args == ["usage", "--json"]:
+                data = json.loads(result.stdout)
+                assert (data["recorded"], data["skipped"]) == (3, 3)

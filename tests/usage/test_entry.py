@@ -60,6 +60,23 @@ def test_unknown_measures_are_left_out_and_read_back_as_absent():
      "status": 10**30},
     {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
      "status": 1.5},
+    # Dates a date of the log cannot be shown as (UTC or local): after 9999-12-31 in UTC.
+    {"v": 1, "at": "9999-12-31T23:59:59-14:00", "via": "x", "command": "c", "wall": 1},
+    {"v": 1, "at": "0001-01-01T00:00:00+14:00", "via": "x", "command": "c", "wall": 1},
+    # Figures below 0: not measurements.
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "mem": {"limit": 1 << 30, "peak": -5}},
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "mem": {"limit": 1 << 30, "oom_kills": -1}},
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "status": -5},
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "status": 256},
+    # Names that are no limit and no signal.
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "stopped_by": "nofile\x1b[2J"},
+    {"v": 1, "at": "2025-12-01T10:00:00Z", "via": "x", "command": "c", "wall": 1,
+     "signal": "SIGKILL\nforged"},
 ])
 def test_what_is_not_a_valid_entry_is_none(data):
     assert from_json(data) is None
@@ -84,3 +101,13 @@ def test_a_name_with_quotes_and_controls_stays_one_line_and_cannot_fake_an_entry
     line = a_run(command='a"\n{"v":1,\x1b').to_line()
     assert line.count("\n") == 1
     assert line.count(START) == 1
+
+
+def test_the_edges_of_valid_figures_and_names_are_entries():
+    run = from_json({"v": 1, "at": "9999-12-29T23:59:59+00:00", "via": "kernel",
+                     "command": "c", "wall": 0, "status": 255, "signal": "SIGRTMIN+3",
+                     "stopped_by": "mem", "limits": {"data": 0, "gpu": 3},
+                     "mem": {"limit": 0, "peak": 0, "oom_kills": 0}})
+    assert run is not None and run.status == 255 and run.limits == {"data": 0}
+    assert run.to_line().startswith('{"v":1,"at":"9999-12-29T23:59:59Z"')
+    assert from_json({**json.loads(run.to_line()), "signal": "signal 40"}) is not None
