@@ -12,6 +12,8 @@ csh has no functions, so every limit gets its own block of fixed text. What the 
   is first tried in a subshell, ``( limit NAME N ) >& /dev/null``, and run only if that worked.
 - Forks are fine here, but few: activation reads ``/proc/self/limits`` once with ``cat``
   (bytes) and takes each limit's row by position, checked against its label (else ``grep``);
+  where it has a fast path, the subshell reading the rows tries its limits first (and reads
+  the shell's own ``/proc/$$/limits``), which saves the fast path's trial subshell;
   variables whose name holds the level are read with ``eval``; only a ``limit`` that is about
   to run forks (its trial subshell). Without ``/proc`` (macOS, BSD) ``sh -c 'ulimit ...'``
   reports the limits in POSIX units. ``@`` computes in 64-bit integers.
@@ -50,6 +52,21 @@ if ( "$__cl_lvl" == "" || "$__cl_lvl" =~ *[^0-9]* ) set __cl_lvl = 0
 # Activation reads /proc/self/limits once, a line per word (one fork).
 READ_ROWS = """\
 if ( -r /proc/self/limits ) set __cl_rows = ( "`cat /proc/self/limits`" )
+"""
+# With a fast path, the same subshell first tries its limits, and says `__cl_ok` if they all
+# worked, then reads the shell's own limits, /proc/$$/limits (the trial changed only its
+# own). A failing `limit` ends that subshell before `cat`: the rows are read again.
+TRIAL_ROWS = """\
+set __cl_f = 0
+if ( -r /proc/$$/limits ) set __cl_rows = ( "`{trial} && echo __cl_ok; cat /proc/$$/limits`" )
+if ( $?__cl_rows ) then
+    if ( $#__cl_rows == 0 ) then
+        set __cl_rows = ( "`cat /proc/self/limits`" )
+    else if ( "$__cl_rows[1]" == __cl_ok ) then
+        shift __cl_rows
+        set __cl_f = 1
+    endif
+endif
 """
 
 CLEANUP = """\
@@ -344,21 +361,29 @@ def _fast_activate(pairs: list[tuple[Resource, Value]]) -> list[str]:
                       f"    if ( {hard} < {int(value)} ) set __cl_f = 0", "endif"]
         name = protocol.saved_name(EVAL_LEVEL, protocol.key(r))
         saves.append(f"eval 'if ( ! $?{name} ) setenv {name} '\"$__cl_{i}[{words + 1}]\"")
-        figure_ = UNLIMITED if value == UNLIMITED else str(int(value) // r.block)
-        limits.append(f"limit {r.csh} {figure_}")
-    return ["if ( $?__cl_rows ) then",
+        limits.append(f"limit {r.csh} {_csh_figure(r, value)}")
+    return ["if ( $?__cl_rows && $__cl_f ) then",
             f"    if ( $#__cl_rows >= {last} ) then",
             f"        set {rows}",
-            "        set __cl_f = 1",
             *_indent(checks, 2),
             "        if ( $__cl_f ) then",
             *_indent(hards, 3),
             "        endif",
             "        if ( $__cl_f ) then",
-            *_indent(_trial_then(limits, saves), 3),
+            *_indent([*limits, *saves, "goto __cl_end"], 3),
             "        endif",
             "    endif",
             "endif"]
+
+
+def _trial(pairs: list[tuple[Resource, Value]]) -> str:
+    """The fast path's ``limit`` commands, for the subshell that reads the rows."""
+    return " && ".join(f"limit {r.csh} {_csh_figure(r, value)} >& /dev/null"
+                       for r, value in pairs)
+
+
+def _csh_figure(resource: Resource, value: Value) -> str:
+    return UNLIMITED if value == UNLIMITED else str(int(value) // resource.block)
 
 
 def _fast_deactivate(own: list[Resource]) -> list[str]:
@@ -399,12 +424,14 @@ def render_activate(limits: LimitSet) -> str:
     lines: list[str] = []
     pairs = [(r, limit.soft) for r, limit in limits.items_with_resource()
              if limit.hard is None and limit.soft is not None]
+    rows = READ_ROWS
     if len(pairs) == len(limits):
         lines += _fast_activate(pairs)
+        rows = TRIAL_ROWS.format(trial=_trial(pairs))
     for resource, limit in limits.items_with_resource():
         lines += _apply(resource, limit)
     return (header(True, SHELL)
-            + SETUP + READ_ROWS + "\n".join(lines) + "\n" + END + CLEANUP)
+            + SETUP + rows + "\n".join(lines) + "\n" + END + CLEANUP)
 
 
 def render_deactivate(limits: LimitSet) -> str:
