@@ -77,6 +77,21 @@ def test_an_environment_variable_set_for_the_environment_wins_and_show_says_so(c
         assert "OMP_NUM_THREADS" not in script.read_text()
 
 
+def test_unsetting_the_last_thread_variable_says_activation_sets_them_all_again(conda_cli,
+                                                                                tmp_env):
+    with tmp_env() as prefix:
+        conda_cli("env", "config", "vars", "set", "-p", prefix, "OMP_NUM_THREADS=8",
+                  "MKL_NUM_THREADS=4")
+        conda_cli("limits", "set", "-p", prefix, "--threads", "2")
+        _, err, _ = conda_cli("env", "config", "vars", "unset", "-p", prefix, "MKL_NUM_THREADS")
+        assert ("activation scripts updated: OMP_NUM_THREADS set with `conda env config vars` "
+                "win over threads; activation sets the other thread variables to 2") in err
+        _, err, _ = conda_cli("env", "config", "vars", "unset", "-p", prefix, "OMP_NUM_THREADS")
+        assert "win over threads" not in err
+        assert ("activation scripts updated: no thread variable is set with `conda env config "
+                "vars` now: activation sets them all to 2 again") in err
+
+
 def test_run_limited_flags_and_report(tmp_env):
     with tmp_env() as prefix:
         code = "import os; print(os.environ['OMP_NUM_THREADS'], sorted(os.sched_getaffinity(0)))"
