@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ..limits import affinity, threads
 from ..limits import cpu as settings
@@ -23,15 +23,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..system.cpu_quota import CpuQuota, CpuStats
+    from ..system.memory_cap import MemoryCap
 
 FLAG, ENVIRONMENT = "flag", "environment"
-
-
-class CgroupCap(Protocol):
-    """What a ``--mem`` cap offers a CPU quota that would share its cgroup."""
-
-    backend: str
-    directory: Path | None
 
 
 @dataclass(frozen=True)
@@ -82,17 +76,12 @@ class CpuRun:
     def cgroups(self) -> list[Path]:
         """The cgroup directories made for the quota (to remove when the command ends), not
         those of a systemd scope or of a ``--mem`` cgroup it shares."""
-        from ..system.cpu_quota import CgroupV1, CgroupV2
-
-        if not isinstance(self.quota, (CgroupV1, CgroupV2)) or self.quota.directory is None:
-            return []
-        extra = getattr(self.quota, "accounting", None)
-        return [self.quota.directory, *([extra] if extra is not None else [])]
+        return self.quota.made_here() if self.quota is not None else []
 
 
 def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
             own_variables: Mapping[str, str] | None = None,
-            beside: CgroupCap | None = None,
+            beside: MemoryCap | None = None,
             backends: Sequence[str] | None = None) -> CpuRun | None:
     """The CPU side of a command, or None when no CPU setting applies.
 

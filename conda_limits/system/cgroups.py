@@ -15,11 +15,21 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
+from ..errors import LimitsError
+
+#: The backends, in the order they are tried: a systemd scope, a cgroup v2 child, a v1 child.
+BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
 NAME_PREFIX = "conda-limits-"  # name of every cgroup or scope made here: conda-limits-<pid>-<token>
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class CgroupError(LimitsError, RuntimeError):
+    """A cgroup could not be set up for the command (it was not started)."""
 
 
 @dataclass
@@ -237,3 +247,164 @@ def systemd_run(mount: Mount | None, controller: str) -> tuple[str | None, str]:
     return executable, ""
 
 
+
+
+@dataclass(frozen=True)
+class Hierarchies:
+    """Where one controller is mounted (cgroup v2, and v1 if it is there) and where this
+    process is in each."""
+
+    v2: Mount | None
+    v1: Mount | None
+    v2_own: str | None
+    v1_own: str | None
+
+    def v1_parent(self, controller: str) -> tuple[Path | None, str]:
+        """This process's v1 ``controller`` cgroup if this user may make a child there, or
+        why not."""
+        parent = self.v1.directory(self.v1_own) if self.v1 and self.v1_own else None
+        if parent is None:
+            return None, f"no cgroup v1 {controller} controller is mounted"
+        if not os.access(parent, os.W_OK):
+            return None, f"{parent} is not writable by this user"
+        return parent, ""
+
+
+def locate(controller: str) -> Hierarchies:
+    """The hierarchies of ``controller`` from /proc; raises OSError without /proc."""
+    mountinfo = Path("/proc/self/mountinfo").read_text()
+    own = Path("/proc/self/cgroup").read_text()
+    return Hierarchies(*mounts(mountinfo, controller), *own_cgroups(own, controller))
+
+
+@dataclass
+class Scope:
+    """A transient systemd scope that ``systemd-run`` makes around the command."""
+
+    executable: str
+    mount: Mount
+    user: bool  # ``systemd-run --user``: the user's own systemd
+    properties: list[str] = field(default_factory=list)  # ``-p NAME=VALUE`` options
+    unit: str = field(default_factory=lambda: f"{NAME_PREFIX}{os.getpid()}-"
+                      f"{os.urandom(4).hex()}.scope")
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
+                "--collect", f"--unit={self.unit}", *self.properties, "--", *argv]
+
+    def join(self, pid: int, timeout: float = 10.0) -> Path:
+        """The scope's directory, once systemd-run has moved ``pid`` into it (OSError:
+        why it did not)."""
+        return scope_directory(pid, self.unit, self.mount, timeout)
+
+
+def systemd_scope(hierarchies: Hierarchies, controller: str) -> tuple[Scope | None, str]:
+    """A scope that can hold ``controller`` here (not made yet), or why there is none."""
+    executable, reason = systemd_run(hierarchies.v2, controller)
+    if executable is None or hierarchies.v2 is None:
+        return None, reason
+    return Scope(executable, hierarchies.v2, os.geteuid() != 0), ""
+
+
+class Cgroup:
+    """One command's cgroup: a directory made here (or adopted from the process that made
+    it), or a systemd scope (whose directory is known once the command is in it).
+
+    A controller's subclass writes its settings (:meth:`configure`), checks the kernel
+    holds them (:meth:`check`) and reads what the cgroup saw; its errors are ``error``.
+    """
+
+    error: ClassVar[type[CgroupError]] = CgroupError
+
+    def __init__(self, backend: str, directory: Path | None = None,
+                 scope: Scope | None = None) -> None:
+        self.backend = backend
+        self.directory = directory
+        self.scope = scope
+        self.removed_leftovers = 0  # processes the command left, killed by :meth:`close`
+
+    @property
+    def version(self) -> int:
+        """The cgroup version of the files: 1 for ``cgroup v1``, else 2."""
+        return 1 if self.backend == "cgroup v1" else 2
+
+    def configure(self) -> None:
+        """Write the controller's settings into :attr:`directory` (raise :attr:`error`)."""
+
+    def check(self) -> None:
+        """Raise :attr:`error` unless the kernel holds the settings in :attr:`directory`."""
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """The command line that starts ``argv`` in this cgroup (unchanged for directories)."""
+        return self.scope.wrap(argv) if self.scope else argv
+
+    def attach(self, pid: int) -> None:
+        """Put ``pid`` (not yet running the command) into the cgroup; for a scope, wait
+        until systemd has, then check the settings there."""
+        if self.scope is not None:
+            try:
+                self.directory = self.scope.join(pid)
+            except OSError as error:
+                raise self.error(str(error)) from None
+            self.check()
+            return
+        assert self.directory is not None
+        try:
+            write(self.directory / "cgroup.procs", str(pid))
+        except OSError as error:
+            raise self.error(f"cannot move the command into {self.directory}: "
+                             f"{error.strerror or error}") from None
+
+    def close(self) -> None:
+        """Kill what the command left running in the cgroup, then remove the cgroup (a scope:
+        nothing to do, ``--collect`` has systemd remove it when it is empty)."""
+        if self.directory is None or self.scope is not None:
+            return
+        self.removed_leftovers = kill_all(self.directory)
+        remove(self.directory)
+
+
+CgroupT = TypeVar("CgroupT", bound=Cgroup)
+
+
+def made(cgroup: CgroupT) -> CgroupT:
+    """``cgroup`` (its directory just made) configured, or its directory removed again and
+    the error raised."""
+    try:
+        cgroup.configure()
+    except BaseException:
+        if cgroup.directory is not None:
+            remove(cgroup.directory)
+        raise
+    return cgroup
+
+
+def first_usable(controller: str, backends: Sequence[str],
+                 make: Callable[[str, Hierarchies, Path | Scope], CgroupT],
+                 ) -> tuple[CgroupT | None, list[str]]:
+    """The cgroup of the first of ``backends`` that can hold ``controller`` here, made by
+    ``make(backend, hierarchies, parent directory or scope)``; else None and, per backend,
+    ``"backend: why not"``. ``make`` raises :class:`CgroupError` or OSError to say why."""
+    try:
+        hierarchies = locate(controller)
+    except OSError:
+        return None, ["no /proc/self/cgroup: cgroups are Linux-only"]
+    reasons: list[str] = []
+    for backend in backends:
+        place: Path | Scope | None
+        if backend == "systemd":
+            place, reason = systemd_scope(hierarchies, controller)
+        elif backend == "cgroup v2":
+            place, reason = (None, "no cgroup v2 is mounted") if hierarchies.v2 is None else \
+                v2_parent(hierarchies.v2, hierarchies.v2_own, controller)
+        elif backend == "cgroup v1":
+            place, reason = hierarchies.v1_parent(controller)
+        else:
+            raise ValueError(f"unknown {controller} cgroup backend {backend!r}")
+        if place is not None:
+            try:
+                return make(backend, hierarchies, place), reasons
+            except (OSError, CgroupError) as error:
+                reason = str(getattr(error, "strerror", None) or error)
+        reasons.append(f"{backend}: {reason}")
+    return None, reasons

@@ -21,18 +21,22 @@ killing what the command left in it, as for ``--mem``. Where no backend can enfo
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import LimitsError
 from ..limits.cpu import Cores
-from . import cgroups, memory_cap
-from .cgroups import Mount
+from . import cgroups
+from .cgroups import Hierarchies, Scope
+
+if TYPE_CHECKING:
+    from .memory_cap import MemoryCap
 
 #: The CFS period used here, in microseconds (the kernel's and systemd's default).
 PERIOD_US = 100_000
-BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
+BACKENDS = cgroups.BACKENDS
 
 
 class CpuQuotaUnavailable(LimitsError):
@@ -45,7 +49,7 @@ class CpuQuotaUnavailable(LimitsError):
                          + "; ".join(self.reasons))
 
 
-class CpuQuotaError(LimitsError):
+class CpuQuotaError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
 
 
@@ -82,118 +86,6 @@ def parse_stat(text: str) -> dict[str, int]:
     return out
 
 
-def _stats(backend: str, cores: Cores, directory: Path | None) -> CpuStats:
-    if directory is None:
-        return CpuStats(backend, cores)
-    try:
-        stat = parse_stat(cgroups.read(directory / "cpu.stat"))
-    except OSError:
-        return CpuStats(backend, cores)
-    throttled = stat.get("throttled_usec")
-    if throttled is None and "throttled_time" in stat:  # v1: nanoseconds
-        throttled = stat["throttled_time"] // 1000
-    usage = stat.get("usage_usec")
-    if usage is None:
-        try:
-            usage = int(cgroups.read(directory / "cpuacct.usage")) // 1000
-        except (OSError, ValueError):
-            pass
-    return CpuStats(backend, cores, stat.get("nr_periods"), stat.get("nr_throttled"),
-                    throttled, usage)
-
-
-class CpuQuota:
-    """A cgroup holding one command to ``cores`` of CPU time (see the module docstring)."""
-
-    backend = ""
-
-    def __init__(self, cores: Cores) -> None:
-        self.cores = cores
-        self.directory: Path | None = None
-        self.removed_leftovers = 0
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        """The command line that starts ``argv`` under this quota (unchanged for directories)."""
-        return argv
-
-    def attach(self, pid: int) -> None:
-        """Put ``pid`` (not yet running the command) into the cgroup."""
-        assert self.directory is not None
-        try:
-            cgroups.write(self.directory / "cgroup.procs", str(pid))
-        except OSError as error:
-            raise CpuQuotaError(f"cannot move the command into {self.directory}: "
-                                f"{error.strerror or error}") from None
-
-    def stats(self) -> CpuStats:
-        return _stats(self.backend, self.cores, self.directory)
-
-    def close(self) -> None:
-        """Kill what the command left running in the cgroup, then remove the cgroup."""
-        if self.directory is None:
-            return
-        self.removed_leftovers = cgroups.kill_all(self.directory)
-        cgroups.remove(self.directory)
-
-
-class CgroupV1(CpuQuota):
-    """A child of this process's cgroup in the v1 cpu hierarchy, with the CFS quota.
-
-    Where ``cpuacct`` is mounted apart from ``cpu`` (``accounting``: this process's cgroup
-    there), a child is made there too, so that the CPU time used is known.
-    """
-
-    backend = "cgroup v1"
-
-    def __init__(self, cores: Cores, parent: Path, accounting: Path | None = None) -> None:
-        super().__init__(cores)
-        self.directory = directory = cgroups.make_child(parent)
-        try:
-            cgroups.write(directory / "cpu.cfs_period_us", str(PERIOD_US))
-            cgroups.write(directory / "cpu.cfs_quota_us", str(quota_us(cores)))
-            applied = int(cgroups.read(directory / "cpu.cfs_quota_us"))
-        except (OSError, ValueError) as error:
-            cgroups.remove(directory)
-            raise CpuQuotaError(f"cannot set the CPU quota in {directory}: "
-                                f"{getattr(error, 'strerror', None) or error}") from None
-        if applied != quota_us(cores):
-            cgroups.remove(directory)
-            raise CpuQuotaError(f"{directory} did not take the CPU quota "
-                                f"(cpu.cfs_quota_us reads {applied})")
-        self.accounting: Path | None = None
-        if accounting is not None and os.access(accounting, os.W_OK):
-            try:
-                self.accounting = cgroups.make_child(accounting)
-            except OSError:
-                pass  # usage unknown: the quota holds all the same
-
-    def attach(self, pid: int) -> None:
-        super().attach(pid)
-        if self.accounting is not None:
-            try:
-                cgroups.write(self.accounting / "cgroup.procs", str(pid))
-            except OSError:
-                cgroups.remove(self.accounting)
-                self.accounting = None
-
-    def stats(self) -> CpuStats:
-        found = super().stats()
-        if self.accounting is None or found.usage_us is not None:
-            return found
-        try:
-            usage = int(cgroups.read(self.accounting / "cpuacct.usage")) // 1000
-        except (OSError, ValueError):
-            return found
-        return CpuStats(found.backend, found.cores, found.periods, found.throttled_periods,
-                        found.throttled_us, usage)
-
-    def close(self) -> None:
-        super().close()
-        if self.accounting is not None:
-            cgroups.kill_all(self.accounting)
-            cgroups.remove(self.accounting)
-
-
 def configure_v2(directory: Path, cores: Cores) -> None:
     """Write ``cpu.max`` in a cgroup v2 directory and check that the kernel took it."""
     wanted = f"{quota_us(cores)} {PERIOD_US}"
@@ -217,19 +109,18 @@ def check_v2(directory: Path, cores: Cores) -> None:
                             f"(cpu.max reads {' '.join(applied)!r})")
 
 
-class CgroupV2(CpuQuota):
-    """A child of a cgroup v2 directory that enables the cpu controller, with ``cpu.max``."""
-
-    backend = "cgroup v2"
-
-    def __init__(self, cores: Cores, parent: Path) -> None:
-        super().__init__(cores)
-        self.directory = cgroups.make_child(parent)
-        try:
-            configure_v2(self.directory, cores)
-        except CpuQuotaError:
-            cgroups.remove(self.directory)
-            raise
+def configure_v1(directory: Path, cores: Cores) -> None:
+    """Write the CFS period and quota in a cgroup v1 ``cpu`` directory and check them."""
+    try:
+        cgroups.write(directory / "cpu.cfs_period_us", str(PERIOD_US))
+        cgroups.write(directory / "cpu.cfs_quota_us", str(quota_us(cores)))
+        applied = int(cgroups.read(directory / "cpu.cfs_quota_us"))
+    except (OSError, ValueError) as error:
+        raise CpuQuotaError(f"cannot set the CPU quota in {directory}: "
+                            f"{getattr(error, 'strerror', None) or error}") from None
+    if applied != quota_us(cores):
+        raise CpuQuotaError(f"{directory} did not take the CPU quota "
+                            f"(cpu.cfs_quota_us reads {applied})")
 
 
 def systemd_properties(cores: Cores) -> list[str]:
@@ -237,128 +128,143 @@ def systemd_properties(cores: Cores) -> list[str]:
     return ["-p", f"CPUQuota={cores.hundredths}%"]
 
 
-class SystemdScope(CpuQuota):
-    """``systemd-run --scope -p CPUQuota=...``: systemd makes and removes the cgroup."""
+class CpuQuota(cgroups.Cgroup):
+    """A cgroup holding one command to ``cores`` of CPU time (see the module docstring).
 
-    backend = "systemd scope"
+    On cgroup v1, where ``cpuacct`` is mounted apart from ``cpu``, ``accounting`` is a child
+    made there too, so that the CPU time used is known. ``shares`` is the ``--mem`` cap whose
+    cgroup v2 holds the quota as well (a process is in one v2 cgroup only): the cap makes,
+    attaches and removes that cgroup; read :meth:`stats` before it is closed.
+    """
 
-    def __init__(self, cores: Cores, executable: str, mount: Mount, user: bool) -> None:
-        super().__init__(cores)
-        self.executable = executable
-        self.mount = mount
-        self.user = user
-        self.unit = f"{cgroups.NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
+    error = CpuQuotaError
 
-    def wrap(self, argv: list[str]) -> list[str]:
-        return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
-                "--collect", f"--unit={self.unit}", *systemd_properties(self.cores),
-                "--", *argv]
+    def __init__(self, backend: str, cores: Cores, directory: Path | None = None,
+                 scope: Scope | None = None, *, accounting: Path | None = None,
+                 shares: MemoryCap | None = None) -> None:
+        super().__init__(backend, directory, scope)
+        self.cores = cores
+        self.accounting = accounting
+        self.shares = shares
+        if scope is not None:
+            scope.properties += systemd_properties(cores)
 
-    def attach(self, pid: int, timeout: float = 10.0) -> None:
-        """Wait until systemd-run has moved ``pid`` into the scope, then check cpu.max."""
-        try:
-            directory = cgroups.scope_directory(pid, self.unit, self.mount, timeout)
-        except OSError as error:
-            raise CpuQuotaError(str(error)) from None
-        check_v2(directory, self.cores)
-        self.directory = directory
+    def configure(self) -> None:
+        assert self.directory is not None
+        if self.version == 1:
+            configure_v1(self.directory, self.cores)
+        else:
+            configure_v2(self.directory, self.cores)
 
-    def stats(self) -> CpuStats:
-        # systemd removes the scope once it is empty, possibly before this is read.
-        if self.directory is None or not self.directory.exists():
-            return CpuStats(self.backend, self.cores)
-        return super().stats()
-
-    def close(self) -> None:
-        """Nothing to do: ``--collect`` has systemd remove the scope when it is empty."""
-
-
-def _systemd(cores: Cores, mount: Mount | None) -> tuple[SystemdScope | None, str]:
-    executable, reason = cgroups.systemd_run(mount, "cpu")
-    if executable is None or mount is None:
-        return None, reason
-    return SystemdScope(cores, executable, mount, os.geteuid() != 0), ""
-
-
-class Shared(CpuQuota):
-    """A quota in the cgroup v2 of a ``--mem`` cap (a process is in one v2 cgroup only): the
-    cap's systemd scope gets ``CPUQuota=``, or its directory gets ``cpu.max``. The cap makes,
-    attaches and removes the cgroup; read :meth:`stats` before it is closed."""
-
-    def __init__(self, cores: Cores, cap: memory_cap.MemoryCap) -> None:
-        super().__init__(cores)
-        self.cap = cap
-        self.backend = f"{cap.backend}, with --mem"
-        if isinstance(cap, memory_cap.SystemdScope):
-            cap.properties += systemd_properties(cores)
-        elif cap.directory is not None:
-            configure_v2(cap.directory, cores)
+    def check(self) -> None:
+        assert self.directory is not None
+        check_v2(self.directory, self.cores)
 
     def attach(self, pid: int) -> None:
-        """The cap has put ``pid`` in its cgroup already: check the quota there."""
-        if self.cap.directory is None:
-            raise CpuQuotaError("the --mem cgroup has no directory")
-        check_v2(self.cap.directory, self.cores)
-        self.directory = self.cap.directory
+        if self.shares is not None:  # the cap has put ``pid`` in its cgroup already
+            self.directory = self.shares.directory
+            if self.directory is None:
+                raise CpuQuotaError("the --mem cgroup has no directory")
+            self.check()
+            return
+        super().attach(pid)
+        if self.accounting is not None:
+            try:
+                cgroups.write(self.accounting / "cgroup.procs", str(pid))
+            except OSError:
+                cgroups.remove(self.accounting)
+                self.accounting = None
+
+    def stats(self) -> CpuStats:
+        # systemd removes a scope once it is empty, possibly before this is read.
+        if self.directory is None or not self.directory.exists():
+            return CpuStats(self.backend, self.cores)
+        try:
+            stat = parse_stat(cgroups.read(self.directory / "cpu.stat"))
+        except OSError:
+            return CpuStats(self.backend, self.cores)
+        throttled = stat.get("throttled_usec")
+        if throttled is None and "throttled_time" in stat:  # v1: nanoseconds
+            throttled = stat["throttled_time"] // 1000
+        usage = stat.get("usage_usec")
+        for folder in (self.directory, self.accounting):
+            if usage is None and folder is not None:
+                try:
+                    usage = int(cgroups.read(folder / "cpuacct.usage")) // 1000
+                except (OSError, ValueError):
+                    pass
+        return CpuStats(self.backend, self.cores, stat.get("nr_periods"),
+                        stat.get("nr_throttled"), throttled, usage)
 
     def close(self) -> None:
-        """Nothing to do: the cap removes the cgroup."""
+        if self.shares is not None:
+            return
+        super().close()
+        if self.accounting is not None:
+            cgroups.kill_all(self.accounting)
+            cgroups.remove(self.accounting)
+
+    def made_here(self) -> list[Path]:
+        """The cgroup directories made for this quota (to remove when the command ends), not
+        those of a systemd scope or of a ``--mem`` cgroup it shares."""
+        if self.scope is not None or self.shares is not None or self.directory is None:
+            return []
+        return [self.directory, *([self.accounting] if self.accounting is not None else [])]
+
+
+def _accounting(hierarchies: Hierarchies) -> Path | None:
+    """A new child of this process's v1 ``cpuacct`` cgroup, where that is mounted apart from
+    ``cpu`` and writable (else None: the usage is unknown, the quota holds all the same)."""
+    try:
+        acct = cgroups.locate("cpuacct")
+    except OSError:
+        return None
+    if acct.v1 is None or acct.v1 == hierarchies.v1 or acct.v1_own is None:
+        return None
+    parent = acct.v1.directory(acct.v1_own)
+    if parent is None or not os.access(parent, os.W_OK):
+        return None
+    try:
+        return cgroups.make_child(parent)
+    except OSError:
+        return None
+
+
+def _make(cores: Cores) -> Callable[[str, Hierarchies, Path | Scope], CpuQuota]:
+    def make(backend: str, hierarchies: Hierarchies, place: Path | Scope) -> CpuQuota:
+        if isinstance(place, Scope):
+            return CpuQuota("systemd scope", cores, scope=place)
+        made = cgroups.made(CpuQuota(backend, cores, cgroups.make_child(place)))
+        if backend == "cgroup v1":
+            made.accounting = _accounting(hierarchies)
+        return made
+
+    return make
 
 
 def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
-              beside: object = None) -> CpuQuota:
+              beside: MemoryCap | None = None) -> CpuQuota:
     """A quota of ``cores`` from the first backend that can enforce it here.
 
     ``beside`` is the command's ``--mem`` cap, if any: a cgroup v2 one (systemd scope or
     directory) holds the quota too. Raises :class:`CpuQuotaUnavailable` (naming each
     backend's reason) when none can.
     """
-    if isinstance(beside, memory_cap.MemoryCap) and beside.backend != "cgroup v1":
+    if beside is not None and beside.version == 2:
         try:
-            return Shared(cores, beside)
+            shared = CpuQuota(f"{beside.backend}, with --mem", cores, shares=beside)
+            if beside.scope is not None:
+                beside.scope.properties += systemd_properties(cores)
+            elif beside.directory is not None:
+                configure_v2(beside.directory, cores)
+            return shared
         except CpuQuotaError as error:
             reason = f"{beside.backend} (the --mem cgroup): {error}"
             raise CpuQuotaUnavailable(cores, [reason]) from None
-    try:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
-        own = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        raise CpuQuotaUnavailable(cores, ["no /proc/self/cgroup: cgroups are Linux-only"]) \
-            from None
-    v2_mount, v1_mount = cgroups.mounts(mountinfo, "cpu")
-    v2_own, v1_own = cgroups.own_cgroups(own, "cpu")
-    acct_mount = cgroups.mounts(mountinfo, "cpuacct")[1]
-    acct_own = cgroups.own_cgroups(own, "cpuacct")[1]
-    accounting = (acct_mount.directory(acct_own) if acct_mount and acct_own
-                  and acct_mount != v1_mount else None)
-    reasons = []
     for backend in backends:
-        if backend == "systemd":
-            quota, reason = _systemd(cores, v2_mount)
-            if quota is not None:
-                return quota
-        elif backend == "cgroup v2":
-            if v2_mount is None:
-                reason = "no cgroup v2 is mounted"
-            else:
-                parent, reason = cgroups.v2_parent(v2_mount, v2_own, "cpu")
-                if parent is not None:
-                    try:
-                        return CgroupV2(cores, parent)
-                    except (OSError, CpuQuotaError) as error:
-                        reason = str(getattr(error, "strerror", None) or error)
-        elif backend == "cgroup v1":
-            parent = v1_mount.directory(v1_own) if v1_mount and v1_own else None
-            if parent is None:
-                reason = "no cgroup v1 cpu controller is mounted"
-            elif not os.access(parent, os.W_OK):
-                reason = f"{parent} is not writable by this user"
-            else:
-                try:
-                    return CgroupV1(cores, parent, accounting)
-                except (OSError, CpuQuotaError) as error:
-                    reason = str(getattr(error, "strerror", None) or error)
-        else:
+        if backend not in BACKENDS:
             raise ValueError(f"unknown CPU quota backend {backend!r}")
-        reasons.append(f"{backend}: {reason}")
-    raise CpuQuotaUnavailable(cores, reasons)
+    quota, reasons = cgroups.first_usable("cpu", backends, _make(cores))
+    if quota is None:
+        raise CpuQuotaUnavailable(cores, reasons)
+    return quota

@@ -18,14 +18,15 @@ enforce the cap, :func:`memory_cap` raises :class:`MemoryCapUnavailable` and not
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LimitsError
 from . import cgroups
-from .cgroups import PAGE, Mount
+from .cgroups import PAGE, Hierarchies, Scope
+
+BACKENDS = cgroups.BACKENDS
 
 
 class MemoryCapUnavailable(LimitsError, RuntimeError):
@@ -38,7 +39,7 @@ class MemoryCapUnavailable(LimitsError, RuntimeError):
                          + "; ".join(self.reasons))
 
 
-class MemoryCapError(LimitsError, RuntimeError):
+class MemoryCapError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
 
 
@@ -52,181 +53,78 @@ class MemoryStats:
     oom_kills: int | None = None
 
 
-@dataclass
-class MemoryCap:
+class MemoryCap(cgroups.Cgroup):
     """A cgroup capping one command's resident memory (see the module docstring)."""
 
-    backend: str
-    limit: int
-    directory: Path | None = None  # the cgroup's directory, once known
-    removed_leftovers: int = field(default=0, init=False)
+    error = MemoryCapError
 
-    def wrap(self, argv: list[str]) -> list[str]:
-        """The command line that starts ``argv`` under this cap (unchanged for directories)."""
-        return argv
+    def __init__(self, backend: str, limit: int, directory: Path | None = None,
+                 scope: Scope | None = None) -> None:
+        super().__init__(backend, directory, scope)
+        self.limit = limit
+        if scope is not None:
+            scope.properties += ["-p", f"MemoryMax={limit}", "-p", "MemorySwapMax=0"]
 
-    def attach(self, pid: int) -> None:
-        """Put ``pid`` (not yet running the command) into the cgroup."""
+    def configure(self) -> None:
         assert self.directory is not None
+        limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
         try:
-            cgroups.write(self.directory / "cgroup.procs", str(pid))
+            cgroups.write(self.directory / limit_file, str(self.limit))
+            # no swapping past the cap either (v1: where swap accounting is on)
+            swap, value = (("memory.memsw.limit_in_bytes", str(self.limit)) if self.version == 1
+                           else ("memory.swap.max", "0"))
+            if (self.directory / swap).exists():
+                cgroups.write(self.directory / swap, value)
         except OSError as error:
-            raise MemoryCapError(f"cannot move the command into {self.directory}: "
+            raise MemoryCapError(f"cannot set {limit_file} in {self.directory}: "
                                  f"{error.strerror or error}") from None
+        self.check()
 
-    def stats(self) -> MemoryStats:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Kill what the command left running in the cgroup, then remove the cgroup."""
-        if self.directory is None:
-            return
-        self.removed_leftovers = cgroups.kill_all(self.directory)
-        cgroups.remove(self.directory)
-
-
-class CgroupV1(MemoryCap):
-    """A child of this process's v1 memory cgroup with ``memory.limit_in_bytes``."""
-
-    def __init__(self, limit: int, parent: Path) -> None:
-        super().__init__("cgroup v1", limit)
-        self.directory = cgroups.make_child(parent)
-        try:
-            cgroups.write(self.directory / "memory.limit_in_bytes", str(limit))
-            memsw = self.directory / "memory.memsw.limit_in_bytes"
-            if memsw.exists():  # swap accounting on: no swapping past the cap either
-                cgroups.write(memsw, str(limit))
-            applied = int(cgroups.read(self.directory / "memory.limit_in_bytes"))
-            if applied > cgroups.page_rounded(limit) + PAGE:
-                raise MemoryCapError(f"{self.directory} did not take the limit "
-                                     f"(memory.limit_in_bytes reads {applied})")
-        except (OSError, ValueError) as error:
-            cgroups.remove(self.directory)
-            raise MemoryCapError(f"cannot set the memory limit in {self.directory}: "
-                                 f"{getattr(error, 'strerror', None) or error}") from None
-
-    def stats(self) -> MemoryStats:
+    def check(self) -> None:
         assert self.directory is not None
+        limit_file = "memory.limit_in_bytes" if self.version == 1 else "memory.max"
+        try:
+            applied = cgroups.read(self.directory / limit_file)
+        except OSError as error:
+            raise MemoryCapError(f"{self.directory} has no memory controller "
+                                 f"({error.strerror or error})") from None
+        if not applied.isdigit() or int(applied) > cgroups.page_rounded(self.limit) + PAGE:
+            raise MemoryCapError(f"the memory limit is not in force in {self.directory} "
+                                 f"({limit_file} reads {applied!r})")
+
+    def stats(self) -> MemoryStats:
+        # systemd removes a scope once it is empty, possibly before this is read.
+        if self.directory is None or not self.directory.exists():
+            return MemoryStats(self.backend, self.limit)
+        peak_file, events = (("memory.max_usage_in_bytes", "memory.oom_control")
+                             if self.version == 1 else ("memory.peak", "memory.events"))
         peak = oom = None
         try:
-            peak = int(cgroups.read(self.directory / "memory.max_usage_in_bytes"))
+            peak = int(cgroups.read(self.directory / peak_file))
         except (OSError, ValueError):
             pass
         try:
-            oom = cgroups.field_value(cgroups.read(self.directory / "memory.oom_control"), "oom_kill")
+            oom = cgroups.field_value(cgroups.read(self.directory / events), "oom_kill")
         except OSError:
             pass
         return MemoryStats(self.backend, self.limit, peak, oom)
 
 
-class CgroupV2(MemoryCap):
-    """A child of a delegated cgroup v2 directory with ``memory.max``."""
-
-    def __init__(self, limit: int, parent: Path) -> None:
-        super().__init__("cgroup v2", limit)
-        self.directory = cgroups.make_child(parent)
-        try:
-            _configure_v2(self.directory, limit)
-        except MemoryCapError:
-            cgroups.remove(self.directory)
-            raise
-
-    def stats(self) -> MemoryStats:
-        assert self.directory is not None
-        return _stats_v2(self.backend, self.limit, self.directory)
-
-
-
 def adopt(backend: str, limit: int, directory: Path) -> MemoryCap:
     """The cap of a cgroup directory another process made (the kernel launcher, which execs
     the kernel): to read its figures and remove it once the kernel has ended."""
-    kinds: dict[str, type[MemoryCap]] = {"cgroup v1": CgroupV1, "cgroup v2": CgroupV2}
-    if backend not in kinds:
+    if backend not in ("cgroup v1", "cgroup v2"):
         raise ValueError(f"cannot adopt a {backend!r} memory cap")
-    cap = object.__new__(kinds[backend])
-    MemoryCap.__init__(cap, backend, limit, directory)
-    return cap
-
-def _configure_v2(directory: Path, limit: int) -> None:
-    try:
-        cgroups.write(directory / "memory.max", str(limit))
-        swap = directory / "memory.swap.max"
-        if swap.exists():
-            cgroups.write(swap, "0")
-    except OSError as error:
-        raise MemoryCapError(f"cannot set memory.max in {directory}: "
-                             f"{error.strerror or error}") from None
-    _check_v2(directory, limit)
+    return MemoryCap(backend, limit, directory)
 
 
-def _check_v2(directory: Path, limit: int) -> None:
-    try:
-        applied = cgroups.read(directory / "memory.max")
-    except OSError as error:
-        raise MemoryCapError(f"{directory} has no memory controller "
-                             f"({error.strerror or error})") from None
-    if applied == "max" or not applied.isdigit() or int(applied) > cgroups.page_rounded(limit) + PAGE:
-        raise MemoryCapError(f"the memory limit is not in force in {directory} "
-                             f"(memory.max reads {applied!r})")
+def _make(limit: int) -> Callable[[str, Hierarchies, Path | Scope], MemoryCap]:
+    def make(backend: str, hierarchies: Hierarchies, place: Path | Scope) -> MemoryCap:
+        if isinstance(place, Scope):
+            return MemoryCap("systemd scope", limit, scope=place)
+        return cgroups.made(MemoryCap(backend, limit, cgroups.make_child(place)))
 
-
-def _stats_v2(backend: str, limit: int, directory: Path) -> MemoryStats:
-    peak = oom = None
-    try:
-        peak = int(cgroups.read(directory / "memory.peak"))
-    except (OSError, ValueError):
-        pass
-    try:
-        oom = cgroups.field_value(cgroups.read(directory / "memory.events"), "oom_kill")
-    except OSError:
-        pass
-    return MemoryStats(backend, limit, peak, oom)
-
-
-class SystemdScope(MemoryCap):
-    """``systemd-run --scope -p MemoryMax=...``: systemd makes and removes the cgroup."""
-
-    def __init__(self, limit: int, executable: str, mount: Mount, user: bool) -> None:
-        super().__init__("systemd scope", limit)
-        self.executable = executable
-        self.mount = mount
-        self.user = user
-        self.unit = f"{cgroups.NAME_PREFIX}{os.getpid()}-{os.urandom(4).hex()}.scope"
-        self._last: MemoryStats | None = None
-        self.properties: list[str] = []  # more `-p NAME=VALUE` (a CPU quota sharing the scope)
-
-    def wrap(self, argv: list[str]) -> list[str]:
-        return [self.executable, *(["--user"] if self.user else []), "--scope", "--quiet",
-                "--collect", f"--unit={self.unit}", "-p", f"MemoryMax={self.limit}",
-                "-p", "MemorySwapMax=0", *self.properties, "--", *argv]
-
-    def attach(self, pid: int, timeout: float = 10.0) -> None:
-        """Wait until systemd-run has moved ``pid`` into the scope, then check memory.max."""
-        try:
-            directory = cgroups.scope_directory(pid, self.unit, self.mount, timeout)
-        except OSError as error:
-            raise MemoryCapError(str(error)) from None
-        _check_v2(directory, self.limit)
-        self.directory = directory
-
-    def stats(self) -> MemoryStats:
-        # systemd removes the scope once it is empty, possibly before this is read.
-        if self.directory is None or not self.directory.exists():
-            return MemoryStats(self.backend, self.limit)
-        return _stats_v2(self.backend, self.limit, self.directory)
-
-    def close(self) -> None:
-        """Nothing to do: ``--collect`` has systemd remove the scope when it is empty."""
-
-
-def _systemd(limit: int, mount: Mount | None) -> tuple[SystemdScope | None, str]:
-    executable, reason = cgroups.systemd_run(mount, "memory")
-    if executable is None or mount is None:
-        return None, reason
-    return SystemdScope(limit, executable, mount, os.geteuid() != 0), ""
-
-
-BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
+    return make
 
 
 def memory_cap(limit: int, backends: Sequence[str] = BACKENDS) -> MemoryCap:
@@ -238,42 +136,10 @@ def memory_cap(limit: int, backends: Sequence[str] = BACKENDS) -> MemoryCap:
     if limit <= 0:
         raise MemoryCapError("--mem 0 would leave the command no memory at all, so nothing "
                              "could run; give a size such as --mem 4G")
-    try:
-        mountinfo = Path("/proc/self/mountinfo").read_text()
-        own = Path("/proc/self/cgroup").read_text()
-    except OSError:
-        raise MemoryCapUnavailable(limit, ["no /proc/self/cgroup: cgroups are Linux-only"]) \
-            from None
-    v2_mount, v1_mount = cgroups.mounts(mountinfo)
-    v2_own, v1_own = cgroups.own_cgroups(own)
-    reasons = []
     for backend in backends:
-        if backend == "systemd":
-            cap, reason = _systemd(limit, v2_mount)
-            if cap is not None:
-                return cap
-        elif backend == "cgroup v2":
-            if v2_mount is None:
-                reason = "no cgroup v2 is mounted"
-            else:
-                parent, reason = cgroups.v2_parent(v2_mount, v2_own)
-                if parent is not None:
-                    try:
-                        return CgroupV2(limit, parent)
-                    except (OSError, MemoryCapError) as error:
-                        reason = str(getattr(error, "strerror", None) or error)
-        elif backend == "cgroup v1":
-            parent = v1_mount.directory(v1_own) if v1_mount and v1_own else None
-            if parent is None:
-                reason = "no cgroup v1 memory controller is mounted"
-            elif not os.access(parent, os.W_OK):
-                reason = f"{parent} is not writable by this user"
-            else:
-                try:
-                    return CgroupV1(limit, parent)
-                except (OSError, MemoryCapError) as error:
-                    reason = str(error)
-        else:
+        if backend not in BACKENDS:
             raise ValueError(f"unknown memory cap backend {backend!r}")
-        reasons.append(f"{backend}: {reason}")
-    raise MemoryCapUnavailable(limit, reasons)
+    cap, reasons = cgroups.first_usable("memory", backends, _make(limit))
+    if cap is None:
+        raise MemoryCapUnavailable(limit, reasons)
+    return cap
