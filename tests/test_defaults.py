@@ -28,7 +28,7 @@ def test_parse_takes_the_schema_names_and_values():
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"vmem": "4Q"}, f"{SITE}: plugins.limits_defaults.vmem: expected a whole number"),
+    ({"vmem": "4Q"}, f"{SITE}: plugins.limits_defaults.vmem: expected a number of bytes"),
     ({"nofile": -1}, "plugins.limits_defaults.nofile: negative"),
     ({"vmem": 1000}, "plugins.limits_defaults.vmem: sizes are applied in KiB"),
     ({"bogus": 1}, "plugins.limits_defaults.bogus: unknown limit; known limits: vmem"),

@@ -161,10 +161,10 @@ def test_load_reads_name_prefix_and_limits():
 @pytest.mark.parametrize("text,line,column,words", [
     ("limits: [1, 2]\n", 1, 9, "'limits' must be a mapping"),
     ("limits: 5\n", 1, 9, "'limits' must be a mapping"),
-    ("name: x\nlimits:\n  vmem: 4Q\n", 3, 9, "limits.vmem: expected a whole number"),
+    ("name: x\nlimits:\n  vmem: 4Q\n", 3, 9, "limits.vmem: expected a number of bytes"),
     ("name: x\nlimits:\n  nofile: -1\n", 3, 11, "negative values are not limits"),
     ("name: x\nlimits:\n  ulimit: 1\n", 3, 3, "unknown limit 'ulimit' under 'limits'"),
-    ("name: x\nlimits:\n  cpu: 1.5h\n", 3, 8, "limits.cpu: expected whole seconds"),
+    ("name: x\nlimits:\n  cpu: 1.5s\n", 3, 8, "limits.cpu: not a whole number of seconds"),
     ("limits:\n  nofile: {soft: 10, hard: 4Q}\n", 2, 28, "limits.nofile"),
     ("limits:\n  nofile: {soft: 10, max: 5}\n", 2, 11, "only 'soft' and 'hard'"),
     ("name: x\n  bad: indent\n", 2, 6, "not valid YAML"),
@@ -184,7 +184,7 @@ def test_bad_content_is_located(text, line, column, words):
 def test_the_error_says_what_is_accepted():
     with pytest.raises(environment_yml.EnvFileError) as caught:
         environment_yml.loads("limits:\n  vmem: 4Q\n", "environment.yml")
-    assert "4G, 512MiB, 1048576, or 'unlimited'" in str(caught.value)
+    assert "4G, 4.5G, 512MiB, or 'unlimited'" in str(caught.value)
     assert "'4Q'" in str(caught.value)
 
 
@@ -288,3 +288,16 @@ def test_the_files_mode_is_kept(tmp_path):
     os.chmod(path, 0o640)
     environment_yml.set_limits(path, NEW)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_values_people_type_are_read_as_on_the_command_line(tmp_path):
+    """Decimal sizes, compound durations and Slurm's times, quoted or not (YAML 1.1 reads an
+    unquoted ``1:30:00`` as a base-60 number: the same seconds)."""
+    path = tmp_path / "environment.yml"
+    path.write_text("name: x\nlimits:\n  data: 4.5G\n  cpu: 1:30:00\n  nofile: 1024\n")
+    assert environment_yml.load(path).limits.to_json()["cpu"]["soft"] == 5400
+    assert environment_yml.load(path).limits.to_json()["data"]["soft"] == 9 * 2**29
+    for text, seconds in (("'2-00:00:00'", 172800), ("1h30m", 5400), ("90min", 5400),
+                          ("'1:30:00'", 5400), ("1.5h", 5400)):
+        path.write_text(f"name: x\nlimits:\n  cpu: {text}\n")
+        assert environment_yml.load(path).limits.to_json()["cpu"]["soft"] == seconds, text

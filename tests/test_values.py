@@ -12,8 +12,10 @@ from conda_limits.limits.values import (
     UNLIMITED,
     InvalidValue,
     WrittenInt,
+    approx,
     exceeds,
     human,
+    is_bare_size,
     parse,
     pretty,
 )
@@ -30,7 +32,8 @@ CPU = resources.get("cpu")
     ("4G", 4 * 2**30), ("4g", 4 * 2**30), ("512MiB", 512 * 2**20), ("512mib", 512 * 2**20),
     ("8M", 8 * 2**20), ("1KB", 1024), ("2T", 2 * 2**40), ("1048576", 1048576),
     ("1048576B", 1048576), (" 16G ", 16 * 2**30), ("0", 0), ("unlimited", UNLIMITED),
-    ("UNLIMITED", UNLIMITED), (8 * 2**20, 8 * 2**20),
+    ("UNLIMITED", UNLIMITED), (8 * 2**20, 8 * 2**20), ("4.5G", 9 * 2**29),
+    ("1.25 GiB", 1280 * 2**20), ("0.5M", 512 * 2**10), ("4 G", 4 * 2**30),
 ])
 def test_sizes(text, expected):
     assert parse(VMEM, text) == expected
@@ -38,13 +41,16 @@ def test_sizes(text, expected):
 
 @pytest.mark.parametrize(("text", "expected"), [
     ("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("unlimited", UNLIMITED),
+    ("1h30m", 5400), ("1h 30m", 5400), ("90min", 5400), ("1.5h", 5400), ("2 hours", 7200),
+    ("1d12h", 129600), ("1:30:00", 5400), ("2-00:00:00", 172800),
+    ("1-12", 129600), ("1-12:30", 131400), ("01:05:00", 3900),
 ])
 def test_durations(text, expected):
     assert parse(CPU, text) == expected
 
 
 @pytest.mark.parametrize("text", [
-    "4Q", "-3", "", "   ", "1.5h", "1.5G", "1e9", "0x10", "+5", "4 G B", "1000",  # not KiB
+    "4Q", "-3", "", "   ", "1.5h", "1.1G", "1.5K", "4.", ".5G", "1e9", "0x10", "+5", "4 G B", "1000",  # not KiB
     "１２", "٣", "1G; touch /tmp/x", "$(id)", "`id`", "1\n2", "9" * 41, "4GG", "G",
     None, 1.5, True, [1], {"soft": 1},
 ])
@@ -60,11 +66,43 @@ def test_bad_counts(text):
         parse(NOFILE, text)
 
 
+@pytest.mark.parametrize("text", [
+    "1.5s", "1h1h", "1m1h", "1h30", "1-", "1:75", "1:30:75", "1-24", "1:2:3:4", "-1:00",
+    "1.5:00", "2 fortnights", "h", "1hh", "1:30", "30:00",
+])
+def test_bad_durations(text):
+    with pytest.raises(InvalidValue, match="cpu"):
+        parse(CPU, text)
+
+
 def test_bad_value_message_says_what_is_accepted():
     with pytest.raises(InvalidValue) as info:
-        parse(CPU, "1.5h")
-    assert "1.5h" in str(info.value)
-    assert "90s, 15m, 2h" in str(info.value)
+        parse(CPU, "1.5x")
+    assert "1.5x" in str(info.value)
+    assert "1.5h, 1h30m, 90min" in str(info.value)
+    assert "1:30:00, 2-00:00:00" in str(info.value)
+    with pytest.raises(InvalidValue) as info:
+        parse(VMEM, "1.1G")
+    assert "not a whole number of KiB" in str(info.value)
+    assert "4.5G" in str(info.value)
+
+
+def test_sexagesimal_yaml_durations_are_read_as_slurm_writes_them():
+    """YAML 1.1 reads ``1:30:00`` as a base-60 integer: the same seconds as Slurm's H:M:S;
+    ``1:30`` (90 to YAML and Slurm, an hour and a half to many people) is refused."""
+    assert parse(CPU, WrittenInt(5400, "1:30:00")) == 5400
+    with pytest.raises(InvalidValue, match="not plain decimal digits"):
+        parse(CPU, WrittenInt(90, "1:30"))
+    with pytest.raises(InvalidValue, match="ambiguous"):
+        parse(CPU, "1:30")
+    text, expected = "1:30:00", 5400
+    with pytest.raises(InvalidValue, match="not plain decimal digits"):
+        parse(VMEM, WrittenInt(expected * 1024, text))
+
+
+def test_bare_sizes():
+    assert is_bare_size("4194304") and is_bare_size(" 1024 ")
+    assert not is_bare_size("0") and not is_bare_size("4G") and not is_bare_size("4096B")
 
 
 def test_too_large():
@@ -95,6 +133,12 @@ def test_human_and_pretty():
     assert human(CPU, 61) == "61s"
     assert pretty(VMEM, 4 * 2**30) == "4 GiB"
     assert pretty(VMEM, 1536 * 2**20) == "1.5 GiB"
+    assert pretty(VMEM, 1280 * 2**20) == "1.25 GiB"
+    assert pretty(VMEM, 1025 * 2**20) == "1025 MiB"
+    assert pretty(VMEM, 2**30 + 2**10) == "1048577 KiB"
+    assert pretty(VMEM, 1000) == "1000 B"
+    assert approx(VMEM, 1025 * 2**20) == "1.0 GiB"
+    assert approx(CPU, 899.6) == "15 min"
     assert pretty(CPU, 900) == "15 min"
     assert pretty(NOFILE, 1024) == "1024"
     assert pretty(NOFILE, UNLIMITED) == "unlimited"
@@ -156,8 +200,47 @@ def test_property_any_object_is_a_validated_value_or_invalid_value(resource, raw
 
 @given(RESOURCES, st.integers(0, 2**70), st.text(min_size=1, max_size=12))
 def test_property_an_integer_yaml_wrote_otherwise_is_never_accepted(resource, number, text):
-    with pytest.raises(InvalidValue, match="not plain decimal digits"):
-        parse(resource, WrittenInt(number, text))
+    """... but for a duration written as Slurm (and YAML 1.1's base 60) writes a time, which
+    is read from its text."""
+    try:
+        value = parse(resource, WrittenInt(number, text))
+    except InvalidValue:
+        return
+    assert resource.kind.value == "duration" and text.count(":") == 2
+    assert value == parse(resource, text)
+
+
+@given(st.data())
+def test_property_pretty_is_exact(data):
+    """Two different values never look the same (``1025M`` is not ``1G``)."""
+    resource = data.draw(RESOURCES)
+    a, b = data.draw(valid_values(resource)), data.draw(valid_values(resource))
+    assert (pretty(resource, a) == pretty(resource, b)) == (a == b)
+
+
+@given(st.integers(0, 10**7), st.sampled_from(["d", "h", "m", "s"]), st.integers(0, 59),
+       st.integers(0, 59), st.integers(0, 23))
+def test_property_durations_in_every_form(number, unit, minutes, seconds, hours):
+    factor = {"d": 86400, "h": 3600, "m": 60, "s": 1}[unit]
+    assert parse(CPU, f"{number}{unit}") == number * factor
+    assert parse(CPU, f"{number}:{minutes:02d}:{seconds:02d}") == (
+        number * 3600 + minutes * 60 + seconds)
+    assert parse(CPU, f"{number}-{hours}:{minutes:02d}") == (
+        number * 86400 + hours * 3600 + minutes * 60)
+    assert parse(CPU, f"{number}h{minutes}m{seconds}s") == number * 3600 + minutes * 60 + seconds
+
+
+@given(st.integers(0, 2**20), st.sampled_from(["K", "M", "G"]), st.integers(0, 99))
+def test_property_decimal_sizes_are_exact_or_refused(whole, unit, hundredths):
+    factor = {"K": 2**10, "M": 2**20, "G": 2**30}[unit]
+    text = f"{whole}.{hundredths:02d}{unit}"
+    exact = (whole * 100 + hundredths) * factor
+    try:
+        value = parse(VMEM, text)
+    except InvalidValue as error:
+        assert exact % 100 or (exact // 100) % 1024, error
+        return
+    assert value * 100 == exact
 
 
 @given(st.data())

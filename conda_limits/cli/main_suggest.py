@@ -118,7 +118,7 @@ def _why_none(found: list[Suggestion], runs: int) -> str:
 def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
            writing: bool) -> list[str]:
     """The text of ``conda limits suggest``."""
-    from ..limits.values import human, pretty
+    from ..limits.values import approx, human, pretty
     from ..usage.suggest import when
     from .common import target_option
 
@@ -133,7 +133,7 @@ def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
             s.key,
             "-" if s.current is None else pretty(resource, s.current),
             "-" if s.value is None else human(resource, s.value),
-            "-" if s.peak is None else pretty(resource, int(s.peak) if s.key != "cpu"
+            "-" if s.peak is None else approx(resource, s.peak if s.key != "cpu"
                                               else max(1, round(s.peak))),
             str(s.runs),
             "-" if s.peak_at is None else when(s.peak_at),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from argparse import ArgumentParser, ArgumentTypeError, Namespace, _ArgumentGroup
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..limits import floors
 from ..limits.resources import RESOURCES, Kind, Resource
-from ..limits.values import ACCEPTED, InvalidValue, Value, parse
+from ..limits.values import ACCEPTED, InvalidValue, Value, human, is_bare_size, parse
 
 if TYPE_CHECKING:
     from ..limits.cpu import CpuSettings
@@ -26,24 +27,63 @@ def value_type(resource: Resource) -> Callable[[str], Value]:
 
     def convert(text: str) -> Value:
         try:
-            return parse(resource, text)
+            value = parse(resource, text)
         except InvalidValue as error:
             raise ArgumentTypeError(f"invalid value {text!r}: {error.reason}") from None
+        if resource.kind is Kind.SIZE and isinstance(value, int) and is_bare_size(text):
+            import sys
+
+            print(f"note: {resource.flag} {text.strip()} is {human(resource, value)}: a number "
+                  f"without a unit is bytes, where `ulimit` counts KiB ({text.strip()}K "
+                  f"would be {human(resource, value * 1024)}).",
+                  file=sys.stderr)
+        return value
 
     convert.__name__ = resource.kind.value
     return convert
 
 
+LIMITS_DESCRIPTION = (f"SIZE is {ACCEPTED[Kind.SIZE]}. TIME is {ACCEPTED[Kind.DURATION]}. "
+                      f"N is {ACCEPTED[Kind.COUNT]}.")
+
+
 def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
-    """``--vmem SIZE``, ``--nofile N``, ... (one option per resource)."""
-    group = parser.add_argument_group(title, "Sizes take K/M/G/T (1024-based); "
-                                      "any value may be 'unlimited'.")
+    """``--vmem SIZE``, ``--nofile N``, ... (one option per resource), and the check that
+    refuses ``--vmem 4 G`` (see :func:`refuse_split_values`)."""
+    group = parser.add_argument_group(title, LIMITS_DESCRIPTION)
     for resource in RESOURCES:
         group.add_argument(resource.flag, metavar=METAVARS[resource.kind], dest=dest(resource),
-                           type=value_type(resource), default=None,
-                           help=f"{resource.summary}: {ACCEPTED[resource.kind]}"
-                           if resource.key == "vmem" else resource.summary)
+                           type=value_type(resource), default=None, help=resource.summary)
     add_allow_tiny(group)
+    refuse_split_values(parser)
+
+
+_UNIT_WORD = re.compile(r"(?:[KMGT](?:I?B)?|B|s|m|h|d|min|mins|minutes?|hours?|hrs?|days?|"
+                        r"sec|secs|seconds?)", re.ASCII | re.IGNORECASE)
+
+
+def refuse_split_values(parser: ArgumentParser) -> None:
+    """Make ``parser`` refuse a value split from its unit by a space (``--vmem 4 G``: the
+    shell makes two words of it), saying so, before argparse takes the unit for something
+    else (an unknown argument; ``run-limited``'s command)."""
+    original = parser.parse_known_args
+
+    def parse_known_args(args: Any = None, namespace: Any = None) -> Any:
+        import sys
+
+        words = list(sys.argv[1:] if args is None else args)
+        flags = {a for action in parser._actions for a in action.option_strings
+                 if action.type is not None and a.startswith("--")}
+        for flag, number, unit in zip(words, words[1:], words[2:]):
+            if flag == "--":
+                break
+            if flag in flags and number.isascii() and number.replace(".", "", 1).isdigit() \
+                    and _UNIT_WORD.fullmatch(unit):
+                parser.error(f"argument {flag}: {number} {unit}: a space between the number "
+                             f"and its unit; write {flag} {number}{unit}")
+        return original(args, namespace)
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def add_allow_tiny(parser: ArgumentParser | _ArgumentGroup) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ..limits import resources
 from ..limits.resources import MEM
-from ..limits.values import UNLIMITED, Value, pretty
+from ..limits.values import UNLIMITED, Value, approx, pretty
 from . import launcher
 
 if TYPE_CHECKING:
@@ -39,7 +39,13 @@ _REQUESTED = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 
 def _size(value: Value | int | None) -> str:
+    """A limit, exactly."""
     return pretty(resources.get("vmem"), value) if value is not None else "?"
+
+
+def _measured(value: float | None) -> str:
+    """A measured figure, rounded."""
+    return approx(resources.get("vmem"), value) if value is not None else "?"
 
 
 def _limit(outcome: Outcome, key: str) -> tuple[Value, Value]:
@@ -154,7 +160,7 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
         return Stop("stack", f"the command crashed (SIGSEGV) with the stack limit at "
                     f"{_size(stack)}: probably a stack overflow; a larger --stack may help")
     if fsize != UNLIMITED and outcome.written is not None and outcome.written >= int(fsize):
-        return Stop("fsize", f"the command failed after writing {_size(outcome.written)} with "
+        return Stop("fsize", f"the command failed after writing {_measured(outcome.written)} with "
                     f"the file size limit at {_size(fsize)}: a write past it fails with 'File "
                     "too large' (EFBIG)")
     if (outcome.written is None and sig is None and outcome.status == 1 and python
@@ -184,7 +190,7 @@ def _too_small_to_start(outcome: Outcome) -> tuple[str, str] | None:
         limit = _limit(outcome, key)[0]
         if limit != UNLIMITED and outcome.sources.get(key) != "inherited" and int(limit) < needs:
             return key, (f"the {key} limit ({_size(limit)}) is too small for a program to "
-                         f"load (a shell needs about {_size(needs)})")
+                         f"load (a shell needs about {_measured(needs)})")
     return None
 
 
@@ -249,7 +255,7 @@ def _memory_near_limit(outcome: Outcome) -> Stop | None:
         for value, described in measures:
             if value is not None and value >= CLOSE * int(limit):
                 return Stop(key, f"the {key} limit most likely stopped the command: it failed "
-                            f"({_how(outcome)}) with {described} at {_size(value)} of the {key} "
+                            f"({_how(outcome)}) with {described} at {_measured(value)} of the {key} "
                             f"limit {_size(limit)} (MemoryError or a failed allocation)")
     return None
 
@@ -265,7 +271,7 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
         stats = outcome.memory
         text = f"{pretty(MEM, stats.limit)} ({stats.backend})"
         if stats.peak is not None:
-            text += f", peak {_size(stats.peak)} (all processes, with page cache)"
+            text += f", peak {_measured(stats.peak)} (all processes, with page cache)"
         if stats.oom_kills is not None:
             text += f", OOM kills {stats.oom_kills}"
         rows.append(("--mem", text))
@@ -301,9 +307,9 @@ def _exit(outcome: Outcome) -> str:
 
 def _peak(outcome: Outcome) -> str:
     if outcome.peak_rss is not None:
-        return f"{_size(outcome.peak_rss)} resident (largest single process)"
+        return f"{_measured(outcome.peak_rss)} resident (largest single process)"
     sampled = outcome.sampled.get("VmHWM")
-    ceiling = f"at most {_size(outcome.rss_floor)}"
+    ceiling = f"at most {_measured(outcome.rss_floor)}"
     if sampled:
-        return f"at least {_size(sampled)}, {ceiling} resident (too small to measure exactly)"
+        return f"at least {_measured(sampled)}, {ceiling} resident (too small to measure exactly)"
     return f"{ceiling} resident (too small to measure exactly)"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..limits import resources
 from ..limits.model import LimitSet
 from ..limits.resources import MEM
-from ..limits.values import UNLIMITED, Value, pretty
+from ..limits.values import UNLIMITED, Value, approx, pretty
 from ..run import explain as one_machine
 from ..run.explain import LINE_START
 from .ending import JobEnd
@@ -49,7 +49,7 @@ def slurm_line(end: JobEnd, requested: bool = False) -> str | None:
     if state == "OUT_OF_MEMORY" or end.oom:
         if end.memory_exceeded:
             used, allowed = end.memory_exceeded
-            figures = f": it used {_size(used)}, the job's limit is {_size(allowed)}"
+            figures = f": it used {approx(MEM, used)}, the job's limit is {_size(allowed)}"
         else:
             figures = f": its memory reached the job's limit ({_mem(end)})" if end.mem else ""
         how = said if state == "OUT_OF_MEMORY" else "srun: memory limit exceeded"

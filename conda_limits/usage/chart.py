@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..limits import resources
-from ..limits.values import pretty
+from ..limits.values import approx
 from ..printable import escape
 from .entry import Run
 from .suggest import when
@@ -69,7 +69,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _size(value: float | None) -> str:
-    return "-" if value is None else pretty(_SIZE, int(value))
+    return "-" if value is None else approx(_SIZE, value)
 
 
 def _count(value: float | None) -> str:

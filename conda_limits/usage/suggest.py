@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from ..limits import floors, resources
 from ..limits.resources import MEM, Kind, Resource
-from ..limits.values import UNLIMITED, Value, human, pretty
+from ..limits.values import UNLIMITED, Value, approx, human, pretty
 from .entry import Run, iso
 
 MIN_RUNS = 3
@@ -195,15 +195,11 @@ def checks(runs: Sequence[Run], current: Mapping[str, Value]) -> list[Check]:
         if int(value) > FAR * floored:
             out.append(Check(key, "loose", (
                 f"{key} {pretty(resource, value)} is far above what {suggestion.runs} recorded "
-                f"runs used (at most {pretty(resource, _whole(suggestion.peak))}): it "
+                f"runs used (at most {approx(resource, suggestion.peak)}): it "
                 "protects little"),
                 f"`conda limits set --{key} {human(resource, suggestion.value)}` "
                 "(what `conda limits suggest` proposes)"))
     return out
-
-
-def _whole(value: float) -> int:
-    return math.ceil(value)
 
 
 def when(at: float) -> str:

@@ -140,7 +140,7 @@ def test_a_bad_opt_out_variable_stops_the_create(cli, tmp_path, condarc, monkeyp
 
 
 @pytest.mark.parametrize(("entry", "message"), [
-    ("vmem: 4Q", "plugins.limits_defaults.vmem: expected a whole number"),
+    ("vmem: 4Q", "plugins.limits_defaults.vmem: expected a number of bytes"),
     ("vmem: '1G; touch /tmp/x'", "plugins.limits_defaults.vmem: expected"),
     ("ram: 4G", "plugins.limits_defaults.ram: unknown limit"),
     ("nofile: {soft: 1024, hard: 4096}", "plugins.limits_defaults.nofile: a default is one "
