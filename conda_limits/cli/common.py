@@ -167,6 +167,12 @@ def table(limits: LimitSet, sources: Sources | None = None,
         "  " + row[-1] if row[-1] else "") for row in rows]
 
 
+def titled(title: str, rows: list[str]) -> list[str]:
+    """A table as conda lists one (``conda list``): a commented title line, ``#``, then the
+    rows (whose heading row starts with ``#``). Every table of settings is printed so."""
+    return [f"# {title}:", "#", *rows]
+
+
 def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str, str]]:
     """Name, value, what this machine allows, and a flag, for each CPU setting."""
     import os

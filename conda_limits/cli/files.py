@@ -51,12 +51,12 @@ def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool =
                    sources: Sources | None = None) -> list[str]:
     """Lines saying which limits an environment now has (after ``heading``, which may name
     files: printed escaped); with ``sources``, where each came from."""
-    from .common import ceiling_warnings, env_label, table
+    from .common import ceiling_warnings, env_label, table, titled
 
     heading = shown(heading)
     if not limits:
         return [f"{heading}: it has no limits now."]
-    lines = [f"{heading}:"] + ["  " + row for row in table(limits, sources)]
+    lines = titled(heading, table(limits, sources))
     lines += [f"warning: {warning}" for warning in ceiling_warnings(limits)]
     if hint:
         lines.append(f"They apply from the next `conda activate {shown(env_label(prefix))}`.")
@@ -67,7 +67,7 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str],
             extra_json: Mapping[str, Any] | None = None) -> int:
     from conda.base.context import context
 
-    from .common import print_json, table
+    from .common import print_json, table, titled
 
     if context.json:
         print_json({"file": str(env.path), "limits": limits.to_json(),
@@ -77,10 +77,10 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str],
     if not limits:
         print(f"{'Would leave' if context.dry_run else 'Left'} {shown(env.path)} without limits.")
         return 0
-    print(f"{'Dry run: ' if context.dry_run else ''}Limits in {shown(env.path)}"
-          f"{' would be' if context.dry_run else ''}:")
-    for row in table(limits):
-        print("  " + row)
+    title = (f"limits {shown(env.path)} would have (dry run)" if context.dry_run
+             else f"limits in {shown(env.path)}")
+    for line in titled(title, table(limits)):
+        print(line)
     for warning in warnings:
         print(f"warning: {warning}")
     if not context.dry_run:
@@ -154,7 +154,7 @@ def show_file(args: Namespace) -> int:
     """``conda limits show -f FILE``."""
     from conda.base.context import context
 
-    from .common import print_json, table
+    from .common import print_json, table, titled
 
     env = load(args.limits_file, consequence="")
     if context.json:
@@ -163,8 +163,6 @@ def show_file(args: Namespace) -> int:
     if not env.limits:
         print(f"{shown(env.path)} sets no limits.")
         return 0
-    print(f"# limits in {shown(env.path)}:")
-    print("#")
-    for row in table(env.limits):
-        print(row)
+    for line in titled(f"limits in {shown(env.path)}", table(env.limits)):
+        print(line)
     return 0

@@ -76,6 +76,7 @@ def write_given(args: Namespace, given: LimitSet,
         state_warnings,
         table,
         target_prefix,
+        titled,
         to_json,
         write_limits,
     )
@@ -99,12 +100,10 @@ def write_given(args: Namespace, given: LimitSet,
         print_json(to_json(prefix, limits, sources, warnings=warnings + notes,
                            dry_run=dry_run, **(extra_json or {})))
         return 0
-    if dry_run:
-        print(f"Dry run: the environment at {shown(prefix)} would get these limits:")
-    else:
-        print(f"Limits of the environment at {shown(prefix)}:")
-    for row in table(limits, sources, prefix):
-        print("  " + row)
+    title = (f"limits the environment at {shown(prefix)} would have (dry run)" if dry_run
+             else f"limits of the environment at {shown(prefix)}")
+    for line in titled(title, table(limits, sources, prefix)):
+        print(line)
     for warning in warnings:
         print(f"warning: {warning}")
     for note in notes:

@@ -45,6 +45,7 @@ def execute(args: Namespace) -> int:
         state_warnings,
         table,
         target_prefix,
+        titled,
         to_json,
     )
 
@@ -67,10 +68,9 @@ def execute(args: Namespace) -> int:
     if not limits:
         print(f"No limits are set for the environment at {shown(prefix)}.")
     else:
-        print(f"# limits of the environment at {shown(prefix)}:")
-        print("#")
-        for row in table(limits, sources, prefix):
-            print(row)
+        for line in titled(f"limits of the environment at {shown(prefix)}",
+                           table(limits, sources, prefix)):
+            print(line)
         if any(limit.hard is not None for limit in limits.values()):
             print("\nA hard limit cannot be raised again in a shell that activated this "
                   "environment.")

@@ -122,8 +122,10 @@ def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
     from ..usage.suggest import when
     from .common import target_option
 
-    lines = [(f"Limits proposed for the environment at {shown(prefix)} from {runs} recorded "
-             f"run(s), with a margin of {margin:.0%}:"), ""]
+    from .common import titled
+
+    title = (f"limits proposed for the environment at {shown(prefix)} from {runs} recorded "
+             f"run(s), with a margin of {margin:.0%}")
     rows = [("# Name", "Current", "Proposed", "Highest peak", "Runs", "Peak run started")]
     notes: dict[str, list[str]] = {}  # a note -> the limits it is about
     warnings = []
@@ -143,8 +145,8 @@ def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
         if s.warning:
             warnings.append(f"warning: {s.key}: {s.warning}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-              for row in rows]
+    lines = titled(title, ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                           for row in rows])
     if notes or warnings:
         lines.append("")
         lines += [f"{', '.join(keys)}: {note}" for note, keys in notes.items()] + warnings

@@ -86,7 +86,7 @@ def report(prefix: Path, entries: Entries, last: int, reason: str | None) -> lis
     import sys
 
     from ..usage.chart import BARS, memory_trend, table
-    from .common import target_option
+    from .common import target_option, titled
 
     state = "on" if reason is None else f"off: {reason}"
     if not entries.runs:
@@ -99,9 +99,8 @@ def report(prefix: Path, entries: Entries, last: int, reason: str | None) -> lis
     runs = entries.runs[-last:] if last else entries.runs
     shown_count = (f"the last {len(runs)} of {len(entries.runs)}"
                    if len(runs) < len(entries.runs) else f"{len(runs)}")
-    lines = [(f"Runs recorded for the environment at {shown(prefix)} ({shown_count}; "
-             f"recording is {state}):"), ""]
-    lines += ["  " + row for row in table(runs)]
+    lines = titled(f"runs recorded for the environment at {shown(prefix)} ({shown_count}; "
+                   f"recording is {state})", table(runs))
     encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
         BARS.encode(encoding)

@@ -19,7 +19,7 @@ ASCII_BARS = "_.-=+*#@"
 #: The sparkline has at most this many columns; older runs share a column (its highest).
 WIDTH = 60
 _SIZE = resources.get("vmem")
-_HEADER = ("Started", "Via", "Command", "Exit", "Wall", "CPU", "Resident", "Address space",
+_HEADER = ("# Started", "Via", "Command", "Exit", "Wall", "CPU", "Resident", "Address space",
            "Files", "Stopped by")
 
 

@@ -79,12 +79,13 @@ def test_value_above_the_hard_ceiling_is_recorded_with_a_warning(conda_cli, tmp_
 
 
 @pytest.mark.parametrize("flag,value", [("--vmem", "4Q"), ("--nofile", "-3"),
-                                        ("--cpu", "1.5h"), ("--stack", "")])
+                                        ("--cpu", "1.5s"), ("--cpu", "1:30"), ("--stack", "")])
 def test_bad_values_are_refused_and_nothing_is_written(conda_cli, tmp_env, flag, value):
     with tmp_env() as prefix:
         _, err, info = conda_cli("limits", "set", "-p", prefix, flag, value, raises=SystemExit)
         assert info.value.code == 2
-        assert flag in err and repr(value) in err and "expected" in err
+        assert flag in err and repr(value) in err
+        assert "expected" in err or "ambiguous" in err
         assert not (prefix / "etc").exists()
 
 
@@ -107,7 +108,7 @@ def test_nothing_to_do(conda_cli, tmp_env):
 def test_dry_run_writes_nothing(conda_cli, tmp_env):
     with tmp_env() as prefix:
         out, _, code = conda_cli("limits", "set", "-p", prefix, "--nofile", "64", "--dry-run")
-        assert code == 0 and "Dry run" in out
+        assert code == 0 and "(dry run)" in out
         assert not (prefix / "etc").exists()
 
 

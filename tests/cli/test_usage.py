@@ -68,7 +68,7 @@ def test_measure_suggest_apply(tmp_env, tmp_path):
         for _ in range(3):
             grow(prefix, size, "--nofile", "2048")
         out = conda("limits", "usage", "-p", str(prefix)).stdout
-        assert f"Runs recorded for the environment at {prefix} (3; recording is on)" in out
+        assert f"# runs recorded for the environment at {prefix} (3; recording is on)" in out
         assert out.count(" run-limited ") == 3
         assert "Peak resident memory, oldest to newest (3 runs" in out
         assert f"Log: {prefix / log.LOG}" in out
@@ -88,7 +88,7 @@ def test_measure_suggest_apply(tmp_env, tmp_path):
         assert "with a margin of 25%" in out and "--apply` records them" in out
         out = conda("limits", "suggest", "-p", str(prefix), "--only", "data,nofile",
                     "--apply", "--dry-run").stdout
-        assert "Dry run: the environment at" in out
+        assert "# limits the environment at" in out
         assert not (prefix / "etc" / "conda" / "limits.yml").exists()
         result = conda("limits", "suggest", "-p", str(prefix), "--only", "data,nofile",
                        "--apply")

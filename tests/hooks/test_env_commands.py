@@ -95,14 +95,19 @@ def test_create_refuses_non_decimal_and_tiny_values(conda_cli, tmp_path, value, 
 
 
 def test_a_yaml_11_document_is_read_as_written(conda_cli, tmp_path):
+    """``1:30`` (YAML 1.1's 90, Slurm's 90 seconds, many people's hour and a half) is
+    refused; ``1:30:00`` is the same 5400 seconds to YAML 1.1, YAML 1.2 and Slurm."""
     from conda_limits.cli.exceptions import LimitsFileError
 
     path = write(tmp_path / "environment.yml",
-                 "%YAML 1.1\n---\nname: x\ndependencies: []\nlimits:\n  cpu: 1:30:00\n")
+                 "%YAML 1.1\n---\nname: x\ndependencies: []\nlimits:\n  cpu: 1:30\n")
     _, _, error = conda_cli("env", "create", "-f", path, "-p", tmp_path / "env",
                             raises=LimitsFileError)
-    assert "limits.cpu: not plain decimal digits: this YAML reader takes it as 5400" in \
+    assert "limits.cpu: not plain decimal digits: this YAML reader takes it as 90" in \
         str(error.value)
+    write(path, "%YAML 1.1\n---\nname: x\ndependencies: []\nlimits:\n  cpu: 1:30:00\n")
+    conda_cli("env", "create", "-f", path, "-p", tmp_path / "env")
+    assert record.read(tmp_path / "env")["cpu"].soft == 5400
 
 
 @pytest.mark.parametrize("user", USERS, ids=lambda u: u or "this user")

@@ -293,9 +293,9 @@ def test_in_a_conda_process(tmp_path):
     ("plugins: {limits_defaults: {vmem: 4G, nofile: 0x400}}\n", "nofile: not plain decimal"),
     ("%YAML 1.1\n---\nplugins:\n  limits_defaults:\n    nofile: 02000\n",
      "nofile: not plain decimal digits: this YAML reader takes it as 1024"),
-    ("%YAML 1.1\n---\nplugins:\n  limits_defaults:\n    cpu: 1:30:00\n",
-     "cpu: not plain decimal digits: this YAML reader takes it as 5400, others may not; "
-     "write 90m instead"),
+    ("%YAML 1.1\n---\nplugins:\n  limits_defaults:\n    cpu: 1:30\n",
+     "cpu: not plain decimal digits: this YAML reader takes it as 90, others may not; "
+     "write 90s instead"),
 ])
 def test_a_default_integer_is_checked_as_written(cli, tmp_path, condarc, text, message):
     from conda_limits.cli.exceptions import LimitsDefaultsError

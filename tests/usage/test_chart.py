@@ -30,7 +30,7 @@ def test_table_rows_say_what_each_run_used():
             Run(at=1764583300.0, via="kernel", command="ipykernel", wall=4000.0, status=137,
                 signal="SIGKILL", stopped_by="mem", used={}, mem=MemUse(512 * MiB, 512 * MiB, 1))]
     header, first, second = table(runs)
-    assert header.split()[:3] == ["Started", "Via", "Command"]
+    assert header.split()[:4] == ["#", "Started", "Via", "Command"]
     assert "1m15s" in first and "3.25 s" in first and "300 MiB" in first
     assert "1 GiB" in first and " 12 " in first
     assert "137 (SIGKILL)" in second and "1h06m" in second and "512 MiB" in second
