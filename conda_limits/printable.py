@@ -31,6 +31,14 @@ def _escape_one(ch: str) -> str:
     return f"\\U{code:08x}"
 
 
+def shell_word(value: object) -> str:
+    """``str(value)`` escaped, then quoted as one shell word where it needs quotes: a path or
+    name in a command a message or a comment gives to copy (``conda activate 'my env'``)."""
+    import shlex
+
+    return shlex.quote(escape(str(value)))
+
+
 def shown(value: object) -> str:
     """``str(value)`` escaped: a path or name for a message."""
     return escape(str(value))

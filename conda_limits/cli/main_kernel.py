@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from argparse import ArgumentParser, Namespace
 
+from ..printable import shown
+
 HELP = "Install, list and remove Jupyter kernels that run under an environment's limits."
 DESCRIPTION = HELP + (
     " Jupyter starts kernels without `conda activate`, so activation scripts never run for "
@@ -95,8 +97,8 @@ def execute_install(args: Namespace) -> int:
     if context.json:
         print_json({"name": name, "path": str(target), "prefix": str(prefix)})
     else:
-        print(f"Installed kernelspec {name} in {target}")
-        print(f"Its kernels run in {prefix} under the limits recorded there "
+        print(f"Installed kernelspec {name} in {shown(target)}")
+        print(f"Its kernels run in {shown(prefix)} under the limits recorded there "
               "(read at every kernel start).")
     return 0
 
@@ -117,7 +119,7 @@ def execute_list(args: Namespace) -> int:
         print("No kernelspecs installed by conda-limits (see `conda limits kernel install`).")
         return 0
     rows = [("# Name", "Environment", "Location")]
-    rows += [(k.name, str(k.prefix), str(k.directory)) for k in kernels]
+    rows += [(shown(k.name), shown(k.prefix), shown(k.directory)) for k in kernels]
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     for row in rows:
         print(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}")
@@ -134,5 +136,5 @@ def execute_remove(args: Namespace) -> int:
     if context.json:
         print_json({"removed": kernel.name, "path": str(kernel.directory)})
     else:
-        print(f"Removed kernelspec {kernel.name} from {kernel.directory}")
+        print(f"Removed kernelspec {shown(kernel.name)} from {shown(kernel.directory)}")
     return 0

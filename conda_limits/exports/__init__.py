@@ -10,13 +10,14 @@ script; for the others, notes the CLI prints on stderr, so that stdout stays usa
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..limits.affinity import format_cpu_list
 from ..limits.cpu import Cores
 from ..limits.model import Limit, LimitSet
 from ..limits.resources import Resource
 from ..limits.values import human
+from ..printable import escape, shell_word
 
 FORMATS = ("sbatch", "systemd-run", "docker")
 
@@ -53,11 +54,34 @@ class Export:
 
 
 def render(format: str, settings: Settings) -> Export:
-    """``settings`` in ``format`` (one of :data:`FORMATS`)."""
+    """``settings`` in ``format`` (one of :data:`FORMATS`).
+
+    The environment's name or path may hold anything (a newline, after ``conda rename``, a
+    move or an unpacked copy): the formats get it escaped and quoted as a shell word
+    (:func:`~conda_limits.printable.shell_word`), and what they return is checked (:func:`checked`).
+    """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; known: {', '.join(FORMATS)}")
     module = importlib.import_module(f".{format.replace('-', '_')}", __name__)
-    return module.render(settings)  # type: ignore[no-any-return]
+    safe = replace(settings, name=shell_word(settings.name))
+    return checked(format, module.render(safe))
+
+
+def checked(format: str, export: Export) -> Export:
+    """``export`` if every line of it is what its tool reads it as: in a batch script, a
+    comment or an ``#SBATCH`` line; elsewhere, one line; notes one line each. A line that is
+    not would run, or be read as options (a ``ValueError``: a defect, never the output)."""
+    lines = export.text.splitlines()
+    if format == "sbatch":
+        wrong = [line for line in lines if not line.startswith(("# ", "#SBATCH "))]
+    else:
+        wrong = lines[1:]
+    wrong += [line for line in (*lines, *export.notes) if not line.isprintable()]
+    wrong += [note for note in export.notes if len(note.splitlines()) > 1]
+    if wrong or not export.text.endswith("\n"):
+        raise ValueError(f"the {format} export would hold lines that are not its own: "
+                         f"{[escape(line) for line in wrong]}")
+    return export
 
 
 def described(resource: Resource, limit: Limit) -> str:

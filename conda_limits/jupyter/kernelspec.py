@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LimitsError
+from ..printable import escape, shell_word, shown
 from ..state import atomicfile
 
 MARKER = "conda_limits"  # key in kernel.json's metadata that marks our kernelspecs
@@ -97,11 +98,12 @@ def env_python(prefix: Path) -> Path | None:
 
 def kernel_json(name: str, prefix: Path, directory: Path, display_name: str,
                 launcher_python: str) -> dict[str, Any]:
-    """The kernel.json content: paths only, never limit values."""
+    """The kernel.json content: paths only, never limit values. The display name is shown in
+    Jupyter's menus and `jupyter kernelspec list`: what is not printable in it is escaped."""
     return {
         "argv": [launcher_python, "-m", "conda_limits.jupyter.launch", "--prefix", str(prefix),
                  "--spec-dir", str(directory), "--", "{connection_file}"],
-        "display_name": display_name,
+        "display_name": escape(display_name),
         "language": "python",
         "interrupt_mode": "signal",
         "metadata": {MARKER: {"prefix": str(prefix)}, "debugger": True},
@@ -118,25 +120,26 @@ def install(prefix: Path, *, name: str, display_name: str, kernels: Path,
     """
     name = check_name(name)
     if env_python(prefix) is None:
-        raise KernelSpecError(f"the environment at {prefix} has no Python: install one with "
-                              f"`conda install -p {prefix} python ipykernel`")
+        raise KernelSpecError(f"the environment at {shown(prefix)} has no Python: install one "
+                              f"with `conda install -p {shell_word(prefix)} python ipykernel`")
     ipykernel = find_ipykernel(prefix)
     if ipykernel is None:
-        raise KernelSpecError(f"the environment at {prefix} has no ipykernel: install it with "
-                              f"`conda install -p {prefix} ipykernel`")
+        raise KernelSpecError(f"the environment at {shown(prefix)} has no ipykernel: install it "
+                              f"with `conda install -p {shell_word(prefix)} ipykernel`")
     target = kernels / name
     if target.exists() and read(target) is None:
         raise KernelSpecError(f"a kernelspec named {name!r} that conda-limits did not install "
-                              f"exists at {target}: choose another --kernel-name (--force "
+                              f"exists at {shown(target)}: choose another --kernel-name (--force "
                               "replaces only conda-limits' own kernelspecs)")
     if target.exists() and not force:
-        raise KernelSpecError(f"a kernelspec named {name!r} exists at {target}: choose another "
-                              "--kernel-name, or give --force to replace it")
+        raise KernelSpecError(f"a kernelspec named {name!r} exists at {shown(target)}: choose "
+                              "another --kernel-name, or give --force to replace it")
     try:
         kernels.mkdir(parents=True, exist_ok=True)
         staging = Path(_mkdtemp(kernels, name))
     except OSError as error:
-        raise KernelSpecError(f"cannot write to {kernels}: {error.strerror or error}") from None
+        raise KernelSpecError(f"cannot write to {shown(kernels)}: "
+                              f"{error.strerror or error}") from None
     try:
         spec = kernel_json(name, prefix, target, display_name, launcher_python)
         (staging / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
@@ -156,7 +159,8 @@ def install(prefix: Path, *, name: str, display_name: str, kernels: Path,
             os.replace(staging, target)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise KernelSpecError(f"cannot write {target}: {error.strerror or error}") from None
+        raise KernelSpecError(f"cannot write {shown(target)}: "
+                              f"{error.strerror or error}") from None
     return target
 
 
@@ -200,7 +204,7 @@ def remove(name: str, dirs: list[Path] | None = None) -> InstalledKernel:
             try:
                 shutil.rmtree(kernel.directory)
             except OSError as error:
-                raise KernelSpecError(f"cannot remove {kernel.directory}: "
+                raise KernelSpecError(f"cannot remove {shown(kernel.directory)}: "
                                       f"{error.strerror or error}") from None
             return kernel
     raise KernelSpecError(f"no kernelspec named {name!r} was installed by conda-limits "

@@ -23,8 +23,10 @@ from typing import TextIO
 
 from ..errors import LimitsError
 from ..limits.model import LimitSet
+from ..printable import escape
 from ..run.activation import Activation, ActivationError, from_prefix
 from ..state import record
+from ..usage.entry import command_name
 from . import diagnosis, ending, node, srun
 from .options import Request, given_groups, merged
 
@@ -59,6 +61,11 @@ def find_srun(environ: Mapping[str, str] | None = None) -> str:
     return found
 
 
+def job_name(program: str) -> str:
+    """The job's name: the program's base name, escaped (Slurm's listings are lines)."""
+    return escape(command_name(program)) or "command"
+
+
 def srun_command(prefix: str | os.PathLike[str], command: Sequence[str],
                  activation: Activation, recorded: LimitSet, overrides: LimitSet,
                  request: Request, user_options: Sequence[str] = (), *,
@@ -70,7 +77,7 @@ def srun_command(prefix: str | os.PathLike[str], command: Sequence[str],
     srun_path = srun_path or find_srun(caller)
     user = list(user_options)
     token = f"{COMMENT}{secrets.token_hex(8)}" if "comment" not in given_groups(user) else None
-    ours = [*request.options(), f"--job-name={os.path.basename(command[0]) or 'command'}",
+    ours = [*request.options(), f"--job-name={job_name(command[0])}",
             "--export=ALL"]
     if token:
         ours.append(f"--comment={token}")

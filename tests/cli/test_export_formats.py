@@ -91,3 +91,33 @@ def test_a_batch_script_with_the_lines_and_conda_activate(slurm_cluster, env):
                     "Max address space": [str(3 << 30)] * 2,
                     "Max stack size": [str(8 << 20)] * 2}
     assert f"active: {env}\n" in out
+
+
+def test_a_newline_in_the_environments_path_never_starts_a_line(env, tmp_path):
+    """A path with a newline (`conda rename`, a move, an unpacked copy): what followed it
+    was a live line of the batch script (a command, or an #SBATCH line of the path's)."""
+    hostile = env.parent / "x\ntouch pwned\n#SBATCH --mem=1T\r\x1b[2J"
+    env.rename(hostile)
+    try:
+        for format in exports.FORMATS:
+            done = conda("limits", "export", "-p", str(hostile), "--format", format)
+            assert done.returncode == 0, done.stderr
+            lines = done.stdout.splitlines()
+            if format == "sbatch":
+                assert all(line.startswith(("# ", "#SBATCH ")) for line in lines), lines
+                assert "#SBATCH --mem=1T" not in lines
+                script = tmp_path / "job.sh"
+                script.write_text("#!/bin/sh\n" + done.stdout)
+                subprocess.run(["sh", str(script)], cwd=tmp_path, check=True, timeout=60)
+                assert not (tmp_path / "pwned").exists()
+            else:
+                assert len(lines) == 1
+            assert all(line.startswith("# ") and line.isprintable()
+                       for line in done.stderr.splitlines()), done.stderr
+            assert all(line.isprintable() for line in lines)
+            data = json.loads(conda("limits", "export", "-p", str(hostile), "--format", format,
+                                    "--json").stdout)
+            assert data["text"] == done.stdout
+            assert all("\n" not in note and note.isprintable() for note in data["notes"])
+    finally:
+        hostile.rename(env)

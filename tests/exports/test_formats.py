@@ -129,6 +129,34 @@ def test_prlimit_starts_under_a_hard_only_limit_below_the_soft_one_it_inherits()
     assert any("cpu hard 2h has no soft value" in note for note in export.notes)
     done = subprocess.run(["prlimit", "--nofile=100:100", *prlimit, "sh", "-c",
                            "ulimit -S -n; ulimit -H -n; ulimit -S -t"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["64", "64", "7200"]
+
+
+HOSTILE = "/envs/x\ntouch pwned\n#SBATCH --mem=1T\r\x1b[2J it's"
+
+
+@pytest.mark.parametrize("format", exports.FORMATS)
+def test_a_name_with_newlines_stays_inside_its_comment_or_note(format: str):
+    export = exports.render(format, Settings(FULL.limits, name=HOSTILE))
+    lines = export.text.splitlines()
+    if format == "sbatch":
+        assert all(line.startswith(("# ", "#SBATCH ")) for line in lines)
+        assert "#SBATCH --mem=1T" not in lines
+    else:
+        assert len(lines) == 1
+    for text in (*lines, *export.notes):
+        assert text.isprintable()
+    # The name is one shell word in the `conda activate` it gives to copy.
+    assert r"""`conda activate '/envs/x\ntouch pwned\n#SBATCH --mem=1T\r\x1b[2J it'"'"'s'`""" in (
+        export.text + "".join(export.notes))
+
+
+def test_a_format_that_breaks_its_lines_is_refused_not_printed():
+    with pytest.raises(ValueError, match="lines that are not its own"):
+        exports.checked("sbatch", exports.Export("#SBATCH --mem=1G\ntouch x\n"))
+    with pytest.raises(ValueError, match="lines that are not its own"):
+        exports.checked("docker", exports.Export("--memory=1g\n", ("a\nb",)))
+    with pytest.raises(ValueError, match="lines that are not its own"):
+        exports.checked("systemd-run", exports.Export("systemd-run\n-- x\n"))

@@ -117,3 +117,25 @@ def test_force_never_replaces_a_foreign_kernelspec(fake_env, tmp_path):
         kernelspec.install(fake_env, name="python3", display_name="x", kernels=kernels,
                            force=True)
     assert json.loads((foreign / "kernel.json").read_text())["display_name"] == "P"
+
+
+def test_a_prefix_with_a_newline_is_data_in_kernel_json_and_escaped_in_names(tmp_path):
+    """The prefix is an argv word (JSON, never a shell); the display name shows in menus and
+    `jupyter kernelspec list`; a message's `conda install -p` is one shell word."""
+    prefix = tmp_path / "x\ny\x1b[2J"
+    (prefix / "conda-meta").mkdir(parents=True)
+    kernels = tmp_path / "kernels"
+    with pytest.raises(KernelSpecError) as caught:
+        kernelspec.install(prefix, name="k", display_name="k", kernels=kernels)
+    assert str(caught.value).isprintable()
+    assert f"conda install -p '{tmp_path}/x\\ny\\x1b[2J' python ipykernel" in str(caught.value)
+    (prefix / "bin").mkdir()
+    (prefix / "bin" / "python").write_text("")
+    package = prefix / "lib" / "python3.12" / "site-packages" / "ipykernel"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    target = kernelspec.install(prefix, name="k", display_name=f"Python ({prefix}, limited)",
+                                kernels=kernels)
+    spec = json.loads((target / "kernel.json").read_text())
+    assert spec["argv"][4] == str(prefix)
+    assert spec["display_name"] == f"Python ({tmp_path}/x\\ny\\x1b[2J, limited)"

@@ -113,3 +113,11 @@ def test_an_option_without_its_value_is_refused(text, option, where):
 
 def test_options_with_their_values_and_flags_last_are_kept():
     assert user_options("-J name -l --exclusive -c4") == ["-J", "name", "-l", "--exclusive", "-c4"]
+
+
+def test_the_job_name_is_the_programs_name_escaped():
+    from conda_limits.slurm.job import job_name
+
+    assert job_name("/usr/bin/python3") == "python3"
+    assert job_name("/tmp/a\nb\x1b") == "a\\nb\\x1b"
+    assert job_name("/") == "/"
