@@ -29,7 +29,7 @@ from ..limits.model import Limit, LimitSet
 from ..limits.resources import RESOURCES, Resource
 from ..limits.values import UNLIMITED, Value
 from . import protocol
-from .protocol import HARD_KEY, ROW, figure, header, text, unit
+from .protocol import HARD_KEY, ROW, WARNED, figure, header, text, unit
 
 SHELL = "csh/tcsh: never exits the shell; every `limit` is tried in a subshell first."
 
@@ -109,6 +109,16 @@ VARIABLE = Spec("$__cl_label", "$__cl_words", "$__cl_csh", "$__cl_blk", "$__cl_l
 
 def _warn(message: str) -> str:
     return f'echo "conda-limits: {message}" >& /dev/stderr'
+
+
+def _once(word: str, message: str) -> list[str]:
+    """Lines showing the warning ``message`` unless this shell has shown ``word``
+    (KEY=VALUE/CEILING) already, and noting it."""
+    return [f'if ( ! $?{WARNED} ) set {WARNED} = ""',
+            f'if ( " ${WARNED} " !~ *" {word} "* ) then',
+            f'    set {WARNED} = "${WARNED} {word}"',
+            f"    {_warn(message)}",
+            "endif"]
 
 
 def _indent(lines: list[str], depth: int = 1) -> list[str]:
@@ -215,8 +225,9 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
     if limit.hard is not None:
         body += [*_above(hard, "$__cl_h"),
                  "if ( $__cl_x ) then",
-                 "    " + _warn(f"{name} hard limit {text(resource, limit.hard)} is above this "
-                                f"shell's hard limit, ${{__cl_h}}{unit_text}; keeping that"),
+                 *_indent(_once(f"{key}-H={hard}/${{__cl_h}}",
+                                f"{name} hard limit {text(resource, limit.hard)} is above this "
+                                f"shell's hard limit, ${{__cl_h}}{unit_text}; keeping that")),
                  "else",
                  f"    set __cl_c = {hard}",
                  "endif"]
@@ -224,8 +235,9 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
              *_above("$__cl_t", "$__cl_c"),
              "if ( $__cl_x ) then"]
     if limit.soft is not None:
-        body += ["    " + _warn(f"{name} {text(resource, limit.soft)} is above the hard limit, "
-                                f"${{__cl_c}}{unit_text}; using the hard limit")]
+        body += _indent(_once(f"{key}={soft}/${{__cl_c}}",
+                              f"{name} {text(resource, limit.soft)} is above the hard limit, "
+                              f"${{__cl_c}}{unit_text}; using the hard limit"))
     body += ['    set __cl_t = "$__cl_c"', "endif", "set __cl_done = 1",
              'if ( "$__cl_t" != "$__cl_s" ) then',
              *_indent(_units(spec, "$__cl_t")),

@@ -30,7 +30,7 @@ from ..limits.model import LimitSet
 from ..limits.resources import RESOURCES, Resource
 from ..limits.values import UNLIMITED, Value
 from . import protocol
-from .protocol import HARD_KEY, ROW, figure, header, text, unit
+from .protocol import HARD_KEY, ROW, WARNED, figure, header, text, unit
 
 SHELL = "fish: builtins only; never exits the shell; leaves no function or variable behind."
 
@@ -76,6 +76,14 @@ end
 # SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). A value saved at this
 # level already stays: conda re-runs activate.d at the same level when a stacked environment
 # is deactivated.
+# WORD: whether this shell has not shown the warning WORD (KEY=VALUE/CEILING) yet; notes it.
+NEW = r"""function __cl_new --argument-names word
+    contains -- $word $@WARNED@; and return 1
+    set -g @WARNED@ $@WARNED@ $word
+    return 0  # set keeps the status of contains
+end
+""".replace("@WARNED@", WARNED)
+
 APPLY = r"""function __cl_apply --argument-names level label key letter block name unit soft hard soft_text hard_text
     set -l now (__cl_get $label $letter $block)
     if not set -q now[2]
@@ -87,14 +95,16 @@ APPLY = r"""function __cl_apply --argument-names level label key letter block na
     set -l ceiling $now[2]
     if test $hard = -
     else if __cl_above $hard $now[2]
-        __cl_w "$name hard limit $hard_text is above this shell's hard limit, $now[2]$unit; keeping that"
+        __cl_new $key-H=$hard/$now[2]
+        and __cl_w "$name hard limit $hard_text is above this shell's hard limit, $now[2]$unit; keeping that"
     else
         set ceiling $hard
     end
     set -l wanted $soft
     test $soft = -; and set wanted $now[1]
     if __cl_above $wanted $ceiling
-        test $soft = -; or __cl_w "$name $soft_text is above the hard limit, $ceiling$unit; using the hard limit"
+        test $soft != -; and __cl_new $key=$soft/$ceiling
+        and __cl_w "$name $soft_text is above the hard limit, $ceiling$unit; using the hard limit"
         set wanted $ceiling
     end
     if test $wanted != $now[1]; and not __cl_set -S $letter $block $wanted
@@ -256,7 +266,8 @@ def render_activate(limits: LimitSet) -> str:
              if limit.hard is None and limit.soft is not None]
     fast = _fast_activate(pairs) if len(pairs) == len(limits) else ""
     return (header(True, SHELL) + fast
-            + _quoted(FUNCTIONS + APPLY + MAIN.format(calls=calls, functions="__cl_apply")))
+            + _quoted(FUNCTIONS + NEW + APPLY
+                      + MAIN.format(calls=calls, functions="__cl_apply __cl_new")))
 
 
 def render_deactivate(limits: LimitSet) -> str:

@@ -32,7 +32,7 @@ from ..limits.model import Limit, LimitSet
 from ..limits.resources import RESOURCES, Resource
 from ..limits.values import Value
 from . import posix_fast, protocol
-from .protocol import HARD_KEY, PREFIX, ROW, figure, header, text, unit
+from .protocol import HARD_KEY, PREFIX, ROW, WARNED, figure, header, text, unit
 
 SHELL = "POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell."
 
@@ -119,6 +119,13 @@ __cl_get() {
 }
 """
 
+# WORD: whether this shell has not shown the warning WORD (KEY=VALUE/CEILING) yet; notes it.
+NEW = r"""__cl_new() {
+  case " ${@WARNED@-} " in *" $1 "*) return 1 ;; esac
+  @WARNED@="${@WARNED@-} $1"
+}
+""".replace("@WARNED@", WARNED)
+
 # ROW LABEL KEY LETTER BLOCK NAME UNIT SOFT HARD SOFT_TEXT HARD_TEXT SAVED: apply one limit.
 # SOFT/HARD: bytes, count, seconds, unlimited, or - (not configured). SAVED: the value this
 # level saved already, if any: conda re-runs activate.d at the same level when a stacked
@@ -134,13 +141,14 @@ __cl_apply() {
   __cl_c=$__cl_h __cl_t=$8
   if [ "$9" = - ]; then :
   elif __cl_above "$9" "$__cl_h"; then
-    __cl_w "$6 hard limit ${11} is above this shell's hard limit, $__cl_h$7; keeping that"
+    ! __cl_new "$3-H=$9/$__cl_h" ||
+      __cl_w "$6 hard limit ${11} is above this shell's hard limit, $__cl_h$7; keeping that"
   else
     __cl_c=$9
   fi
   [ "$8" != - ] || __cl_t=$__cl_s
   if __cl_above "$__cl_t" "$__cl_c"; then
-    [ "$8" = - ] ||
+    [ "$8" = - ] || ! __cl_new "$3=$8/$__cl_c" ||
       __cl_w "$6 ${10} is above the hard limit, $__cl_c$7; using the hard limit"
     __cl_t=$__cl_c
   fi
@@ -276,8 +284,8 @@ def full_activate(limits: LimitSet) -> str:
     """The full activation script, without the header and the fast path."""
     keys = [protocol.key(r) for r, _ in limits.items_with_resource()]
     calls = "".join(_apply_call(r, limit) for r, limit in limits.items_with_resource())
-    return (FUNCTIONS + SET + APPLY + _main(True, _load_saved(keys) + calls) + XONSH
-            + _cleanup("__cl_apply", keys))
+    return (FUNCTIONS + SET + NEW + APPLY + _main(True, _load_saved(keys) + calls) + XONSH
+            + _cleanup("__cl_apply __cl_new", keys))
 
 
 def render_activate(limits: LimitSet) -> str:

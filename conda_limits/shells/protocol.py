@@ -34,6 +34,10 @@ POSIX_SCRIPT = SCRIPT_NAME + POSIX_SUFFIX
 
 SAVED_PREFIX = "_CONDA_LIMITS_"
 HARD_KEY = "HARD"  # _CONDA_LIMITS_<level>_HARD: " KEY KEY", the hard limits activation lowered
+#: A shell variable (never exported) listing the warnings about a value above the hard limit
+#: that this shell has shown, `` KEY=VALUE/CEILING`` each (``KEY-H`` for a hard value): every
+#: family's full activate script says so once per shell, and again only if either changes.
+WARNED = "_CONDA_LIMITS_WARNED"
 
 #: Every function and variable the scripts use while they run starts with this, and none is
 #: left behind (short: shells parse the text on every activation).

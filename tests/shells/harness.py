@@ -183,6 +183,12 @@ class Session:
         run = "builtin" if self.shell in (BASH, BASH_POSIX, ZSH) else "command"
         return self.raw(f'ulimit() {{ echo "ulimit $*" >> \'{log}\'; {run} ulimit "$@"; }}')
 
+    def lower_hard_nofile(self, value: int) -> Session:
+        """Lower the shell's hard open-files limit to ``value``."""
+        if self.family == "csh":
+            return self.raw(f"limit -h descriptors {value}")
+        return self.raw(f"ulimit -H -n {value}")
+
     def allow_limits(self) -> Session:
         if self.family == "fish":
             return self.raw("functions -e ulimit")
@@ -580,6 +586,28 @@ class ActivationScenarios:
         [warning] = result.warnings()
         assert "nofile" in warning and "4000" in warning and "2000" in warning
         assert result["off"].limits["nofile"] == (1000, 2000)
+        assert_clean(result["off"])
+
+    def test_a_value_above_the_hard_limit_is_said_once_per_shell(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # Said again only when the value or the hard limit changes; the note of what was
+        # said is the shell's own (not exported), so every new shell says it once.
+        env = make_env(tmp_path, "once", {"nofile": 4000})
+        s = Session(shell)
+        for _ in range(3):
+            s.activate(env, 2).snapshot("on").deactivate(env, 2)
+        s.lower_hard_nofile(1800).activate(env, 2).snapshot("lowered").deactivate(env, 2)
+        s.activate(env, 2).deactivate(env, 2).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+        assert result.returncode == 0, result.stderr
+        warnings = result.warnings()
+        assert len(warnings) == 2, result.stderr
+        assert "nofile" in warnings[0] and "4000" in warnings[0] and "2000" in warnings[0]
+        assert "nofile" in warnings[1] and "4000" in warnings[1] and "1800" in warnings[1]
+        assert result["on"].limits["nofile"] == (2000, 2000)
+        assert result["lowered"].limits["nofile"] == (1800, 1800)
+        assert protocol.WARNED not in result["on"].saved
+        assert result["off"].limits["nofile"] == (1000, 1800)
         assert_clean(result["off"])
 
     def test_raising_a_soft_limit_up_to_the_hard_limit(self, shell: Shell, tmp_path: Path) -> None:
