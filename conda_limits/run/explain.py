@@ -231,13 +231,15 @@ def _memory_hint(outcome: Outcome) -> Stop | None:
 
     One large allocation that does not fit fails at once (Python: MemoryError; C++:
     std::bad_alloc, then SIGABRT) without the process growing first, so the measures cannot
-    tell: the line says what to look for in the command's own output.
+    tell: the line says what to look for in the command's own output. The limit it names is
+    the one the run counts as stopped by (a usage log must not take the run's small peaks
+    for what the command needs).
     """
     for key in ("vmem", "data"):
         limit = _limit(outcome, key)[0]
         if limit == UNLIMITED or outcome.sources.get(key) == "inherited":
             continue
-        return Stop(None, f"the command failed ({_how(outcome)}) with {key} limited to "
+        return Stop(key, f"the command failed ({_how(outcome)}) with {key} limited to "
                     f"{_size(limit)}: if it reported MemoryError or 'Cannot allocate memory', "
                     f"an allocation did not fit under the {key} limit")
     return None

@@ -256,3 +256,18 @@ def test_hand_made_dates_and_figures_are_skipped_not_shown_or_a_crash(tmp_env):
             if args == ["usage", "--json"]:
                 data = json.loads(result.stdout)
                 assert (data["recorded"], data["skipped"]) == (3, 3)
+
+
+def test_suggest_apply_never_lowers_a_data_limit_the_runs_failed_under(tmp_env):
+    with tmp_env() as prefix:
+        assert conda("limits", "set", "-p", str(prefix), "--data", "256M").returncode == 0
+        for _ in range(3):
+            result = conda("run-limited", "-p", str(prefix), "--", sys.executable, "-c",
+                           "x = bytearray(600 << 20)")
+            assert result.returncode == 1 and "MemoryError" in result.stderr
+        assert [run.stopped_by for run in log.read(prefix).runs] == ["data"] * 3
+        result = conda("limits", "suggest", "-p", str(prefix), "--apply")
+        assert result.returncode == 0, result.stderr
+        from conda_limits.state import record
+
+        assert record.read(prefix)["data"].soft > 256 * MiB

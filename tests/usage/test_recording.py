@@ -111,6 +111,24 @@ def test_a_run_a_limit_stopped_is_recorded_as_stopped_by_it(env, tmp_path):
     assert entry.limits["cpu"] == 1 and entry.command == "sh"
 
 
+@pytest.mark.parametrize(("key", "limit", "proposed_above"), [
+    ("data", "256M", 256 * MiB), ("vmem", "512M", 512 * MiB)])
+def test_runs_failing_at_once_under_a_memory_limit_count_as_stopped_by_it(env, tmp_path, key,
+                                                                          limit, proposed_above):
+    """One allocation too large fails at once (MemoryError) with tiny peaks: recorded as
+    completed runs, they had suggest propose half the limit, and --apply write it."""
+    command = [sys.executable, "-c", "x = bytearray(600 << 20)"]
+    for _ in range(3):
+        code, _, err = run(env, command, tmp_path, {key: limit})
+        assert code == 1 and "MemoryError" in err
+        assert f"an allocation did not fit under the {key} limit" in err
+    recorded = runs(env, tmp_path)
+    assert [entry.stopped_by for entry in recorded] == [key] * 3
+    found = {s.key: s for s in suggest(recorded, {key: proposed_above})}[key]
+    assert found.value is not None and found.value > proposed_above
+    assert found.stopped == 3
+
+
 def test_only_the_name_of_the_command_is_recorded(env, tmp_path):
     secret = "--password=hunter2"
     assert run(env, ["sh", "-c", "exit 0", secret], tmp_path)[0] == 0

@@ -6,7 +6,7 @@ import pytest
 
 from conda_limits.limits import resources
 from conda_limits.limits.resources import MEM
-from conda_limits.limits.values import UNLIMITED, human, parse
+from conda_limits.limits.values import UNLIMITED, human, parse, pretty
 from conda_limits.usage.entry import MemUse, Run
 from conda_limits.usage.suggest import (
     FLOORS,
@@ -145,3 +145,20 @@ def test_doctor_checks_a_limit_far_above_anything_used():
     assert "65536 is far above what 3 recorded runs used (at most 20)" in found[0].message
     assert "--nofile 256" in found[0].hint
     assert checks(runs[:2], {"nofile": 65536}) == []  # too few runs to say
+
+
+@pytest.mark.parametrize("key", ["data", "vmem", "nofile"])
+def test_never_below_a_limit_that_runs_failed_under(key):
+    """Three runs that failed at once under data 256M (MemoryError) with tiny peaks: the
+    proposal was data 128M, and --apply wrote it."""
+    resource = resources.get(key)
+    limit = {"data": 256 * MiB, "vmem": 512 * MiB, "nofile": 1024}[key]  # above the floors
+    failed = [Run(at=1764583200.0 + i, via="run-limited", command="python", wall=0.1,
+                  status=1, used={"data": 10 * MiB, "vmem": 20 * MiB, "nofile": 10},
+                  limits={key: limit}) for i in range(3)]
+    found = by_key(suggest(failed, {key: limit}))[key]
+    assert found.value is not None and found.value >= limit
+    assert f"not below {key} {pretty(resource, limit)}, which 3 failed run(s) ran under" in (
+        found.note)
+    ok = [Run(**{**r.__dict__, "status": 0}) for r in failed]
+    assert by_key(suggest(ok, {key: limit}))[key].value < limit  # succeeded: peaks count
