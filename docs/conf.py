@@ -33,5 +33,29 @@ conda_commands = {
     "run-limited": "conda_limits.cli.main_run_limited",
 }
 
+#: The project's public repository (top bar, footer, the GitHub icon).
+repository_url = "https://github.com/conda-incubator/conda-limits"
+
+# conda's own theme, branded as this project: its name and mark instead of conda's logo, and
+# in the top bar "a plugin for conda", the repository and the changelog instead of the links
+# to conda, conda-build and conda.org (conda-sphinx-theme's defaults), no conda Zulip link.
 html_theme = "conda_sphinx_theme"
-html_theme_options = {"navigation_depth": -1}
+html_static_path = ["_static"]  # favicon.ico here replaces conda's
+templates_path = ["_templates"]
+html_context = {"repository_url": repository_url}
+html_theme_options = {
+    "navigation_depth": -1,
+    "logo": {
+        "text": "conda-limits",
+        "image_light": "_static/conda-limits.svg",
+        "image_dark": "_static/conda-limits.svg",
+        "alt_text": "conda-limits - Home",
+    },
+    "navbar_center": ["project-tagline.html"],
+    "footer_center": ["project-footer.html"],
+    "zulip_url": "",
+    "icon_links": [
+        {"name": "conda-limits on GitHub", "url": repository_url,
+         "icon": "fa-brands fa-github", "type": "fontawesome"},
+    ],
+}
