@@ -9,8 +9,9 @@ activation scripts, checks the command, and stops itself (SIGSTOP): the limits i
 live with itself (a small nofile) are set then, it is continued and execs the command, which
 inherits all of it. stdin, stdout and stderr are the caller's, open or closed.
 
-While the command runs, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this
-process are passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
+While the command runs, every signal sent to this process that would end it (SIGINT,
+SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGALRM, the real-time signals, ...: :data:`FORWARDED`)
+is passed on to it; the ones a terminal sends to its whole foreground group (Ctrl-C)
 reach the command directly and are not sent twice. The exit status is the command's, or
 128+N when signal N killed it; the :class:`Outcome` also holds what it used (from wait4 and
 /proc) and the limits it ran under.
@@ -43,8 +44,18 @@ if TYPE_CHECKING:
     from ..system.memory_cap import MemoryCap, MemoryStats
     from .cpu import CpuReport, CpuRun
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
-             signal.SIGUSR1, signal.SIGUSR2)
+#: Signals never passed on: those that do not end a process by default (or stop it), those
+#: that cannot be caught, faults the kernel raises in the process that caused them, and the
+#: ones about this process's own writes and CPU time (SIGPIPE, SIGXFSZ, SIGXCPU).
+NOT_FORWARDED = frozenset({
+    signal.SIGCHLD, signal.SIGCONT, signal.SIGURG, signal.SIGWINCH, signal.SIGKILL,
+    signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGSEGV,
+    signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGTRAP, signal.SIGSYS, signal.SIGPIPE,
+    signal.SIGXFSZ, signal.SIGXCPU})
+#: Every other signal, real-time ones included: each would end this process (SIGALRM,
+#: SIGPROF, SIGPWR, SIGIO, ... as much as SIGTERM), leaving the command to die by the
+#: parent-death signal without seeing it, so each is passed on to the command instead.
+FORWARDED = tuple(sorted(s for s in signal.valid_signals() if s not in NOT_FORWARDED))
 _HELD = {signal.SIGCHLD, *FORWARDED}
 _SI_KERNEL = 0x80  # si_code of a signal the kernel sent, e.g. the terminal's Ctrl-C
 #: Seconds between looks at the command's memory, when a vmem/data limit needs watching.

@@ -5,8 +5,9 @@ byte as it arrives, so that the lines srun and slurmstepd print about the job (`
 ... Out Of Memory``, ``*** STEP 12.0 CANCELLED ... DUE TO TIME LIMIT ***``) can be read
 afterwards; on the node the command's stderr is a pipe to slurmstepd anyway (a terminal only
 with ``--pty``). A Ctrl-C from the terminal reaches srun directly (same process group) and is
-not sent twice; SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1 and SIGUSR2 sent to this process
-alone are passed on to srun, which passes them to the job.
+not sent twice; every signal sent to this process alone that would end it (SIGTERM, SIGHUP,
+SIGINT, SIGUSR1, SIGALRM, ...: :data:`~conda_limits.run.process.FORWARDED`) is passed on to
+srun, which passes them to the job.
 """
 
 from __future__ import annotations

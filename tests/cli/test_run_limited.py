@@ -241,3 +241,24 @@ def test_low_and_too_small_values_reach_the_command_or_are_named(env):
     assert result.stderr.splitlines()[-1] == (
         "conda-limits: the command (or a program it started) could not load (exit status 127): "
         "the vmem limit (1 MiB) is too small for a program to load (a shell needs about 4 MiB)")
+
+
+def test_sigalrm_sent_to_conda_reaches_the_command_and_the_run_is_recorded(env, tmp_path):
+    """SIGALRM (like SIGVTALRM, SIGPROF, SIGPWR, SIGIO) killed conda run-limited: exit 142,
+    the command gone by the parent-death signal, the run not recorded."""
+    from conda_limits.usage import log
+
+    code = ("import signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM]); "
+            "print('ready', flush=True); "
+            "sys.exit(0 if signal.sigtimedwait([signal.SIGALRM], 60) else 3)")
+    before = len(log.read(env).runs)
+    if not CONDA.exists():
+        pytest.skip(f"no conda executable at {CONDA}")
+    proc = subprocess.Popen([str(CONDA), "run-limited", "-p", str(env), "--", sys.executable,
+                             "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGALRM)
+    out, err = proc.communicate(timeout=120)
+    assert (proc.returncode, err) == (0, "")
+    assert len(log.read(env, environ={"XDG_STATE_HOME": str(tmp_path)}).runs) == before + 1

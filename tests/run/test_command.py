@@ -449,6 +449,38 @@ def test_signals_sent_to_the_runner_reach_the_command_once(env, signum):
     assert (proc.returncode, out, err) == (0, f"{signum.name}\n", "")
 
 
+WAIT_FOR_A_SIGNAL = """\
+import signal, sys
+wanted = int(sys.argv[1])
+signal.pthread_sigmask(signal.SIG_BLOCK, [wanted])
+print("ready", flush=True)
+info = signal.sigtimedwait([wanted], 30)
+print(info.si_signo if info else "none", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGALRM, signal.SIGVTALRM, signal.SIGPROF,
+                                    signal.SIGPWR, signal.SIGIO, signal.SIGUSR2,
+                                    signal.SIGSTKFLT, signal.SIGABRT, signal.SIGRTMIN + 3],
+                         ids=str)
+def test_every_signal_that_would_end_the_runner_reaches_the_command(env, signum):
+    """SIGALRM and the like killed the runner; the command then died by the parent-death
+    signal without seeing them (exit 142, the run not recorded)."""
+    proc = spawn(env, [*py(WAIT_FOR_A_SIGNAL), str(int(signum))])
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (0, f"{int(signum)}\n", "")
+
+
+def test_a_signal_that_ends_the_command_is_its_status(env):
+    proc = spawn(env, ["sh", "-c", "echo ready; exec sleep 30"])
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGALRM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGALRM
+
+
 def test_ctrl_c_on_the_terminal_reaches_the_command_once(env):
     args = json.dumps({"prefix": str(env), "command": py(COUNT_SIGNALS)})
     pid, fd = pty.fork()
