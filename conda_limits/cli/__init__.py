@@ -46,7 +46,13 @@ def parser_later(module: str) -> Callable[[ArgumentParser], None]:
                     if action in actions:
                         actions.remove(action)
                         actions.append(action)
-            return parser.parse_known_args(*args, **kwargs)
+            from .pipes import OutputClosed, quiet_when_closed
+
+            try:
+                with quiet_when_closed():  # --help into a closed pipe
+                    return parser.parse_known_args(*args, **kwargs)
+            except OutputClosed as closed:
+                raise SystemExit(closed.status) from None
 
         parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 

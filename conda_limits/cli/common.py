@@ -242,9 +242,12 @@ def to_json(prefix: Path, limits: LimitSet, sources: Sources | None = None,
 
 
 def print_json(data: dict[str, Any]) -> None:
+    """``data`` as conda prints JSON, and a newline (which conda's ``stdout_json`` leaves
+    out; its own commands mostly end with one)."""
     from conda.cli.common import stdout_json
 
     stdout_json(data)
+    sys.stdout.write("\n")
 
 
 def target_option(prefix: Path) -> str:

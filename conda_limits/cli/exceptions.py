@@ -64,7 +64,11 @@ class LimitsDefaultsError(CondaLimitsError):
 
 
 class NothingToDoError(CondaLimitsError):
-    def __init__(self, what: str) -> None:
+    """A command that, as given, has nothing to do: a usage error (exit status 2, as
+    conda's ArgumentError), unless ``return_code`` says the operation found nothing."""
+
+    def __init__(self, what: str, return_code: int = 2) -> None:
+        self.return_code = return_code
         super().__init__(what)
 
 

@@ -31,6 +31,11 @@ def _formatter() -> type[HelpFormatter]:
 
 def execute(args: Namespace) -> int:
     from .exceptions import conda_errors
+    from .pipes import OutputClosed, quiet_when_closed
 
-    with conda_errors():
-        return int(args.limits_execute(args))
+    try:
+        with quiet_when_closed(), conda_errors():
+            status = int(args.limits_execute(args))
+    except OutputClosed as closed:
+        return closed.status
+    return status

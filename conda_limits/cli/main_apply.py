@@ -20,13 +20,14 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_allow_tiny, add_dry_run, add_environment, add_json
+    from .options import add_allow_tiny, add_dry_run, add_environment, add_json, add_yes
 
     add_environment(parser)
     parser.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
                         default="environment.yml",
                         help="The environment.yml to read (default: environment.yml).")
     add_allow_tiny(parser)
+    add_yes(parser)
     add_dry_run(parser)
     add_json(parser)
 

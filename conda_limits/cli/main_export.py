@@ -29,7 +29,7 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_dry_run, add_environment, add_json
+    from .options import add_dry_run, add_environment, add_json, add_yes
 
     add_environment(parser)
     parser.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
@@ -45,6 +45,7 @@ def configure_parser(parser: ArgumentParser) -> None:
                         "(cgroup properties; the rlimits through prlimit). docker: `docker run` "
                         "flags. What a tool cannot take is said on stderr (sbatch: in the "
                         "lines).")
+    add_yes(parser)
     add_dry_run(parser)
     add_json(parser)
 

@@ -22,21 +22,38 @@ EPILOG = """Examples:
     conda limits kernel remove ai_env-limited
 """
 
+INSTALL_EXAMPLES = """Examples:
+
+    conda limits kernel install -n ai_env
+    conda limits kernel install -n ai_env --kernel-name ai-4g --display-name "AI env (4 GiB)"
+    conda limits kernel install -n ai_env --mem 8G --sys-prefix
+"""
+LIST_EXAMPLES = """Examples:
+
+    conda limits kernel list
+    conda limits kernel list --json
+"""
+REMOVE_EXAMPLES = """Examples:
+
+    conda limits kernel remove ai_env-limited
+"""
+
 
 def configure_parser(parser: ArgumentParser) -> None:
     from argparse import RawDescriptionHelpFormatter
 
-    from ..limits.resources import MEM, Kind
-    from .options import METAVARS, add_environment, add_json, value_type
+    from ..limits.resources import Kind
+    from .options import METAVARS, add_environment, add_json, add_yes, mem_type
 
     sub = parser.add_subparsers(dest="kernel_verb", metavar="COMMAND", required=True)
 
     install = sub.add_parser("install", help="Install a limit-aware kernelspec for an "
                              "environment.", formatter_class=RawDescriptionHelpFormatter,
                              description="Install a Jupyter kernelspec that runs the "
-                             "environment's ipykernel under the environment's limits.")
+                             "environment's ipykernel under the environment's limits.",
+                             epilog=INSTALL_EXAMPLES)
     add_environment(install)
-    install.add_argument("--kernel-name", metavar="NAME",
+    install.add_argument("--kernel-name", metavar="NAME", type=_kernel_name,
                          help="Name of the kernelspec (default: ENV-limited).")
     install.add_argument("--display-name", metavar="TEXT",
                          help="Name shown in Jupyter (default: 'Python (ENV, limited)').")
@@ -47,22 +64,45 @@ def configure_parser(parser: ArgumentParser) -> None:
                        help="The share/jupyter of the Python running conda.")
     where.add_argument("--jupyter-prefix", metavar="DIR",
                        help="DIR/share/jupyter, e.g. the environment JupyterLab runs from.")
-    install.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=value_type(MEM),
+    install.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=mem_type(),
                          help="Cap the kernel's resident memory with a cgroup (as "
                          "`conda run-limited --mem`).")
     install.add_argument("--force", action="store_true",
                          help="Replace a kernelspec of the same name.")
+    add_yes(install)
     add_json(install)
     install.set_defaults(kernel_execute=execute_install)
 
-    listing = sub.add_parser("list", help="List the kernelspecs conda-limits installed.")
+    listing = sub.add_parser("list", help="List the kernelspecs conda-limits installed.",
+                             description="List the Jupyter kernelspecs conda-limits "
+                             "installed, wherever Jupyter looks for kernels.",
+                             formatter_class=RawDescriptionHelpFormatter,
+                             epilog=LIST_EXAMPLES)
     add_json(listing)
     listing.set_defaults(kernel_execute=execute_list)
 
-    remove = sub.add_parser("remove", help="Remove a kernelspec conda-limits installed.")
-    remove.add_argument("kernel_name", metavar="NAME", help="Name of the kernelspec.")
+    remove = sub.add_parser("remove", help="Remove a kernelspec conda-limits installed.",
+                            description="Remove a Jupyter kernelspec conda-limits installed "
+                            "(others are refused).",
+                            formatter_class=RawDescriptionHelpFormatter,
+                            epilog=REMOVE_EXAMPLES)
+    remove.add_argument("kernel_name", metavar="NAME", type=_kernel_name,
+                        help="Name of the kernelspec.")
+    add_yes(remove)
     add_json(remove)
     remove.set_defaults(kernel_execute=execute_remove)
+
+
+def _kernel_name(text: str) -> str:
+    """A kernel name, checked while parsing: a bad one is a usage error (exit status 2)."""
+    from argparse import ArgumentTypeError
+
+    from ..jupyter import kernelspec
+
+    try:
+        return kernelspec.check_name(text)
+    except kernelspec.KernelSpecError as error:
+        raise ArgumentTypeError(str(error)) from None
 
 
 def execute(args: Namespace) -> int:

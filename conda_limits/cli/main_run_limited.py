@@ -36,8 +36,8 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from ..limits.resources import MEM, Kind
-    from .options import METAVARS, add_cpu_values, add_environment, add_limit_values, value_type
+    from ..limits.resources import Kind
+    from .options import METAVARS, add_cpu_values, add_environment, add_limit_values, mem_type
 
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
@@ -48,7 +48,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit of the limits given here, so that the "
                         "command cannot raise them.")
-    parser.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=value_type(MEM),
+    parser.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=mem_type(),
                         help="Cap the resident memory of the command and its children through "
                         "a cgroup (unlike --vmem, CUDA, PyTorch and JAX keep working). Refused "
                         "where no cgroup can enforce it.")

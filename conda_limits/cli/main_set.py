@@ -28,7 +28,14 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_cpu_values, add_dry_run, add_environment, add_json, add_limit_values
+    from .options import (
+        add_cpu_values,
+        add_dry_run,
+        add_environment,
+        add_json,
+        add_limit_values,
+        add_yes,
+    )
 
     add_environment(parser, file_help="Set the limits in this environment.yml instead of "
                     "an environment (its `limits:` section; the rest of the file is kept).")
@@ -37,6 +44,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit to the same value. A lowered hard limit "
                         "cannot be raised again in that shell.")
+    add_yes(parser)
     add_dry_run(parser)
     add_json(parser)
 

@@ -29,7 +29,7 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_dry_run, add_environment, add_json
+    from .options import add_dry_run, add_environment, add_json, add_yes
 
     add_environment(parser)
     parser.add_argument("--margin", metavar="PERCENT", type=_margin, default=None,
@@ -44,6 +44,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     target.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
                         help="Write the proposed limits into this environment.yml's `limits:` "
                         "(the rest of the file is kept).")
+    add_yes(parser)
     add_dry_run(parser)
     add_json(parser)
 
@@ -96,7 +97,8 @@ def execute(args: Namespace) -> int:
     given = LimitSet({s.key: Limit(s.value) for s in found if s.applicable})
     if writing and not given:
         raise NothingToDoError("No limit can be proposed yet for the environment at "
-                               f"{shown(prefix)}: " + _why_none(found, len(runs)))
+                               f"{shown(prefix)}: " + _why_none(found, len(runs)),
+                               return_code=1)
     if not context.json:
         for line in report(prefix, found, len(runs), margin, writing=bool(writing)):
             print(line)

@@ -20,11 +20,12 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_dry_run, add_environment, add_json, add_limit_switches
+    from .options import add_dry_run, add_environment, add_json, add_limit_switches, add_yes
 
     add_environment(parser, file_help="Remove the limits from this environment.yml instead "
                     "of an environment (the rest of the file is kept).")
     add_limit_switches(parser)
+    add_yes(parser)
     add_dry_run(parser)
     add_json(parser)
 

@@ -34,7 +34,7 @@ LAST = 20
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from .options import add_environment, add_json
+    from .options import add_dry_run, add_environment, add_json, add_yes
 
     add_environment(parser)
     parser.add_argument("--last", metavar="N", type=_count, default=LAST,
@@ -46,6 +46,8 @@ def configure_parser(parser: ArgumentParser) -> None:
                         help="Record runs of this environment again.")
     switch.add_argument("--clear", action="store_true",
                         help="Remove the recorded runs (the environment's log and yours).")
+    add_yes(parser)
+    add_dry_run(parser)
     add_json(parser)
 
 
@@ -124,26 +126,40 @@ def _switch(args: Namespace, prefix: Path) -> int:
     from ..usage import log, optout
     from .common import environment_lock, print_json
 
-    with environment_lock(prefix):
+    dry_run = bool(context.dry_run)
+    would = "would be" if dry_run else "is"
+    with environment_lock(prefix, shared=dry_run):
         if args.clear:
-            removed = log.clear(prefix)
+            removed = log.clear(prefix, dry_run=dry_run)
             changed = bool(removed)
-            text = (f"Removed {len(removed)} usage log(s) of the environment at {shown(prefix)}."
+            text = (f"{'Would remove' if dry_run else 'Removed'} {len(removed)} usage log(s) "
+                    f"of the environment at {shown(prefix)}"
+                    + (":" + "".join(f"\n  {shown(path)}" for path in removed) if dry_run
+                       else ".")
                     if removed else f"No usage is recorded for the environment at "
                     f"{shown(prefix)}.")
         elif args.disable:
-            changed = optout.disable(prefix)
+            changed = not _marked(prefix) if dry_run else optout.disable(prefix)
             removed = []
-            text = (f"Recording is off for the environment at {shown(prefix)} "
+            text = (f"Recording {would} off for the environment at {shown(prefix)} "
                     f"({shown(optout.marker(prefix))}); the runs recorded so far are kept.")
         else:
-            changed = optout.enable(prefix)
+            changed = _marked(prefix) if dry_run else optout.enable(prefix)
             removed = []
-            text = f"Recording is on for the environment at {shown(prefix)}."
+            text = f"Recording {would} on for the environment at {shown(prefix)}."
     if context.json:
-        print_json({"prefix": str(prefix), "changed": changed,
+        print_json({"prefix": str(prefix), "changed": changed, "dry_run": dry_run,
                     "removed": [str(path) for path in removed],
                     "recording": optout.off_reason(prefix, configured=configured()) is None})
         return 0
     print(text)
     return 0
+
+
+def _marked(prefix: Path) -> bool:
+    """Whether the environment's marker turns recording off."""
+    import os
+
+    from ..usage import optout
+
+    return os.path.lexists(optout.marker(prefix))

@@ -47,6 +47,25 @@ LIMITS_DESCRIPTION = (f"SIZE is {ACCEPTED[Kind.SIZE]}. TIME is {ACCEPTED[Kind.DU
                       f"N is {ACCEPTED[Kind.COUNT]}.")
 
 
+def mem_type() -> Callable[[str], Value]:
+    """An argparse ``type=`` for ``--mem``: a size, never 0 (nothing could run under it; a
+    bad value, so exit status 2)."""
+    from ..limits.resources import MEM
+
+    convert_size = value_type(MEM)
+
+    def convert(text: str) -> Value:
+        value = convert_size(text)
+        if value == 0:
+            raise ArgumentTypeError(f"invalid value {text!r}: 0 would leave the command no "
+                                    "memory at all, so nothing could run; give a size such as "
+                                    "4G, or 'unlimited' for no cap")
+        return value
+
+    convert.__name__ = "size"
+    return convert
+
+
 def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
     """``--vmem SIZE``, ``--nofile N``, ... (one option per resource), and the check that
     refuses ``--vmem 4 G`` (see :func:`refuse_split_values`)."""
@@ -179,6 +198,13 @@ def add_json(parser: ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", default=None,
                         help="Report all output as json. Suitable for using conda "
                         "programmatically.")
+
+
+def add_yes(parser: ArgumentParser) -> None:
+    """``-y/--yes`` as in conda's writing commands: accepted, and a no-op (nothing asks)."""
+    parser.add_argument("-y", "--yes", action="store_true", default=None,
+                        help="Accepted as in conda's commands that change an environment; "
+                        "nothing asks for confirmation here.")
 
 
 def add_dry_run(parser: ArgumentParser) -> None:

@@ -305,11 +305,16 @@ def parse_line(line: bytes) -> Run | None:
         return None
 
 
-def clear(prefix: str | os.PathLike[str], *,
-          environ: Mapping[str, str] | None = None) -> list[Path]:
-    """Remove the environment's logs (and the user's log of it); return the files removed."""
+def clear(prefix: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
+          dry_run: bool = False) -> list[Path]:
+    """Remove the environment's logs (and the user's log of it); return the files removed
+    (``dry_run``: the files that would be)."""
     removed = []
     for path in _all_files(prefix, environ):
+        if dry_run:
+            if os.path.lexists(path):
+                removed.append(path)
+            continue
         try:
             os.unlink(path)
             removed.append(path)

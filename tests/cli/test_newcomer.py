@@ -4,9 +4,15 @@ hints naming the environment, JSON, help text, broken pipes), through the real c
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+import conda_limits
 from conda_limits.state import record
 
 from ..conftest import requires_conda
@@ -76,3 +82,109 @@ def test_a_bare_size_is_bytes_and_says_so(conda_cli, tmp_env):
         assert info.value.return_code == 2  # 4 MiB: below what conda deactivate needs
         assert "--vmem 4194304 is 4M" in err and "4194304K would be 4G" in err
         assert record.read(prefix)["vmem"].soft == 4 * GiB
+
+
+# ------------------------------------------------------------------ through conda's executable
+
+CONDA = Path(sys.prefix, "bin", "conda")
+SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
+
+
+def conda(*args: object, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+    if not CONDA.exists():
+        pytest.skip(f"no conda executable at {CONDA}")
+    return subprocess.run([str(CONDA), *map(str, args)], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": SOURCE})
+
+
+@pytest.fixture(scope="module")
+def env(session_tmp_env):
+    with session_tmp_env() as prefix:
+        assert conda("limits", "set", "-p", prefix, "--nofile", "1024", "--data", "1280M",
+                     "--threads", "2").returncode == 0
+        yield prefix
+
+
+def test_usage_errors_and_bad_values_exit_2_failures_1(env, tmp_path):
+    cores = str((os.cpu_count() or 1) + 0.5)
+    for args in (["run-limited", "-p", env, "--mem", "0", "--", "true"],
+                 ["limits", "kernel", "install", "-p", env, "--kernel-name", "a b"],
+                 ["limits", "kernel", "remove", "a/b"],
+                 ["limits", "set", "-p", env],
+                 ["limits", "unset", "-p", env],
+                 ["limits", "set", "-p", env, "--cores", cores],
+                 ["limits", "set", "-p", env, "--vmem", "100M"],
+                 ["limits", "set", "-p", env, "--cpu", "1:30"],
+                 ["run-limited", "-p", env, "--nofile", "4 G", "--", "true"],
+                 ["limits", "show", "--bogus"]):
+        result = conda(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    for args in (["limits", "show", "-p", tmp_path / "missing"],
+                 ["limits", "suggest", "-p", env, "--apply"],
+                 ["limits", "kernel", "remove", "no-such-kernel"]):
+        result = conda(*args)
+        assert result.returncode == 1, (args, result.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    ["limits", "show"], ["limits", "set", "--nofile", "1024"], ["limits", "usage"],
+    ["limits", "unset", "--cpu", "--dry-run"], ["limits", "suggest"], ["limits", "export"],
+    ["limits", "kernel", "list"],
+], ids=lambda args: " ".join(args[1:]))
+def test_json_output_ends_with_a_newline(env, args):
+    if args[1] != "kernel":
+        args = [*args, "-p", env]
+    result = conda(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("}\n") and json.loads(result.stdout)
+
+
+def test_yes_is_accepted_by_the_writing_commands(env, tmp_path):
+    (tmp_path / "environment.yml").write_text("name: x\nlimits:\n  nofile: 1024\n")
+    for args in (["limits", "set", "-p", env, "--nofile", "1024", "-y"],
+                 ["limits", "unset", "-p", env, "--cpu", "--yes"],
+                 ["limits", "apply", "-p", env, "-f", tmp_path / "environment.yml", "-y",
+                  "--dry-run"],
+                 ["limits", "suggest", "-p", env, "-y"],
+                 ["limits", "usage", "-p", env, "--enable", "-y"],
+                 ["limits", "export", "-p", env, "-y"]):
+        result = conda(*args)
+        assert result.returncode == 0, (args, result.stderr)
+    assert "-y, --yes" in conda("limits", "kernel", "install", "--help").stdout
+    assert "-y, --yes" in conda("limits", "kernel", "remove", "--help").stdout
+
+
+def test_usage_clear_dry_run_keeps_the_log(env):
+    from conda_limits.usage import log
+
+    assert conda("run-limited", "-p", env, "--", "true").returncode == 0
+    files = [path for path in log.logs(env) if path.exists()]
+    assert files
+    result = conda("limits", "usage", "-p", env, "--clear", "--dry-run")
+    assert result.returncode == 0 and "Would remove" in result.stdout
+    assert all(str(path) in result.stdout for path in files)
+    assert all(path.exists() for path in files)
+    data = json.loads(conda("limits", "usage", "-p", env, "--clear", "-d", "--json").stdout)
+    assert data["dry_run"] and data["changed"] and all(path.exists() for path in files)
+
+
+@pytest.mark.parametrize("args", [
+    ["limits", "show"], ["limits", "show", "--json"], ["limits", "set", "--nofile", "1024"],
+    ["limits", "unset", "--cpu", "--dry-run"], ["limits", "usage"], ["limits", "suggest"],
+    ["limits", "export"], ["limits", "kernel", "list"], ["limits", "set", "--help"],
+    ["limits", "--help"], ["run-limited", "--help"],
+], ids=lambda args: " ".join(args[1:]))
+def test_a_closed_pipe_ends_quietly(env, args):
+    """As ``conda limits show | head -1`` when head has gone: no traceback, no report."""
+    if "--help" not in args and args[1] != "kernel":
+        args = [*args, "-p", env]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = conda(*args, stdout=write)
+    finally:
+        os.close(write)
+    assert result.returncode == 128 + signal.SIGPIPE, result.stderr
+    assert result.stderr == ""

@@ -221,13 +221,14 @@ def test_mem_0_a_directory_and_a_file_that_is_not_executable_are_refused(tmp_env
     script = tmp_path / "script.sh"
     script.write_text("echo hi\n")
     with tmp_env() as prefix:
-        cases = [(["--mem", "0", "--", "true"], 1, "--mem 0 would leave the command no memory"),
+        cases = [(["--mem", "0", "--", "true"], 2, "0 would leave the command no memory"),
                  (["--", str(tmp_path)], 126, f"Cannot run '{tmp_path}': it is a directory."),
                  (["--", str(script)], 126, f"Cannot run '{script}': it is not executable.")]
         for args, code, message in cases:
             result = conda("run-limited", "-p", str(prefix), *args)
             assert result.returncode == code, result.stderr
-            assert message in result.stderr and "Nothing was run." in result.stderr
+            assert message in result.stderr
+            assert "Nothing was run." in result.stderr or code == 2  # 2: argparse's usage error
 
 
 def test_low_and_too_small_values_reach_the_command_or_are_named(env):
