@@ -122,9 +122,7 @@ def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
     """The text of ``conda limits suggest``."""
     from ..limits.values import approx, human, pretty
     from ..usage.suggest import when
-    from .common import target_option
-
-    from .common import titled
+    from .common import target_option, titled
 
     title = (f"limits proposed for the environment at {shown(prefix)} from {runs} recorded "
              f"run(s), with a margin of {margin:.0%}")

@@ -93,7 +93,7 @@ SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
 def conda(*args: object, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
     if not CONDA.exists():
         pytest.skip(f"no conda executable at {CONDA}")
-    return subprocess.run([str(CONDA), *map(str, args)], stdout=stdout,
+    return subprocess.run([str(CONDA), *map(str, args)], stdout=stdout, check=False,
                           stderr=subprocess.PIPE, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": SOURCE})
 
