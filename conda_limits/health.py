@@ -12,7 +12,7 @@ from enum import Enum
 from pathlib import Path
 
 from .limits.model import LimitSet
-from .limits.resources import get
+from .limits.resources import MEM, get
 from .limits.values import UNLIMITED, human, pretty
 from .printable import escape
 from .state import locking, prefix_files, record
@@ -42,6 +42,7 @@ class Kind(str, Enum):
     HIT = "hit"  # recorded runs keep being stopped by a limit
     LOOSE = "loose"  # a limit far above anything recorded runs used
     CPU = "cpu"  # a CPU setting that does not fit this machine (conda_limits.limits.cpu_checks)
+    MEM = "mem"  # a mem cap nothing enforces here, or above this machine's memory
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ def diagnose(prefix: str | os.PathLike[str]) -> Report:
     if state.error is not None:
         return Report(prefix, LimitSet(), tuple(findings))
     findings += ceiling_findings(state.limits)
+    findings += mem_findings(state.limits)
     findings += cpu_findings(state.limits)
     findings += vmem_gpu_findings(state.limits, gpu_packages(prefix))
     findings += usage_findings(prefix, state.limits)
@@ -154,6 +156,37 @@ def ceiling_findings(limits: LimitSet) -> list[Finding]:
                     f"lower it with `conda limits set --{resource.key} VALUE`, or ask the "
                     "administrator to raise the hard limit")
             for resource, which, value, ceiling in above_ceiling(limits)]
+
+
+def mem_findings(limits: LimitSet) -> list[Finding]:
+    """A ``mem`` cap above this machine's memory, or that no backend can enforce here for
+    this user (``conda run-limited`` and kernels then refuse to start under it)."""
+    from .limits.mem import above_machine, cap
+
+    limit = cap(limits.mem)
+    if limit is None:
+        return []
+    findings = []
+    above = above_machine(limit)
+    if above:
+        findings.append(Finding(Kind.MEM, above, "lower it with `conda limits set --mem SIZE`, "
+                                "unless the environment runs on a bigger machine"))
+    from .system import memory_cap
+
+    try:
+        memory_cap.memory_cap(limit).close()
+    except memory_cap.MemoryCapUnavailable as error:
+        findings.append(Finding(
+            Kind.MEM, f"mem {pretty(MEM, limit)} cannot be enforced here for this user "
+            f"({'; '.join(error.reasons)}): `conda run-limited` and kernels of this "
+            "environment refuse to start",
+            "run them where a cgroup is writable or systemd delegates the memory controller, "
+            "pass `--mem unlimited` to `conda run-limited` for one run, or "
+            "`conda limits unset --mem`"))
+    except (memory_cap.MemoryCapError, OSError) as error:
+        findings.append(Finding(Kind.MEM, f"mem {pretty(MEM, limit)}: the memory cap could "
+                                f"not be tried here: {error}"))
+    return findings
 
 
 def cpu_findings(limits: LimitSet) -> list[Finding]:

@@ -123,11 +123,15 @@ def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
     """Warnings for values above this machine's hard limits, and for lowered hard limits."""
+    from ..limits.mem import above_machine
     from ..system.rlimits import above_ceiling
 
     out = [f"{resource.key} {which} value {human(resource, value)} is above the current hard "
            f"limit ({pretty(resource, ceiling)}); activation will use {pretty(resource, ceiling)} "
            "on this machine" for resource, which, value, ceiling in above_ceiling(limits)]
+    mem = above_machine(limits.mem)
+    if mem:
+        out.append(mem)
     for resource, limit in limits.items_with_resource():
         if limit.hard is not None:
             out.append(f"{resource.key} sets a hard limit: a shell that activates this "
@@ -158,7 +162,7 @@ def table(limits: LimitSet, sources: Sources | None = None,
             *source,
             "! above the hard ceiling" if over else "",
         ))
-    for key, text, allowed, flag in _cpu_rows(limits, prefix):
+    for key, text, allowed, flag in _mem_rows(limits) + _cpu_rows(limits, prefix):
         where = () if sources is None else (sources[key].label if key in sources else "-",)
         rows.append((key, text, "-", allowed, *where, flag))
     columns = len(rows[0]) - 1
@@ -171,6 +175,20 @@ def titled(title: str, rows: list[str]) -> list[str]:
     """A table as conda lists one (``conda list``): a commented title line, ``#``, then the
     rows (whose heading row starts with ``#``). Every table of settings is printed so."""
     return [f"# {title}:", "#", *rows]
+
+
+def _mem_rows(limits: LimitSet) -> list[tuple[str, str, str, str]]:
+    """Name, value, this machine's memory, and a flag, for ``mem`` (if set)."""
+    from ..limits.mem import KEY, physical_memory
+    from ..limits.resources import MEM
+
+    if limits.mem is None:
+        return []
+    memory = physical_memory()
+    ceiling = f"{pretty(MEM, memory)} RAM" if memory else "-"
+    flag = ("! more than this machine's memory" if memory and exceeds(limits.mem, memory)
+            else "run-limited, kernels, Slurm only")
+    return [(KEY, pretty(MEM, limits.mem), ceiling, flag)]
 
 
 def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str, str]]:
@@ -209,17 +227,21 @@ def _env_vars(prefix: Path) -> dict[str, str]:
 
 
 def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
-    """What ``show`` says below the table about the CPU settings."""
+    """What ``show`` says below the table about mem and the CPU settings."""
     from ..limits import cpu as settings
+    from ..limits.model import SUPERVISED
 
     cpu = limits.cpu
     notes = []
     if cpu.threads is None and cpu.pool_size() is not None:
         notes.append(f"\nthreads is not set: the thread-pool variables follow "
                      f"{cpu.pool_source()} ({cpu.pool_size()}).")
-    if cpu.cores is not None:
-        notes.append("\ncores applies to `conda run-limited` and Jupyter kernels only: "
-                     "activation cannot put a shell into a cgroup.")
+    supervised = [key for key in SUPERVISED if key in limits.names()]
+    if supervised:
+        verb = "applies" if len(supervised) == 1 else "apply"
+        notes.append(f"\n{' and '.join(supervised)} {verb} to `conda run-limited`, Jupyter "
+                     "kernels and Slurm jobs only, not to an interactive shell: activation "
+                     "cannot put a shell into a cgroup.")
     if cpu.pool_size() is not None and prefix is not None:
         from ..limits import threads
 

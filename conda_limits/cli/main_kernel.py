@@ -65,8 +65,9 @@ def configure_parser(parser: ArgumentParser) -> None:
     where.add_argument("--jupyter-prefix", metavar="DIR",
                        help="DIR/share/jupyter, e.g. the environment JupyterLab runs from.")
     install.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=mem_type(),
-                         help="Cap the kernel's resident memory with a cgroup (as "
-                         "`conda run-limited --mem`).")
+                         help="Cap this kernel's resident memory with a cgroup (as "
+                         "`conda run-limited --mem`); wins over the environment's recorded "
+                         "mem, which kernels otherwise get ('unlimited': no cap).")
     install.add_argument("--force", action="store_true",
                          help="Replace a kernelspec of the same name.")
     add_yes(install)
@@ -124,6 +125,9 @@ def execute_install(args: Namespace) -> int:
     overrides = None
     if args.mem is not None:
         from ..limits.resources import MEM
+        from .tiny import refuse_given
+
+        refuse_given({"mem": args.mem}, args)
 
         overrides = f"mem: {human(MEM, args.mem)}\n"
     kernels = kernelspec.kernels_dir(sys_prefix=args.sys_prefix,

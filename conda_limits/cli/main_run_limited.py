@@ -36,22 +36,20 @@ EPILOG = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from ..limits.resources import Kind
-    from .options import METAVARS, add_cpu_values, add_environment, add_limit_values, mem_type
+    from .options import add_cpu_values, add_environment, add_limit_values
 
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
     parser.formatter_class = RawDescriptionHelpFormatter
     add_environment(parser)
-    add_limit_values(parser)
+    add_limit_values(parser, mem_help=(
+        "Cap the resident memory of the command and its children through a cgroup (unlike "
+        "--vmem, CUDA, PyTorch and JAX keep working); wins over the environment's recorded "
+        "mem, 'unlimited' runs without it. Refused where nothing can enforce it."))
     add_cpu_values(parser)
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit of the limits given here, so that the "
                         "command cannot raise them.")
-    parser.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=mem_type(),
-                        help="Cap the resident memory of the command and its children through "
-                        "a cgroup (unlike --vmem, CUDA, PyTorch and JAX keep working). Refused "
-                        "where no cgroup can enforce it.")
     parser.add_argument("--slurm", nargs="?", const="", metavar="SRUN_OPTIONS",
                         help="Run the command as a Slurm job step with srun: the limits are "
                         "set and the environment activated on the node, --mem and the CPU "
@@ -80,12 +78,11 @@ def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
     from ..limits.model import Limit, LimitSet
-    from ..limits.values import UNLIMITED
     from ..run import command
     from ..run.conda_env import conda_activation
     from .common import refuse_windows, target_prefix
     from .exceptions import conda_errors
-    from .options import given_cpu, given_values
+    from .options import given_cpu, given_mem, given_values
 
     refuse_windows()
     argv = list(args.command)
@@ -96,8 +93,8 @@ def execute(args: Namespace) -> int:
                             "`conda run-limited -n ENV -- python script.py`.")
     prefix = target_prefix(args)
     overrides = LimitSet({key: Limit(value, value if args.hard else None)
-                          for key, value in given_values(args).items()}, given_cpu(args))
-    mem = None if args.mem in (None, UNLIMITED) else int(args.mem)
+                          for key, value in given_values(args).items()}, given_cpu(args),
+                         given_mem(args))
     if getattr(args, "slurm", None) is not None:
         if args.report:
             raise ArgumentError("--report measures a command on this machine; with --slurm, "
@@ -106,11 +103,11 @@ def execute(args: Namespace) -> int:
         from ..slurm.options import user_options
 
         with conda_errors(prefix):
-            return job.run(prefix, argv, overrides, mem=mem,
+            return job.run(prefix, argv, overrides,
                            user_options=user_options(args.slurm),
                            activation=conda_activation(prefix))
     with conda_errors(prefix):
-        return command.run(prefix, argv, overrides, mem=mem,
+        return command.run(prefix, argv, overrides,
                            activation=conda_activation(prefix), report=args.report,
                            record_usage=records(prefix, args.no_record))
 

@@ -23,6 +23,7 @@ EPILOG = """Examples:
     conda limits set --data 16G --cpu 2h
     conda limits set -n ci --nofile 4096 --hard
     conda limits set -n ai_env --threads 4 --cpuset 0-3
+    conda limits set -n ai_env --mem 8G
     conda limits set -f environment.yml --vmem 4G
 """
 
@@ -53,15 +54,15 @@ def execute(args: Namespace) -> int:
     from ..limits.model import Limit, LimitSet
     from .common import refuse_windows
     from .exceptions import NothingToDoError
-    from .options import given_cpu, given_values
+    from .options import given_cpu, given_mem, given_values
 
     refuse_windows()
-    values, cpu = given_values(args), given_cpu(args)
-    if not values and not cpu:
+    values, cpu, mem = given_values(args), given_cpu(args), given_mem(args)
+    if not values and not cpu and mem is None:
         raise NothingToDoError("No limit given: name at least one, e.g. `--vmem 4G` "
                                "(see `conda limits set --help`).")
     given = LimitSet({key: Limit(value, value if args.hard else None)
-                      for key, value in values.items()}, cpu)
+                      for key, value in values.items()}, cpu, mem)
     return write_given(args, given)
 
 

@@ -17,7 +17,8 @@ DESCRIPTION = HELP + (
     "of those runs plus a margin, rounded up to a readable value, with the evidence and the "
     "current limit. A run that a limit stopped counts as needing more than that limit, not as "
     "a peak. With too few runs nothing is proposed. vmem is not proposed for an environment "
-    "with CUDA/ML packages; mem (a cgroup cap, `conda run-limited --mem`) is proposed instead."
+    "with CUDA/ML packages; mem (the resident-memory cap of `conda run-limited`, kernels and "
+    "Slurm jobs) is proposed instead."
 )
 EPILOG = """Examples:
 
@@ -40,7 +41,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--apply", action="store_true",
                         help="Record the proposed limits for the environment, as `conda "
-                        "limits set` does (mem is no recorded limit: it is only shown).")
+                        "limits set` does (mem included).")
     target.add_argument("-f", "--file", metavar="FILE", dest="limits_file",
                         help="Write the proposed limits into this environment.yml's `limits:` "
                         "(the rest of the file is kept).")
@@ -88,13 +89,16 @@ def execute(args: Namespace) -> int:
     with environment_lock(prefix, shared=True):
         limits = read_state(prefix).limits
     current = {key: limit.effective for key, limit in limits.items()}
+    if limits.mem is not None:
+        current["mem"] = limits.mem
     runs = log.read(prefix).runs
     found = [s for s in suggest(runs, current, margin=margin, gpu_packages=gpu_packages(prefix))
              if args.only is None or s.key in args.only]
     extra = {"prefix": str(prefix), "runs": len(runs), "margin": margin,
              "suggestions": [s.to_json() for s in found]}
     writing = args.apply or args.limits_file
-    given = LimitSet({s.key: Limit(s.value) for s in found if s.applicable})
+    given = LimitSet({s.key: Limit(s.value) for s in found if s.applicable and s.key != "mem"},
+                     mem=next((s.value for s in found if s.applicable and s.key == "mem"), None))
     if writing and not given:
         raise NothingToDoError("No limit can be proposed yet for the environment at "
                                f"{shown(prefix)}: " + _why_none(found, len(runs)),
@@ -150,11 +154,9 @@ def report(prefix: Path, found: list[Suggestion], runs: int, margin: float, *,
     if notes or warnings:
         lines.append("")
         lines += [f"{', '.join(keys)}: {note}" for note, keys in notes.items()] + warnings
-    mem = next((s for s in found if s.key == "mem" and s.value is not None), None)
-    if mem is not None and mem.value is not None:
-        figure = human(mem.resource, mem.value)
-        lines.append(f"mem is applied per run: `conda run-limited --mem {figure}` or "
-                     f"`conda limits kernel install --mem {figure}`.")
+    if any(s.key == "mem" and s.value is not None for s in found):
+        lines.append("mem applies to `conda run-limited`, Jupyter kernels and Slurm jobs, not "
+                     "to an activated shell.")
     if not writing and any(s.applicable for s in found):
         lines.append(f"`conda limits suggest {target_option(prefix)} --apply` records them "
                      "(`--dry-run` first shows the result).")

@@ -45,34 +45,21 @@ def value_type(resource: Resource) -> Callable[[str], Value]:
 
 LIMITS_DESCRIPTION = (f"SIZE is {ACCEPTED[Kind.SIZE]}. TIME is {ACCEPTED[Kind.DURATION]}. "
                       f"N is {ACCEPTED[Kind.COUNT]}.")
+MEM_HELP = ("Cap the resident memory of a command and its children (unlike --vmem, CUDA, "
+            "PyTorch and JAX keep working); applied by `conda run-limited`, Jupyter kernels "
+            "and Slurm jobs, not by `conda activate`.")
 
 
-def mem_type() -> Callable[[str], Value]:
-    """An argparse ``type=`` for ``--mem``: a size, never 0 (nothing could run under it; a
-    bad value, so exit status 2)."""
-    from ..limits.resources import MEM
-
-    convert_size = value_type(MEM)
-
-    def convert(text: str) -> Value:
-        value = convert_size(text)
-        if value == 0:
-            raise ArgumentTypeError(f"invalid value {text!r}: 0 would leave the command no "
-                                    "memory at all, so nothing could run; give a size such as "
-                                    "4G, or 'unlimited' for no cap")
-        return value
-
-    convert.__name__ = "size"
-    return convert
-
-
-def add_limit_values(parser: ArgumentParser, title: str = "limits") -> None:
-    """``--vmem SIZE``, ``--nofile N``, ... (one option per resource), and the check that
-    refuses ``--vmem 4 G`` (see :func:`refuse_split_values`)."""
+def add_limit_values(parser: ArgumentParser, title: str = "limits", *,
+                     mem_help: str = MEM_HELP) -> None:
+    """``--vmem SIZE``, ``--nofile N``, ... (one option per resource), ``--mem SIZE``, and
+    the check that refuses ``--vmem 4 G`` (see :func:`refuse_split_values`)."""
     group = parser.add_argument_group(title, LIMITS_DESCRIPTION)
     for resource in RESOURCES:
         group.add_argument(resource.flag, metavar=METAVARS[resource.kind], dest=dest(resource),
                            type=value_type(resource), default=None, help=resource.summary)
+    group.add_argument("--mem", metavar=METAVARS[Kind.SIZE], dest="limit_mem",
+                       type=mem_type(), default=None, help=mem_help)
     add_allow_tiny(group)
     refuse_split_values(parser)
 
@@ -103,6 +90,31 @@ def refuse_split_values(parser: ArgumentParser) -> None:
         return original(args, namespace)
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def mem_type() -> Callable[[str], Value]:
+    """An argparse ``type=`` for ``--mem`` (the floor is checked by :func:`given_mem`)."""
+    from ..limits.mem import parse_mem
+
+    def convert(text: str) -> Value:
+        try:
+            return parse_mem(text)
+        except InvalidValue as error:
+            raise ArgumentTypeError(f"invalid value {text!r}: {error.reason}") from None
+
+    convert.__name__ = Kind.SIZE.value
+    return convert
+
+
+def given_mem(args: Namespace) -> Value | None:
+    """``--mem`` as given (None: not given); below its floor, conda's ``ArgumentError``
+    (exit status 2) unless allowed, as for :func:`given_values`."""
+    from .tiny import refuse_given
+
+    value: Value | None = getattr(args, "limit_mem", None)
+    if value is not None:
+        refuse_given({"mem": value}, args)
+    return value
 
 
 def add_allow_tiny(parser: ArgumentParser | _ArgumentGroup) -> None:
@@ -158,8 +170,8 @@ def given_cpu(args: Namespace) -> CpuSettings:
 
 
 def add_limit_switches(parser: ArgumentParser) -> None:
-    """``--vmem``, ``--nofile``, ... and ``--threads``, ``--cpuset``, ``--cores`` as
-    switches, and ``--all``."""
+    """``--vmem``, ``--nofile``, ..., ``--mem`` and ``--threads``, ``--cpuset``, ``--cores``
+    as switches, and ``--all``."""
     from ..limits import cpu as settings
 
     parser.allow_abbrev = False  # as in add_cpu_values
@@ -167,6 +179,8 @@ def add_limit_switches(parser: ArgumentParser) -> None:
     for resource in RESOURCES:
         group.add_argument(resource.flag, dest=dest(resource), action="store_true",
                            help=resource.summary)
+    group.add_argument("--mem", dest="limit_mem", action="store_true",
+                       help="resident memory cap (run-limited, kernels, Slurm jobs)")
     for key in settings.KEYS:
         group.add_argument(f"--{key}", dest=f"cpu_{key}", action="store_true",
                            help=settings.SUMMARY[key])
@@ -230,4 +244,5 @@ def given_switches(args: Namespace) -> list[str]:
     from ..limits import cpu as settings
 
     return [*(r.key for r in RESOURCES if getattr(args, dest(r), False)),
+            *(["mem"] if getattr(args, "limit_mem", False) is True else []),
             *(key for key in settings.KEYS if getattr(args, f"cpu_{key}", False) is True)]

@@ -35,14 +35,18 @@ def refuse_given(values: dict[str, Value], args: Namespace) -> None:
     """Refuse a flag's value below its floor: conda's ``ArgumentError`` (exit status 2)."""
     from conda.exceptions import ArgumentError
 
-    tiny = [(resources.get(key), value) for key, value in values.items()
-            if floors.is_tiny(resources.get(key), value)]
+    tiny = [(_resource(key), value) for key, value in values.items()
+            if floors.is_tiny(_resource(key), value)]
     if not tiny or allowed(args):
         return
     resource, value = tiny[0]
     error = floors.TinyValue(resource, value)
     raise ArgumentError(f"{resource.flag} {error.reason}.\nNothing was done. To use it anyway "
                         f"for an experiment, add {floors.FLAG}.")
+
+
+def _resource(key: str) -> resources.Resource:
+    return resources.MEM if key == resources.MEM.key else resources.get(key)
 
 
 def refuse_in_file(env: EnvFile, consequence: str, args: Namespace | None = None) -> None:

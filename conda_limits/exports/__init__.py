@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from ..limits.affinity import format_cpu_list
 from ..limits.cpu import Cores
+from ..limits.mem import cap
 from ..limits.model import Limit, LimitSet
 from ..limits.resources import Resource
 from ..limits.values import human
@@ -24,12 +25,16 @@ FORMATS = ("sbatch", "systemd-run", "docker")
 
 @dataclass(frozen=True)
 class Settings:
-    """What an environment asks for: its rlimits and CPU settings (``limits.cpu``), and a
-    resident memory cap where one is known (the record has none: ``run-limited --mem``)."""
+    """What an environment asks for: its rlimits, resident memory cap (``limits.mem``) and
+    CPU settings (``limits.cpu``)."""
 
     limits: LimitSet
     name: str = "ENV"  # the environment's name (or path), for `conda activate` in notes
-    mem: int | None = None  # bytes of resident memory (a cgroup cap)
+
+    @property
+    def mem(self) -> int | None:
+        """Bytes of resident memory (a cgroup cap; None: not set, or unlimited)."""
+        return cap(self.limits.mem)
 
     @property
     def threads(self) -> int | None:

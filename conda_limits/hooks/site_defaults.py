@@ -73,14 +73,21 @@ def configured() -> tuple[LimitSet, Sources]:
                    [where for where, limits in layers if key in limits]
             if wins:
                 sources[key] = provenance.condarc(wins[-1])
-        for key, value in merged.cpu.items():  # threads, cpuset, cores
-            wins = [where for where, limits in layers if dict(limits.cpu.items()).get(key)
-                    == value] or [where for where, limits in layers if key in limits.names()]
+        plain = [("mem", merged.mem)] if merged.mem is not None else []
+        for key, value in [*plain, *merged.cpu.items()]:  # mem, threads, cpuset, cores
+            wins = [where for where, limits in layers if _one_valued(limits).get(key) == value] \
+                or [where for where, limits in layers if key in limits.names()]
             if wins:
                 sources[key] = provenance.condarc(wins[-1])
         if not allowed():
             defaults.refuse_tiny(merged, sources, SETTING_HINT)
     return merged, sources
+
+
+def _one_valued(limits: LimitSet) -> dict[str, object]:
+    """The settings of ``limits`` that are one plain value: mem and the CPU settings."""
+    return {**({"mem": limits.mem} if limits.mem is not None else {}),
+            **dict(limits.cpu.items())}
 
 
 def _plugin_config() -> Any:

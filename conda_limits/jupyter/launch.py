@@ -5,7 +5,7 @@ Run by the kernelspecs that ``conda limits kernel install`` writes::
     python -m conda_limits.jupyter.launch --prefix ENV --spec-dir DIR -- CONNECTION_FILE
 
 At every start it reads the environment's recorded limits (and the kernelspec's own
-``--mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
+``--mem``, which wins over the recorded ``mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
 conda is importable, else :func:`~conda_limits.run.activation.from_prefix`: see
 :mod:`conda_limits.run.conda_env`), sets the limits on itself and
 ``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import LimitsError
-from ..limits import resources
-from ..limits.values import UNLIMITED, Value, parse
+from ..limits.mem import cap, parse_mem
+from ..limits.values import UNLIMITED, Value
 from ..run import activation, conda_env, launcher, process
 from ..run.plan import LimitPlan, plan_activation
 from ..state import record
@@ -52,8 +52,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def kernel_mem(spec_dir: str | None) -> int | None:
-    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json), in bytes.
+def kernel_mem(spec_dir: str | None) -> Value | None:
+    """The ``--mem`` given at ``kernel install`` (kept beside kernel.json): bytes, or
+    ``unlimited`` (no cap, whatever the environment records); None when none was given.
 
     Raises ValueError naming the file for content that is not ``mem: SIZE``.
     """
@@ -78,10 +79,9 @@ def kernel_mem(spec_dir: str | None) -> int | None:
     if not isinstance(data, dict) or set(data) - {"mem"}:
         raise ValueError(f"{path}: expected only 'mem: SIZE'")
     try:
-        value = parse(resources.MEM, data.get("mem"))
+        return parse_mem(data.get("mem"))
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
-    return None if value == UNLIMITED else int(value)
 
 
 def mem_limit(plan: LimitPlan, mem: int | None) -> int | None:
@@ -121,7 +121,8 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
         raise LaunchError(f"{prefix} has no bin/python (was the environment removed?)")
     try:
         recorded = record.read(prefix)
-        mem = kernel_mem(args.spec_dir)
+        own = kernel_mem(args.spec_dir)
+        mem = cap(recorded.mem if own is None else own)  # the kernelspec's own wins
     except Exception as error:  # record, YAML and value errors alike: say what and where
         raise LaunchError(f"cannot read the limits: {error}") from None
     try:

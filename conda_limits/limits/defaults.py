@@ -23,9 +23,11 @@ from typing import Any
 from ..errors import LimitsError
 from . import cpu as cpu_settings
 from . import floors, provenance, resources
+from . import mem as mem_setting
 from .model import KEYS, Limit, LimitSet
 from .provenance import Sources
-from .values import InvalidValue
+from .resources import MEM
+from .values import InvalidValue, Value
 from .values import parse as parse_value
 
 SETTING = "limits_defaults"
@@ -55,7 +57,14 @@ def parse(where: str, data: Any) -> LimitSet:
                             + ", ".join(KEYS) + f") to values; got {_kind(data)}")
     out: dict[str, Limit] = {}
     cpu: dict[str, Any] = {}
+    mem: Value | None = None
     for key, raw in data.items():
+        if key == mem_setting.KEY:
+            try:
+                mem = mem_setting.parse_mem(raw)
+            except InvalidValue as error:
+                raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
+            continue
         if key in cpu_settings.KEYS:
             try:
                 cpu_settings.parse(key, raw)
@@ -76,19 +85,21 @@ def parse(where: str, data: Any) -> LimitSet:
             out[key] = Limit(parse_value(resource, raw))
         except InvalidValue as error:
             raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
-    return LimitSet(out, cpu_settings.from_mapping(cpu))
+    return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
 
 
 def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:
     """Raise :class:`DefaultsError` for the first default below its floor (``floors.py``),
     naming the file it came from; ``hint`` says how to allow it."""
-    for resource, limit in limits.items_with_resource():
-        for _which, value in floors.tiny_values(limit, resource):
-            source = sources.get(resource.key)
-            where = source.path if source is not None and source.path else "the configuration"
-            error = floors.TinyValue(resource, value)
-            raise config_error(where, error.reason + (f". {hint}" if hint else ""),
-                               resource.key)
+    tiny = [(resource, value) for resource, limit in limits.items_with_resource()
+            for _which, value in floors.tiny_values(limit, resource)]
+    if floors.is_tiny(MEM, limits.mem):
+        tiny.append((MEM, limits.mem))  # type: ignore[arg-type]
+    for resource, value in tiny[:1]:
+        source = sources.get(resource.key)
+        where = source.path if source is not None and source.path else "the configuration"
+        error = floors.TinyValue(resource, value)
+        raise config_error(where, error.reason + (f". {hint}" if hint else ""), resource.key)
 
 
 def _kind(data: Any) -> str:

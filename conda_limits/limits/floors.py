@@ -14,6 +14,10 @@ dash, bash, zsh, fish and tcsh, ``python3 -c pass`` starts, and ``conda deactiva
 24.11 and 26.7) succeeds in a bash that activated an environment. Each floor keeps a margin
 of 2-20 times the largest need measured, for other machines, locales and conda plugins.
 ``core`` and ``memlock`` have no floor: 0 is common and harmless for both.
+
+``mem`` (the resident-memory cap of ``conda run-limited``, kernels and Slurm jobs; no shell is
+held to it) has its floor beside them, in :data:`SUPERVISED`: the least a small program's
+whole process tree needs to start under the supervisor.
 """
 
 from __future__ import annotations
@@ -79,21 +83,42 @@ FLOORS: Final[Mapping[str, Floor]] = {
 }
 
 
+#: Floors of the settings a supervisor applies (``run-limited``, kernels), not the shell.
+SUPERVISED: Final[Mapping[str, Floor]] = {
+    # Resident memory of the command's whole tree. Measured (Debian 12, Python 3.11):
+    # `python3 -c pass` peaks at 8 MiB resident (VmHWM, shared library pages included, as a
+    # watcher reading RSS counts them); in a cgroup v1 memory.limit_in_bytes, which reclaims
+    # file pages, it starts at 4 MiB and not at 3. 32 MiB: four times the resident need, room
+    # for the launcher's sh and the environment's own activate.d scripts.
+    "mem": Floor(32 * 2**20, "`python -c pass` alone is 8 MiB resident"),
+}
+
+
 class TinyValue(InvalidValue):
     """A value below its limit's floor; the message says why and how to allow it."""
 
     def __init__(self, resource: Resource, value: Value, how: str = "") -> None:
-        floor = FLOORS[resource.key]
-        reason = (f"{human(resource, value)} is below {human(resource, floor.value)}, the least "
-                  f"shells and small programs need ({floor.why}): programs under it fail, "
-                  "`conda deactivate` included")
+        floor = _entry(resource)
+        assert floor is not None
+        if resource.key in SUPERVISED:
+            reason = (f"{human(resource, value)} is below {human(resource, floor.value)}, the "
+                      f"least a small program needs ({floor.why}): the command would be "
+                      "stopped as it starts")
+        else:
+            reason = (f"{human(resource, value)} is below {human(resource, floor.value)}, the "
+                      f"least shells and small programs need ({floor.why}): programs under it "
+                      "fail, `conda deactivate` included")
         super().__init__(resource, human(resource, value), reason + (f". {how}" if how else ""))
         self.value = value
 
 
+def _entry(resource: Resource) -> Floor | None:
+    return FLOORS.get(resource.key) or SUPERVISED.get(resource.key)
+
+
 def floor(resource: Resource) -> int | None:
     """The least value ``resource`` accepts without being allowed tiny (None: no floor)."""
-    entry = FLOORS.get(resource.key)
+    entry = _entry(resource)
     return entry.value if entry else None
 
 
@@ -127,5 +152,5 @@ def check_limits(limits: Mapping[str, Limit], how: str = "") -> None:
             raise TinyValue(resource, value, how)
 
 
-__all__ = ["FLAG", "FLOORS", "SETTING", "VARIABLE", "Floor", "TinyValue", "check",
+__all__ = ["FLAG", "FLOORS", "SETTING", "SUPERVISED", "VARIABLE", "Floor", "TinyValue", "check",
            "check_limits", "floor", "is_tiny", "tiny_values"]

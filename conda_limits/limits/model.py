@@ -6,6 +6,7 @@ key of ``environment.yml``::
     limits:
       vmem: 4G                       # soft limit only
       nofile: {soft: 1024, hard: 4096}
+      mem: 8G                        # resident memory (conda_limits.limits.mem): a plain size
       threads: 4                     # CPU settings (conda_limits.limits.cpu): plain values
 """
 
@@ -18,17 +19,21 @@ from typing import Any
 from ..errors import LimitsError
 from . import cpu as cpu_settings
 from . import floors, resources
+from . import mem as mem_setting
 from .cpu import CpuSettings, InvalidCpuSetting
 from .resources import Resource
 from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
 
-#: Every key the ``limits:`` schema takes: the rlimits, then the CPU settings.
-KEYS = (*resources.KEYS, *cpu_settings.KEYS)
+#: Every key the ``limits:`` schema takes: the rlimits, then mem, then the CPU settings.
+KEYS = (*resources.KEYS, mem_setting.KEY, *cpu_settings.KEYS)
+#: The settings that the supervisor of a command applies (``conda run-limited``, the kernel
+#: launcher, Slurm), never an activated shell: each needs a cgroup (or a watcher).
+SUPERVISED = (mem_setting.KEY, cpu_settings.CORES)
 SCHEMA_HELP = (
     "a mapping of limit names ("
     + ", ".join(resources.KEYS)
     + ") to a value or to {soft: VALUE, hard: VALUE}, and of "
-    + ", ".join(cpu_settings.KEYS) + " to a value"
+    + ", ".join((mem_setting.KEY, *cpu_settings.KEYS)) + " to a value"
 )
 
 
@@ -103,25 +108,33 @@ def _yaml_scalar(resource: Resource, value: Value) -> int | str:
 class LimitSet(Mapping[str, Limit]):
     """An ordered, immutable set of limits, keyed by resource name (table order).
 
-    The mapping holds the rlimits; :attr:`cpu` holds the CPU settings beside them (a set with
-    only CPU settings is empty as a mapping, and true).
+    The mapping holds the rlimits; :attr:`mem` (the resident-memory cap, a size or
+    ``unlimited``; None: not set) and :attr:`cpu` (the CPU settings) sit beside them (a set
+    with only those is empty as a mapping, and true).
     """
 
     def __init__(self, limits: Mapping[str, Limit] | None = None,
-                 cpu: CpuSettings | None = None) -> None:
+                 cpu: CpuSettings | None = None, mem: Value | None = None) -> None:
         limits = dict(limits or {})
         unknown = set(limits) - set(resources.KEYS)
         if unknown:
             raise KeyError(f"unknown limit names: {', '.join(sorted(unknown))}")
         self._limits = {k: limits[k] for k in resources.KEYS if k in limits}
         self.cpu = cpu or CpuSettings()
+        self.mem = mem
 
     def __bool__(self) -> bool:
-        return bool(self._limits) or bool(self.cpu)
+        return bool(self._limits) or bool(self.cpu) or self.mem is not None
 
     def names(self) -> list[str]:
-        """Every key that is set: the rlimits', then the CPU settings'."""
-        return [*self._limits, *(key for key, _ in self.cpu.items())]
+        """Every key that is set: the rlimits', mem, then the CPU settings'."""
+        return [*self._limits, *([mem_setting.KEY] if self.mem is not None else []),
+                *(key for key, _ in self.cpu.items())]
+
+    def in_shell(self) -> LimitSet:
+        """What an activated shell applies: these limits less ``mem`` (see :data:`SUPERVISED`;
+        ``cores`` stays: the thread variables follow it)."""
+        return LimitSet(self._limits, self.cpu)
 
     def __getitem__(self, key: str) -> Limit:
         return self._limits[key]
@@ -134,14 +147,16 @@ class LimitSet(Mapping[str, Limit]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, LimitSet):
-            return self._limits == other._limits and self.cpu == other.cpu
+            return (self._limits == other._limits and self.cpu == other.cpu
+                    and self.mem == other.mem)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash((tuple(self._limits.items()), self.cpu))
+        return hash((tuple(self._limits.items()), self.cpu, self.mem))
 
     def __repr__(self) -> str:
-        return f"LimitSet({self._limits!r}{f', {self.cpu!r}' if self.cpu else ''})"
+        return (f"LimitSet({self._limits!r}{f', {self.cpu!r}' if self.cpu else ''}"
+                f"{f', mem={self.mem!r}' if self.mem is not None else ''})")
 
     def items_with_resource(self) -> Iterator[tuple[Resource, Limit]]:
         for key, limit in self._limits.items():
@@ -149,22 +164,30 @@ class LimitSet(Mapping[str, Limit]):
 
     def merged(self, other: Mapping[str, Limit]) -> LimitSet:
         """A new set with ``other``'s entries (and CPU settings) replacing this one's."""
-        cpu = self.cpu.merged(other.cpu) if isinstance(other, LimitSet) else self.cpu
-        return LimitSet({**self._limits, **other}, cpu)
+        if isinstance(other, LimitSet):
+            cpu = self.cpu.merged(other.cpu)
+            mem = self.mem if other.mem is None else other.mem
+        else:
+            cpu, mem = self.cpu, self.mem
+        return LimitSet({**self._limits, **other}, cpu, mem)
 
     def without(self, keys: Iterator[str] | list[str] | tuple[str, ...]) -> LimitSet:
         drop = set(keys)
         return LimitSet({k: v for k, v in self._limits.items() if k not in drop},
-                        self.cpu.without(drop))
+                        self.cpu.without(drop), None if mem_setting.KEY in drop else self.mem)
+
+    def _mem_item(self, value: object) -> dict[str, Any]:
+        return {} if self.mem is None else {mem_setting.KEY: value}
 
     def to_yaml(self) -> dict[str, Any]:
+        mem = None if self.mem is None else mem_setting.to_yaml(self.mem)
         return {**{r.key: limit.to_yaml(r) for r, limit in self.items_with_resource()},
-                **self.cpu.to_yaml()}
+                **self._mem_item(mem), **self.cpu.to_yaml()}
 
     def to_json(self) -> dict[str, Any]:
-        """Each rlimit as ``{soft, hard}``; each CPU setting as its plain value."""
+        """Each rlimit as ``{soft, hard}``; mem and each CPU setting as ``{value}``."""
         return {**{key: limit.to_json() for key, limit in self._limits.items()},
-                **self.cpu.to_json()}
+                **self._mem_item({"value": self.mem}), **self.cpu.to_json()}
 
 
 def _position(node: Any, key: Any, *, value: bool) -> tuple[int | None, int | None]:
@@ -207,7 +230,17 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                           "limits", line, column)
     out: dict[str, Limit] = {}
     cpu: dict[str, Any] = {}
+    mem: Value | None = None
     for key, raw in data.items():
+        if key == mem_setting.KEY:
+            try:
+                mem = mem_setting.parse_mem(raw, check_floor=check_floors)
+            except InvalidValue as error:
+                line, column = _position(data, key, value=True)
+                got = "" if isinstance(error, floors.TinyValue) else f" (got {_brief(raw)})"
+                raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line,
+                                  column) from None
+            continue
         if isinstance(key, str) and key in cpu_settings.KEYS:
             try:
                 cpu_settings.parse(key, raw)
@@ -233,7 +266,7 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                     line, column = _position(raw, inner, value=True)
             got = "" if isinstance(error, floors.TinyValue) else f" (got {_brief(error.raw)})"
             raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line, column) from None
-    return LimitSet(out, cpu_settings.from_mapping(cpu))
+    return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
 
 
 def _kind(data: Any) -> str:

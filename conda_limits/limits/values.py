@@ -103,7 +103,8 @@ def parse(resource: Resource, raw: object) -> Value:
         raise InvalidValue(resource, raw, f"too large (at most {MAX_VALUE}); "
                            "use 'unlimited' for no limit")
     if resource.kind is Kind.SIZE and number % 1024:
-        raise InvalidValue(resource, raw, "sizes are applied in KiB by ulimit; give a "
+        how = " by ulimit" if resource.ulimit else ""
+        raise InvalidValue(resource, raw, f"sizes are applied in KiB{how}; give a "
                            "whole number of KiB (a multiple of 1024 bytes), e.g. 4G or 512K")
     return number
 

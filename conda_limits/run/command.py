@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+from ..limits.mem import cap as mem_cap
 from ..limits.model import LimitSet
 from ..state import record
 from ..state.env_vars import environment_variables
@@ -72,9 +73,10 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         record_usage: bool = False) -> int:
     """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
 
-    ``overrides`` win over the environment's recorded limits; ``mem`` (bytes) caps resident
-    memory through a cgroup (:class:`memory_cap.MemoryCapUnavailable` if nothing can enforce
-    it). ``activation`` is the environment computed by conda; without it, a conda-free
+    ``overrides`` win over the environment's recorded limits, ``mem`` included; ``mem``
+    (bytes), when given, wins over both. The cap on resident memory is enforced through a
+    cgroup (:class:`memory_cap.MemoryCapUnavailable` if nothing can enforce it).
+    ``activation`` is the environment computed by conda; without it, a conda-free
     activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
     on ``stderr`` says when a limit stopped the command; ``report`` adds a summary;
     ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
@@ -89,6 +91,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     recorded = record.read(prefix)
     plan, activation = plan_activation(recorded, activation, overrides)
     find_command(command, activation)
+    if mem is None:
+        mem = mem_cap(recorded.merged(overrides or LimitSet()).mem)
     memory = None
     if mem is not None:
         from ..system import memory_cap

@@ -94,7 +94,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         stderr: TextIO | None = None) -> int:
     """Run ``command`` as a Slurm job step in the environment at ``prefix``; its status.
 
-    ``overrides`` win over the recorded limits; ``mem`` (bytes) is the job's ``--mem``, and
+    ``overrides`` win over the recorded limits; ``mem`` (bytes; default: the recorded or
+    overriding ``mem``) is the job's ``--mem``, and
     the CPU settings give ``--cpus-per-task``, unless ``user_options`` (srun's) say otherwise.
     ``activation`` is the environment computed by conda (default: a conda-free activation of
     ``prefix``). One line on ``stderr`` says what stopped the job, when something did.

@@ -52,8 +52,11 @@ class Request:
 
     @classmethod
     def of(cls, limits: LimitSet, mem: int | None = None) -> Request:
-        """What ``limits`` (its CPU settings) and a memory cap ask Slurm for."""
-        return cls(mem, cpus_for(limits.cpu))
+        """What ``limits`` (its mem and CPU settings) ask Slurm for; ``mem`` (bytes), when
+        given, wins over theirs."""
+        from ..limits.mem import cap
+
+        return cls(mem if mem is not None else cap(limits.mem), cpus_for(limits.cpu))
 
     def options(self) -> list[str]:
         out = []

@@ -88,10 +88,12 @@ def script_paths(prefix: str | os.PathLike[str]) -> list[Path]:
 
 
 def render(limits: LimitSet, keep: tuple[str, ...] = ()) -> dict[Path, str]:
-    """Relative path -> content of every script for ``limits`` (empty when no limits).
+    """Relative path -> content of every script for ``limits`` (empty when no limits a shell
+    applies: ``mem`` alone needs none).
 
     ``keep``: thread variables the environment sets itself, which activation leaves alone.
     """
+    limits = limits.in_shell()
     if not limits:
         return {}
     out: dict[Path, str] = {}

@@ -10,9 +10,9 @@ other way) under a limit never lets the proposal go below that limit: it may hav
 because of it. Too few runs: nothing is proposed, and the suggestion says how many more are
 needed.
 
-``mem`` (the ``--mem`` cgroup cap) is proposed too, from the cgroup's peak where runs had one
-and from the largest process's peak resident memory otherwise; it is not a limit of the
-record, so it is applied with ``run-limited --mem`` or ``kernel install --mem``. An
+``mem`` (the resident-memory cap) is proposed too, from the cgroup's peak where runs had one
+and from the largest process's peak resident memory otherwise; recorded, it applies to
+``run-limited``, kernels and Slurm jobs (not to an activated shell). An
 environment with CUDA/ML packages gets no ``vmem`` proposal (CUDA reserves address space far
 beyond its use) but a warning that points to ``mem``.
 
@@ -70,8 +70,8 @@ class Suggestion:
 
     @property
     def applicable(self) -> bool:
-        """Whether ``--apply`` writes it (``mem`` is no limit of the record)."""
-        return self.value is not None and self.key != "mem"
+        """Whether ``--apply`` writes it."""
+        return self.value is not None
 
     def to_json(self) -> dict[str, object]:
         return {"key": self.key, "suggested": self.value, "current": self.current,
@@ -151,7 +151,8 @@ def _gpu(suggestion: Suggestion, packages: Sequence[str]) -> Suggestion:
     return replace(suggestion, value=None, warning=(
         f"not proposed: this environment has CUDA/ML packages ({shown}), and CUDA reserves "
         "address space of about twice the GPU's memory, so a vmem limit breaks it; cap "
-        "resident memory with --mem (below) or the data segment with data instead"))
+        "resident memory with mem (proposed above; `conda run-limited --mem` for one run) "
+        "or the data segment with data instead"))
 
 
 def readable(resource: Resource, needed: float) -> int:

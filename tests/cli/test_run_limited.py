@@ -143,7 +143,7 @@ def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp
     marker = tmp_path / "ran"
     result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", "touch", str(marker))
     assert result.returncode == 1
-    assert "Cannot cap resident memory at 150M (--mem) here: " in result.stderr
+    assert "Cannot cap resident memory at 150M (mem) here: " in result.stderr
     assert "Run as a user who may write a cgroup, or limit memory with --data instead." \
         in result.stderr
     assert "Nothing was run." in result.stderr and not marker.exists()

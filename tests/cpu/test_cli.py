@@ -33,7 +33,8 @@ def test_set_show_unset_cpu_settings(conda_cli, tmp_env):
                 if line[:1].isalpha() and " applies " not in line}
         assert rows["threads"].split()[1] == "2" and rows["cpuset"].split()[1] == "0"
         assert rows["cores"].endswith("run-limited and kernels only")
-        assert "cores applies to `conda run-limited` and Jupyter kernels only" in out
+        assert ("cores applies to `conda run-limited`, Jupyter kernels and Slurm jobs only, "
+                "not to an interactive shell") in out
         out, _, _ = conda_cli("limits", "show", "-p", prefix, "--json")
         limits = json.loads(out)["limits"]
         assert limits["cpuset"] == {"value": [0], "source": {"kind": "conda-limits-set"}}

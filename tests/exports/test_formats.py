@@ -18,8 +18,9 @@ from conda_limits.state import prefix_files
 GOLDEN = Path(__file__).parent.parent / "data" / "exports"
 FULL = Settings(parse_limits({"vmem": "4G", "nofile": {"soft": 1024, "hard": 4096},
                               "stack": {"hard": "16M"}, "core": "unlimited", "cpu": "10m",
-                              "nproc": 200, "cores": 2.5, "threads": 2, "cpuset": "0-3"}),
-                name="ai_env", mem=6 * 2**30)
+                              "nproc": 200, "cores": 2.5, "threads": 2, "cpuset": "0-3",
+                              "mem": "6G"}),
+                name="ai_env")
 SMALL = Settings(parse_limits({"nofile": 1024}), name="/envs/small")
 EMPTY = Settings(parse_limits({}), name="bare")
 CASES = {"full": FULL, "small": SMALL, "empty": EMPTY}
@@ -95,9 +96,9 @@ def test_an_sbatch_job_with_the_exported_lines(slurm_cluster):
         folder.chmod(0o755)
         prefix = folder / "env"
         (prefix / "conda-meta").mkdir(parents=True)
-        limits = parse_limits({"nofile": 333, "vmem": "3G", "cores": 2})
+        limits = parse_limits({"nofile": 333, "vmem": "3G", "cores": 2, "mem": "150M"})
         prefix_files.write(prefix, limits)
-        settings = Settings(limits, name=str(prefix), mem=150 * 2**20)
+        settings = Settings(limits, name=str(prefix))
         script = folder / "job.sh"
         script.write_text(
             "#!/bin/sh\n" + exports.render("sbatch", settings).text

@@ -246,6 +246,57 @@ def test_mem_cap_kills_the_kernel_and_its_cgroup_is_removed(kenv, start):
     assert not cgroup.exists()
 
 
+@pytest.mark.skipif(not _v1_memory_writable(), reason="no writable cgroup v1 memory "
+                    "controller here (needs root on a v1/hybrid hierarchy)")
+def test_the_recorded_mem_caps_the_kernel_and_the_usage_log_says_mem(kenv, start):
+    from conda_limits.usage import log
+
+    prefix_files.write(kenv, parse_limits({"mem": "200M"}))
+    install(kenv)  # no --mem of its own: the environment's applies
+    install(kenv, name="uncapped", mem="unlimited")  # the kernelspec's own wins
+    out, _ = start("uncapped").run("import os; print(os.environ.get('MEM_LIMIT'))")
+    assert out.strip() == "None"
+    kernel = start("limited")
+    out, _ = kernel.run("import os; print(os.environ['MEM_LIMIT'])")
+    assert int(out) == 200 * 2**20
+    kernel.client.execute("b = bytearray(600 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1")
+    deadline = time.monotonic() + 60
+    while kernel.manager.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not kernel.manager.is_alive()
+    while time.monotonic() < deadline:
+        runs = [r for r in log.read(kenv).runs if r.stopped_by == "mem"]
+        if runs:
+            break
+        time.sleep(0.2)
+    assert runs and runs[-1].mem is not None and runs[-1].mem.limit == 200 * 2**20
+
+
+def test_a_recorded_mem_nothing_enforces_is_one_clear_line(kenv, tmp_path):
+    """Where no backend can cap a kernel's memory for this user, the kernel does not start
+    without its cap: one line says why (the kernel's stderr is the Jupyter server's log)."""
+    import subprocess
+
+    from conda_limits.jupyter.launch import KERNEL_MEM_BACKENDS
+    from conda_limits.system import memory_cap
+
+    try:
+        memory_cap.memory_cap(200 * 2**20, backends=KERNEL_MEM_BACKENDS).close()
+    except memory_cap.MemoryCapUnavailable:
+        pass
+    else:
+        pytest.skip("a memory cap can be had here (see the test above)")
+    prefix_files.write(kenv, parse_limits({"mem": "200M"}))
+    spec_dir = install(kenv)
+    done = subprocess.run([sys.executable, "-m", "conda_limits.jupyter.launch", "--prefix",
+                           str(kenv), "--spec-dir", str(spec_dir), "--", str(tmp_path / "c.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.startswith("conda-limits kernel: no cgroup backend can enforce a memory "
+                                  "cap here"), done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 3
+
+
 @pytest.mark.parametrize("what,content,message", [
     ("record", "limits:\n  nofile: lots\n", "cannot read the limits"),
     ("overrides", "mem: [\n", "cannot read the limits"),
