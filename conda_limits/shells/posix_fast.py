@@ -4,7 +4,9 @@ A shell parses a sourced file as it goes, and every statement costs (bash spends
 instructions on the simplest one); a fast path ends the script with ``return 0`` before the
 shell reaches the full script (:mod:`conda_limits.shells.posix`), or falls through to it,
 which does everything again (harmlessly for what is done already) and says what is wrong.
-Each shell has its own blocks, bash's first:
+Each shell has its own blocks, zsh's first: zsh parses a whole ``if`` before it runs it, and
+its own block is one quoted string, which bash passes over for less than zsh would spend on
+bash's block:
 
 - activation, for soft values only: the rows of ``/proc/self/limits`` (``mapfile`` in bash,
   ``$(<file)`` in zsh, one ``read`` loop elsewhere), each checked by its label (and, for
@@ -23,7 +25,8 @@ name (``${!name}``, ``${(P)name}``), dash and ksh through one ``eval``. An empty
 reads as ``x``, which ``ulimit`` refuses (an empty one would set 0); a size is checked to be
 digits before any arithmetic. The ``2147483647 + 1`` test keeps mksh, which computes in
 32 bits, out. Text that only zsh may parse (ksh93 rejects ``${${...}}`` even where it never
-runs) is inside ``eval '...'``. Nothing here can fail under ``set -e`` (failures are ``if``
+runs) is inside ``eval '...'``, with one redirection of its stderr for the whole block (each
+costs as much as a statement). Nothing here can fail under ``set -e`` (failures are ``if``
 or ``case`` conditions), every variable is read as ``${X-}`` for ``set -u``, and every name
 is removed.
 """
@@ -160,7 +163,7 @@ def bash_activate(limits: list[Item]) -> str:
     cleanup = _names(["__cl_l", "__cl_r"], [s.var for s in limits],
                      [s.name for s in limits], unit_names)
     return (f'if [ -n "${{BASH_VERSION-}}" ] && '
-            f"mapfile -t -n {last + 1} __cl_r 2>/dev/null </proc/self/limits; then\n"
+            f"[ -r /proc/self/limits ] && mapfile -t -n {last + 1} __cl_r </proc/self/limits; then\n"
             f"{LEVEL}"
             f"  case {XONSH}@{rows} in @{_patterns(limits)})\n"
             f"    {units}{values} {names}\n"
@@ -181,16 +184,16 @@ def zsh_activate(limits: list[Item]) -> str:
                        for s in limits)
     args = " ".join(s.argument(512, "u") for s in limits)
     cleanup = _names(["__cl_l", "__cl_r"], [s.var for s in limits], [s.name for s in limits])
-    body = (f"{LEVEL.strip()}; limit -s 2>/dev/null || :\n"
+    body = (f"{LEVEL.strip()}; limit -s || :\n"
             f'  __cl_r=("${{(@f)$(</proc/self/limits)}}"); {rows}\n'
             f"  case {'@'.join(f'${s.var}' for s in limits)} in {_patterns(limits)})\n"
             f"    if (( {within} )); then {names}; export {exports}\n"
-            f"      if ulimit -S {args} 2>/dev/null; then{_done(cleanup, ' ')}; fi\n"
+            f"      if ulimit -S {args}; then{_done(cleanup, ' ')}; fi\n"
             f"    fi ;;\n"
             f"  esac")
     assert "'" not in body
     return (f'if [ -n "${{ZSH_VERSION-}}" ] && [ -r /proc/self/limits ]; then\n'
-            f"  eval '{body}' || :\nfi\n")
+            f"  eval '{body}' 2>/dev/null || :\nfi\n")
 
 
 def _eval_save(limits: list[Item]) -> str:
@@ -224,9 +227,9 @@ def posix_activate(limits: list[Item]) -> str:
 
 
 def activate(pairs: Sequence[tuple[Resource, Value]]) -> str:
-    """The activation fast paths for soft values only, bash's first."""
+    """The activation fast paths for soft values only, zsh's first."""
     limits = items(pairs)
-    return bash_activate(limits) + zsh_activate(limits) + posix_activate(limits)
+    return zsh_activate(limits) + bash_activate(limits) + posix_activate(limits)
 
 
 # -- deactivation -------------------------------------------------------------------------
@@ -273,19 +276,19 @@ def _deactivate_by_name(limits: list[Item], every: Sequence[Resource], bash: boo
     cleanup = _names([unsets, "__cl_l", "__cl_o"], [s.var for s in limits if s.sized],
                      [s.name for s in limits], unit_names)
     others = _others(limits, every, "${__cl_o}")
-    adopt = "" if bash else "; limit -s 2>/dev/null || :"
+    adopt = "" if bash else "; limit -s || :"
     body = (f"{LEVEL.strip()}{adopt}\n"
             f"  {units}{names + ' ' if names else ''}__cl_o={protocol.saved_name('${__cl_l}', '')}\n"
             f"{_sizes(limits, fblock, '${{' + flag + '{name}-}}')}"
             f"  if {f'eval {chr(39)}! {others}{chr(39)}' if bash else f'! {others}'} && "
-            f"{_restore(limits, 'u', '${{' + flag + '{name}:-x}}')} 2>/dev/null; then\n"
+            f"{_restore(limits, 'u', '${{' + flag + '{name}:-x}}')}{' 2>/dev/null' if bash else ''}; then\n"
             f"  {_done(cleanup, '  ')}\n"
             f"  fi")
     if bash:
         return f'if [ -n "${{BASH_VERSION-}}" ]; then\n  {body}\nfi\n'
     body = body.replace("''|", '""|')
     assert "'" not in body
-    return f'if [ -n "${{ZSH_VERSION-}}" ]; then\n  eval \'{body}\' || :\nfi\n'
+    return f'if [ -n "${{ZSH_VERSION-}}" ]; then\n  eval \'{body}\' 2>/dev/null || :\nfi\n'
 
 
 def posix_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
@@ -313,8 +316,8 @@ def deactivate(keys: Sequence[Resource], every: Sequence[Resource]) -> str:
     """The deactivation fast paths for the limits of ``keys`` (``every``: all resources);
     with no keys, they only make sure that nothing is saved at this level."""
     limits = [Item(r, 0, i) for i, r in enumerate(keys, 1)]
-    return (_deactivate_by_name(limits, every, bash=True)
-            + _deactivate_by_name(limits, every, bash=False) + posix_deactivate(limits, every))
+    return (_deactivate_by_name(limits, every, bash=False)
+            + _deactivate_by_name(limits, every, bash=True) + posix_deactivate(limits, every))
 
 
 #: Names the fast paths may leave behind when they fall through (the full script removes them).
