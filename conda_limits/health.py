@@ -174,7 +174,7 @@ def mem_findings(limits: LimitSet) -> list[Finding]:
     from .system import memory_cap
 
     try:
-        memory_cap.memory_cap(limit).close()
+        memory_cap.choose(limit, memory_cap.wanted()).close()
     except memory_cap.MemoryCapUnavailable as error:
         findings.append(Finding(
             Kind.MEM, f"mem {pretty(MEM, limit)} cannot be enforced here for this user "

@@ -54,12 +54,14 @@ def conda_health_checks() -> Iterator[CondaHealthCheck]:
 def conda_settings() -> Iterator[CondaSetting]:
     """`plugins: limits_defaults:` in a .condarc: limits of new environments (conda >= 24.3);
     `plugins: limits_record_usage:` turns the usage log off for a user;
-    `plugins: limits_allow_tiny:` accepts values below what programs need."""
-    from .hooks import site_defaults, tiny_setting, usage_setting
+    `plugins: limits_allow_tiny:` accepts values below what programs need;
+    `plugins: limits_mem_backend:` picks how --mem is enforced."""
+    from .hooks import mem_backend_setting, site_defaults, tiny_setting, usage_setting
 
     yield from site_defaults.settings()
     yield from usage_setting.settings()
     yield from tiny_setting.settings()
+    yield from mem_backend_setting.settings()
 
 
 @hookimpl

@@ -121,8 +121,8 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
         return RunLimitedError(
             f"Cannot cap resident memory at {human(MEM, error.limit)} (mem) here: "
             + "; ".join(error.reasons)
-            + ".\nRun as a user who may write a cgroup, limit memory with --data instead, or "
-            "run without the cap with --mem unlimited.")
+            + ".\nRun as a user who may write a cgroup, let --mem-backend watch enforce it, "
+            "limit memory with --data instead, or run without the cap with --mem unlimited.")
     if isinstance(error, (job.SlurmNotFound, options.SlurmOptionsError, srun.SrunError)):
         return RunLimitedError(f"Cannot run the command with Slurm: {error}.")
     from ..system import cpu_quota as quota

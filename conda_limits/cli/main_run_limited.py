@@ -50,6 +50,11 @@ def configure_parser(parser: ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true",
                         help="Also set the hard limit of the limits given here, so that the "
                         "command cannot raise them.")
+    parser.add_argument("--mem-backend", metavar="NAME", type=_mem_backend,
+                        help="How mem is enforced: auto (default: systemd, then cgroup-v2, "
+                        "cgroup-v1, watch, the first that works here), or only one of "
+                        "systemd, cgroup-v2, cgroup-v1, watch. Also "
+                        "CONDA_LIMITS_MEM_BACKEND, or the plugins.limits_mem_backend setting.")
     parser.add_argument("--slurm", nargs="?", const="", metavar="SRUN_OPTIONS",
                         help="Run the command as a Slurm job step with srun: the limits are "
                         "set and the environment activated on the node, --mem and the CPU "
@@ -66,6 +71,32 @@ def configure_parser(parser: ArgumentParser) -> None:
                         "limits usage`; CONDA_LIMITS_NO_RECORD=1 does the same).")
     parser.add_argument("command", nargs=REMAINDER, metavar="COMMAND",
                         help="The command and its arguments; put `--` before it.")
+
+
+def _mem_backend(text: str) -> str:
+    """``--mem-backend``'s value, checked (argparse says what is wrong: exit 2)."""
+    from argparse import ArgumentTypeError
+
+    from ..system.memory_cap import spelled
+
+    try:
+        spelled(text)
+    except ValueError as error:
+        raise ArgumentTypeError(str(error)) from None
+    return text
+
+
+def mem_backends(given: str | None) -> tuple[str, ...]:
+    """The --mem backends to try: the flag, the variable, conda's setting, else all."""
+    from conda.exceptions import ArgumentError
+
+    from ..run.conda_env import plugin_text
+    from ..system import memory_cap
+
+    try:
+        return memory_cap.wanted(given, configured=plugin_text(memory_cap.SETTING))
+    except ValueError as error:
+        raise ArgumentError(str(error)) from None
 
 
 def execute(args: Namespace) -> int:
@@ -108,6 +139,7 @@ def execute(args: Namespace) -> int:
                            activation=conda_activation(prefix))
     with conda_errors(prefix):
         return command.run(prefix, argv, overrides,
+                           mem_backends=mem_backends(args.mem_backend),
                            activation=conda_activation(prefix), report=args.report,
                            record_usage=records(prefix, args.no_record))
 

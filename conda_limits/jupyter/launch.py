@@ -39,6 +39,7 @@ from .kernelspec import OVERRIDES
 if TYPE_CHECKING:
     from ..run.cpu import CpuRun
     from ..system.memory_cap import MemoryCap
+    from ..system.memory_watch import MemoryWatch
 
 #: Who speaks in the lines the launcher writes to the Jupyter server's log.
 SPEAKER = "conda-limits kernel"
@@ -107,12 +108,28 @@ class LaunchError(LimitsError):
 
 
 #: A kernel keeps its pid (exec), so its cgroup must be a directory it can join itself:
-#: a systemd scope would have to start it as a child and check the cap afterwards.
-KERNEL_MEM_BACKENDS = ("cgroup v2", "cgroup v1")
+#: a systemd scope would have to start it as a child and check the cap afterwards. Without
+#: a writable cgroup, the kernel's watcher enforces ``--mem`` (``watch``).
+KERNEL_CGROUP_BACKENDS = ("cgroup v2", "cgroup v1")
+KERNEL_MEM_BACKENDS = (*KERNEL_CGROUP_BACKENDS, "watch")
 
 
-def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, MemoryCap | None,
-                                               CpuRun | None]:
+def kernel_mem_backends() -> tuple[str, ...]:
+    """The ``--mem`` backends a kernel may use, as forced (CONDA_LIMITS_MEM_BACKEND, conda's
+    ``plugins.limits_mem_backend``) or all of :data:`KERNEL_MEM_BACKENDS`; ValueError when
+    the one forced cannot hold a kernel."""
+    from ..system import memory_cap
+
+    forced = memory_cap.wanted(configured=conda_env.plugin_text(memory_cap.SETTING))
+    usable = tuple(backend for backend in forced if backend in KERNEL_MEM_BACKENDS)
+    if not usable:
+        raise ValueError(f"the --mem backend {forced[0]} cannot hold a kernel (it keeps its "
+                         f"pid); use one of {', '.join(KERNEL_MEM_BACKENDS)}")
+    return usable
+
+
+def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan,
+                                               MemoryCap | MemoryWatch | None, CpuRun | None]:
     """Everything the kernel needs before ``exec``: its launch, limits, --mem cgroup and CPU
     settings (thread variables, CPU set, ``cores`` quota in a cgroup directory)."""
     prefix = Path(args.prefix)
@@ -139,14 +156,16 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan, Memor
         from ..system import memory_cap
 
         try:
-            memory = memory_cap.memory_cap(mem, backends=KERNEL_MEM_BACKENDS)
-        except (memory_cap.MemoryCapUnavailable, memory_cap.MemoryCapError) as error:
+            memory = memory_cap.choose(mem, backends=kernel_mem_backends())
+        except (memory_cap.MemoryCapUnavailable, memory_cap.MemoryCapError,
+                ValueError) as error:
             raise LaunchError(str(error)) from None
     from ..run import cpu as cpu_command
+    from ..system.memory_cap import cgroup_of
 
     try:
         cpu = cpu_command.prepare(recorded.cpu, own_variables=environment_variables(
-            prefix), beside=memory, backends=KERNEL_MEM_BACKENDS)
+            prefix), beside=cgroup_of(memory), backends=KERNEL_CGROUP_BACKENDS)
     except LimitsError as error:
         if memory is not None:
             memory.close()
@@ -182,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         watch.start(args.prefix, {s.key: int(s.soft) for s in plan.settings
                                   if s.soft != UNLIMITED},
                     record=record_usage, memory=memory, cgroups=cpu_cgroups)
-    if memory is not None:
+    if memory is not None and memory.backend != "watch":  # the watcher watches this pid
         try:
             memory.attach(os.getpid())
         except Exception as error:

@@ -14,9 +14,16 @@ kills what the kernel left in it first), appends one entry and exits. Only stder
 open, for the one line that says the session could not be recorded. The launcher forks it
 before it joins the cgroup and sets the limits, so the watcher is under neither.
 
+Under ``--mem`` it also enforces the cap for the whole kernel: with a cgroup, it looks at
+the cgroup's OOM count as the kernel runs and, after an OOM kill of any of its processes,
+kills the rest (the kernel included: Jupyter then says the kernel died, and restarts it);
+without one (the ``watch`` backend, :mod:`conda_limits.system.memory_watch`), it adds up the
+memory of the kernel's processes (its descendants and its session's) and stops them past
+the cap. Either way the session is recorded as stopped by ``mem``.
+
 While it watches, the process has imported only what watching needs (about 9-10 MiB
-resident, most of it the interpreter's own): the log, the entry and the cgroup code are
-imported once the kernel has ended.
+resident, most of it the interpreter's own; the cgroup code too under a ``--mem`` cgroup):
+the log and the entry are imported once the kernel has ended.
 """
 
 from __future__ import annotations
@@ -27,46 +34,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from ..system.sample import Peaks
+from ..system.sample import Peaks, proc_stat
 
 TYPE_CHECKING = False  # typing itself is not imported: the watcher stays small
 if TYPE_CHECKING:
     from pathlib import Path
 
     from ..system.memory_cap import MemoryCap
+    from ..system.memory_watch import MemoryWatch
     from ..usage.entry import MemUse, Run
 
 #: Seconds between two looks at the kernel (the first look is one interval after start,
 #: when the launcher has become the kernel).
 INTERVAL = 1.0
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-class ProcStat:
-    """What ``/proc/PID/stat`` says (also of a zombie, until it is reaped)."""
-
-    def __init__(self, state: str, cpu: float, starttime: int,
-                 exit_status: int | None) -> None:
-        self.state = state
-        self.cpu = cpu  # seconds: the process's own, and its waited-for children's
-        self.starttime = starttime  # clock ticks after boot: tells a reused pid apart
-        self.exit_status = exit_status  # a wait status, for a zombie
-
-
-def proc_stat(pid: int) -> ProcStat | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            text = handle.read()
-    except OSError:
-        return None
-    fields = text.rpartition(b")")[2].split()
-    try:
-        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICK
-        state = fields[0].decode()
-        exit_status = int(fields[49]) if state in ("Z", "X") and len(fields) > 49 else None
-        return ProcStat(state, cpu, int(fields[19]), exit_status)
-    except (IndexError, ValueError):
-        return None
 
 
 class Session:
@@ -80,12 +60,23 @@ class Session:
 
 
 def observe(pid: int, starttime: int, *, pidfd: int | None = None,
-            interval: float = INTERVAL, looked: Callable[[], None] | None = None) -> Session:
-    """Look at ``pid`` every ``interval`` seconds until it ends."""
+            interval: float = INTERVAL, looked: Callable[[], None] | None = None,
+            memory: MemoryCap | MemoryWatch | None = None) -> Session:
+    """Look at ``pid`` every ``interval`` seconds until it ends, and let ``memory`` look
+    whenever it asks to (its cgroup's OOM count, or the watched tree's memory)."""
     session = Session()
+    next_look = time.monotonic() + interval
     while True:
-        if _ended(pid, starttime, pidfd, interval):
+        wait = next_look - time.monotonic()
+        if memory is not None:
+            wait = min(wait, memory.interval())
+        if _ended(pid, starttime, pidfd, max(0.0, wait)):
             break
+        if memory is not None:
+            memory.look()
+        if time.monotonic() < next_look:
+            continue
+        next_look = time.monotonic() + interval
         session.peaks.look(pid)
         seen = proc_stat(pid)
         if seen is not None and seen.starttime == starttime:
@@ -110,15 +101,15 @@ def _ended(pid: int, starttime: int, pidfd: int | None, interval: float) -> bool
 
 def stopped_by(status: int | None, signal: str | None, mem: MemUse | None) -> str | None:
     """The limit that ended a kernel, where the evidence names one."""
-    if mem is not None and mem.oom_kills and signal in ("SIGKILL", None):
+    if mem is not None and mem.oom_kills and signal in ("SIGKILL", "SIGTERM", None):
         return "mem"
     return {"SIGXCPU": "cpu", "SIGXFSZ": "fsize"}.get(signal or "")
 
 
 def to_run(session: Session, *, started: float, limits: Mapping[str, int],
            command: str = "ipykernel", mem: MemUse | None = None) -> Run:
+    from ..system.signals import signal_name
     from ..usage.entry import Run, command_name
-    from ..usage.measure import signal_name
 
     status = sig = None
     if session.exit_status is not None:
@@ -133,11 +124,12 @@ def to_run(session: Session, *, started: float, limits: Mapping[str, int],
 
 
 def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
-          memory: MemoryCap | None = None, command: str = "ipykernel",
+          memory: MemoryCap | MemoryWatch | None = None, command: str = "ipykernel",
           extra: Sequence[str] = (), cgroups: Sequence[Path] = ()) -> None:
     """Leave a detached watcher of this process (about to exec the kernel); return at once.
 
-    ``record``: add the session to the usage log; ``memory``: the cgroup to remove after it;
+    ``record``: add the session to the usage log; ``memory``: the ``--mem`` cap to enforce
+    for the whole kernel and whose cgroup (if any) to remove after it;
     ``cgroups``: more cgroup directories to empty and remove then (a ``cores`` quota's).
     """
     pid = os.getpid()
@@ -156,9 +148,10 @@ def start(prefix: str, limits: Mapping[str, int], *, record: bool = True,
             "--limits", json.dumps(dict(limits)), "--command", command, *extra]
     if not record:
         argv.append("--no-record")
-    if memory is not None and memory.directory is not None:
-        argv += ["--mem-backend", memory.backend, "--mem-limit", str(memory.limit),
-                 "--mem-dir", str(memory.directory)]
+    if memory is not None:
+        argv += ["--mem-backend", memory.backend, "--mem-limit", str(memory.limit)]
+        if memory.directory is not None:
+            argv += ["--mem-dir", str(memory.directory)]
     for directory in cgroups:
         argv += ["--remove-cgroup", str(directory)]
     if pidfd is not None:
@@ -224,14 +217,34 @@ def _parse_args(argv: Sequence[str]) -> tuple[dict[str, str], list[str]]:
 def main(argv: Sequence[str] | None = None) -> int:
     args, removed = _parse_args(sys.argv[1:] if argv is None else argv)
     pidfd = int(args["--pidfd"]) if "--pidfd" in args else None
+    memory = _memory(args)
     session = observe(int(args["--pid"]), int(args["--starttime"]), pidfd=pidfd,
-                      interval=float(args.get("--interval", INTERVAL)))
-    return finish(session, args, removed)
+                      interval=float(args.get("--interval", INTERVAL)), memory=memory)
+    return finish(session, args, removed, memory)
 
 
-def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = ()) -> int:
-    """After the kernel: the cgroups' figures, their removal (``removed``: a ``cores``
-    quota's), the entry (imports from here)."""
+def _memory(args: Mapping[str, str]) -> MemoryCap | MemoryWatch | None:
+    """The kernel's ``--mem`` cap: its cgroup (made by the launcher), or a watch of it."""
+    if "--mem-limit" not in args:
+        return None
+    limit = int(args["--mem-limit"])
+    if args.get("--mem-dir"):
+        from pathlib import Path
+
+        from ..system import memory_cap
+
+        return memory_cap.adopt(args["--mem-backend"], limit, Path(args["--mem-dir"]))
+    from ..system.memory_watch import MemoryWatch
+
+    watch = MemoryWatch(limit)
+    watch.follow(int(args["--pid"]), session=True)
+    return watch
+
+
+def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = (),
+           memory: MemoryCap | MemoryWatch | None = None) -> int:
+    """After the kernel: the ``--mem`` cap's figures, the removal of what the kernel left
+    and of the cgroups (``removed``: a ``cores`` quota's), the entry (imports from here)."""
     import json
     from pathlib import Path
 
@@ -239,11 +252,7 @@ def finish(session: Session, args: Mapping[str, str], removed: Sequence[str] = (
     from ..usage.measure import mem_use
 
     stats = None
-    if args.get("--mem-dir"):
-        from ..system import memory_cap
-
-        memory = memory_cap.adopt(args["--mem-backend"], int(args["--mem-limit"]),
-                               Path(args["--mem-dir"]))
+    if memory is not None:
         stats = memory.stats()
         memory.close()
     if removed:

@@ -68,6 +68,7 @@ def find_command(command: Sequence[str], activation: Activation) -> None:
 
 def run(prefix: str | os.PathLike[str], command: Sequence[str],
         overrides: LimitSet | None = None, *, mem: int | None = None,
+        mem_backends: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None, activation: Activation | None = None,
         report: bool = False, stderr: TextIO | None = None,
         record_usage: bool = False) -> int:
@@ -75,8 +76,9 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
 
     ``overrides`` win over the environment's recorded limits, ``mem`` included; ``mem``
     (bytes), when given, wins over both. The cap on resident memory is enforced through a
-    cgroup (:class:`memory_cap.MemoryCapUnavailable` if nothing can enforce it).
-    ``activation`` is the environment computed by conda; without it, a conda-free
+    cgroup or by watching (``mem_backends``: the backends to try, default
+    :func:`memory_cap.wanted`; :class:`memory_cap.MemoryCapUnavailable` if none can enforce
+    it). ``activation`` is the environment computed by conda; without it, a conda-free
     activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
     on ``stderr`` says when a limit stopped the command; ``report`` adds a summary;
     ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
@@ -97,10 +99,13 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     if mem is not None:
         from ..system import memory_cap
 
-        memory = memory_cap.memory_cap(mem)
+        memory = memory_cap.choose(mem, mem_backends or memory_cap.wanted())
+    from ..system.memory_cap import cgroup_of
+
     try:
         cpu = cpu_command.prepare(recorded.cpu, overrides.cpu if overrides else None,
-                                  own_variables=environment_variables(prefix), beside=memory)
+                                  own_variables=environment_variables(prefix),
+                                  beside=cgroup_of(memory))
     except BaseException:
         if memory is not None:
             memory.close()
@@ -115,8 +120,9 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     if stop is not None:
         say(explain.LINE_START + stop.line)
     if memory is not None and memory.removed_leftovers:
+        where = "in its --mem cgroup" if memory.directory else "(the --mem watch found them)"
         say(f"{explain.LINE_START}stopped {memory.removed_leftovers} process(es) the command "
-            "left running in its --mem cgroup")
+            f"left running {where}")
     if cpu is not None and cpu.quota is not None and cpu.quota.removed_leftovers:
         say(f"{explain.LINE_START}stopped {cpu.quota.removed_leftovers} process(es) the "
             "command left running in its cores cgroup")

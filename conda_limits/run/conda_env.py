@@ -55,11 +55,31 @@ def plugin_flag(name: str, default: bool) -> bool:
     Read from conda's raw configuration: loading conda's plugins to resolve it would cost a
     Jupyter kernel's start about half a second.
     """
+    value = default
+    for found in _plugin_values(name):
+        parsed = _flag(found)
+        if parsed is not None:
+            value = parsed
+    return value
+
+
+def plugin_text(name: str) -> str | None:
+    """The text setting ``plugins.<name>`` (as :func:`plugin_flag` reads it), or None."""
+    value = None
+    for found in _plugin_values(name):
+        if isinstance(found, str) and found.strip():
+            value = found.strip()
+    return value
+
+
+def _plugin_values(name: str) -> list[Any]:
+    """The raw values of ``plugins.<name>``, from the lowest-priority source up (empty when
+    conda is not importable)."""
     try:
         from conda.base.context import context
     except ImportError:
-        return default
-    value = default
+        return []
+    out = []
     for params in context.raw_data.values():
         found = None
         section = params.get("plugins")
@@ -70,10 +90,8 @@ def plugin_flag(name: str, default: bool) -> bool:
         variable = params.get(f"plugins_{name}")
         if variable is not None:
             found = _raw(variable)
-        parsed = _flag(found)
-        if parsed is not None:
-            value = parsed
-    return value
+        out.append(found)
+    return out
 
 
 def _raw(parameter: Any) -> Any:

@@ -1,7 +1,8 @@
 """Say which limit stopped a command, and summarise its run for ``--report``.
 
 Only what the outcome shows is claimed: a signal the kernel sends for a limit (SIGXCPU,
-SIGXFSZ) names that limit; an OOM kill counted by the ``--mem`` cgroup names ``--mem``. A
+SIGXFSZ) names that limit; an OOM kill counted by the ``--mem`` cgroup, or a stop by the
+``--mem`` watch, names ``--mem``. A
 failure without such a signal is tied to a limit only with evidence and is worded as
 likely: a failed exit with memory near a vmem/data limit, a SIGSEGV with a stack limit set by
 conda-limits, a failed exit after writing at least the file size limit (CPython ignores
@@ -18,10 +19,15 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..limits import resources
 from ..limits.resources import MEM
 from ..limits.values import UNLIMITED, Value, approx, pretty
+from ..system.signals import signal_name
 from . import launcher
 
 if TYPE_CHECKING:
+    from ..system.memory_cap import MemoryStats
     from .process import Outcome
+
+#: The name of the --mem backend that enforces the cap by watching.
+WATCH = "watch"
 
 #: How every line conda-limits adds to a command's stderr starts.
 LINE_START = "conda-limits: "
@@ -54,13 +60,6 @@ def _limit(outcome: Outcome, key: str) -> tuple[Value, Value]:
 
 def _cpu(outcome: Outcome) -> str:
     return f"{outcome.user + outcome.system:.2f} s"
-
-
-def _name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 class Stop(NamedTuple):
@@ -108,7 +107,7 @@ def runs_python(command: Sequence[str], path: str | None = None) -> bool:
 def _how(outcome: Outcome) -> str:
     """How the command ended, for a line: ``killed by SIGABRT`` or ``exit status 1``."""
     if outcome.signal:
-        return f"killed by {_name(outcome.signal)}"
+        return f"killed by {signal_name(outcome.signal)}"
     return f"exit status {outcome.status}"
 
 
@@ -127,14 +126,7 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
         return Stop("fsize", "the file size limit stopped the command: it tried to write a "
                     f"file past {figure} (SIGXFSZ)")
     if memory is not None and memory.oom_kills:
-        mem = pretty(MEM, memory.limit)
-        if sig == signal.SIGKILL:
-            return Stop("mem", f"the --mem limit stopped the command: its memory reached {mem} "
-                        "and the kernel's OOM killer ended it (SIGKILL)")
-        if outcome.status != 0:
-            return Stop("mem", f"the --mem limit ({mem}) made the kernel's OOM killer end "
-                        f"{memory.oom_kills} process(es) of the command")
-        return None
+        return _mem_stop(outcome, memory)
     if sig == signal.SIGKILL:
         if memory is not None and memory.oom_kills is None:
             return Stop("mem", f"the command was killed (SIGKILL) with the --mem limit "
@@ -173,6 +165,35 @@ def _explain(outcome: Outcome, python: bool = False) -> Stop | None:
     if (sig is None and outcome.status == 1 and python) or sig == signal.SIGABRT:
         return _memory_hint(outcome)
     return None
+
+
+def _mem_stop(outcome: Outcome, memory: MemoryStats) -> Stop:
+    """The line for a command the ``--mem`` cap stopped: by watching, or by an OOM kill (of
+    the command, or of one of its processes and then the rest)."""
+    mem = pretty(MEM, memory.limit)
+    if memory.backend == WATCH:
+        every = (f" (the last two looks were {memory.interval * 1000:.0f} ms apart)"
+                 if memory.interval else "")
+        return Stop("mem", f"the --mem limit stopped the command: the resident memory of its "
+                    f"processes reached {_measured(memory.peak)}, past the cap of {mem}, and "
+                    f"conda-limits ended them ({_how(outcome)}); the cap is enforced by "
+                    "watching, so a very fast allocation can pass it by what it allocates "
+                    f"between two looks{every}")
+    rest = (f"; conda-limits then stopped the rest of the command ({memory.stopped} "
+            "process(es))" if memory.stopped else "")
+    if outcome.signal == signal.SIGKILL and not memory.stopped:
+        return Stop("mem", f"the --mem limit stopped the command: its memory reached {mem} "
+                    "and the kernel's OOM killer ended it (SIGKILL)")
+    if outcome.signal == signal.SIGKILL:
+        return Stop("mem", f"the --mem limit stopped the command: its memory reached {mem}, "
+                    f"the kernel's OOM killer ended {memory.oom_kills} of its processes"
+                    f"{rest} (SIGKILL)")
+    if outcome.status != 0:
+        return Stop("mem", f"the --mem limit ({mem}) made the kernel's OOM killer end "
+                    f"{memory.oom_kills} process(es) of the command{rest}")
+    return Stop("mem", f"the --mem limit ({mem}) made the kernel's OOM killer end "
+                f"{memory.oom_kills} process(es) of the command, which went on and exited 0 "
+                "before the rest could be stopped: its results may be incomplete")
 
 
 def _too_small_to_start(outcome: Outcome) -> tuple[str, str] | None:
@@ -270,13 +291,7 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
                          f"system {outcome.system:.2f} s)"),
             ("peak memory", _peak(outcome))]
     if outcome.memory is not None:
-        stats = outcome.memory
-        text = f"{pretty(MEM, stats.limit)} ({stats.backend})"
-        if stats.peak is not None:
-            text += f", peak {_measured(stats.peak)} (all processes, with page cache)"
-        if stats.oom_kills is not None:
-            text += f", OOM kills {stats.oom_kills}"
-        rows.append(("--mem", text))
+        rows += _mem_rows(outcome.memory)
     if outcome.cpu is not None:
         from .cpu import report_rows
 
@@ -301,9 +316,32 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
+def _mem_rows(stats: MemoryStats) -> list[tuple[str, str]]:
+    """``--report``'s rows for the ``--mem`` cap: the backend, its figures, the order."""
+    text = f"{pretty(MEM, stats.limit)} ({stats.backend})"
+    if stats.backend == WATCH:
+        every = (f", the last two {stats.interval * 1000:.0f} ms apart" if stats.interval
+                 else "")
+        text += (" enforced by watching: resident memory of all its processes (RSS, PSS "
+                 f"where pages are shared), looked at more often near the cap{every}")
+        if stats.peak is not None:
+            text += f", peak {_measured(stats.peak)}"
+        if stats.oom_kills:
+            text += ", stopped by the cap"
+    else:
+        if stats.peak is not None:
+            text += f", peak {_measured(stats.peak)} (all processes, with page cache)"
+        if stats.oom_kills is not None:
+            text += f", OOM kills {stats.oom_kills}"
+        if stats.stopped:
+            text += f", then {stats.stopped} process(es) stopped by conda-limits"
+    return [("--mem", text),
+            ("--mem order", "; ".join([*stats.skipped, f"{stats.backend}: used"]))]
+
+
 def _exit(outcome: Outcome) -> str:
     if outcome.signal:
-        return f"{outcome.status} (killed by {_name(outcome.signal)})"
+        return f"{outcome.status} (killed by {signal_name(outcome.signal)})"
     return str(outcome.status)
 
 

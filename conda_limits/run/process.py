@@ -32,7 +32,7 @@ from ..errors import LimitsError
 from ..limits import resources
 from ..limits.values import UNLIMITED, Value, human
 from ..system import rlimits
-from ..system.sample import Peaks
+from ..system.sample import Peaks, status_figures
 from . import launcher
 from .activation import Activation
 from .plan import LimitPlan
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from types import FrameType
 
     from ..system.memory_cap import MemoryCap, MemoryStats
+    from ..system.memory_watch import MemoryWatch
     from .cpu import CpuReport, CpuRun
 
 #: Signals never passed on: those that do not end a process by default (or stop it), those
@@ -82,7 +83,7 @@ class Outcome(NamedTuple):
     written: int | None  # bytes written (all writes) by the command and its waited-for children
     limits: Mapping[str, tuple[Value, Value]]  # (soft, hard) in force on the command
     sources: Mapping[str, str]  # "flag" / "environment" / "inherited", per resource
-    memory: MemoryStats | None = None  # the --mem cgroup's view
+    memory: MemoryStats | None = None  # the --mem backend's view (a cgroup's, or the watch's)
     peaks: Mapping[str, int] = MappingProxyType({})  # system.sample.Peaks of the tree
     cpu: CpuReport | None = None  # the CPU settings in force (threads, cpuset, cores)
     started: bool = True  # the launcher got as far as exec'ing the command
@@ -92,19 +93,6 @@ class Outcome(NamedTuple):
 def _status(wait_status: int) -> tuple[int, int | None]:
     code = os.waitstatus_to_exitcode(wait_status)
     return (128 - code, -code) if code < 0 else (code, None)
-
-
-def _vm_status(pid: int) -> dict[str, int]:
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status", "rb") as handle:
-            for line in handle:
-                if line.startswith((b"VmPeak:", b"VmHWM:", b"VmData:")):
-                    name, _, value = line.partition(b":")
-                    out[name.decode()] = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
 
 
 def _written(pid: int) -> int | None:
@@ -172,7 +160,7 @@ def _other_threads() -> bool:
 
 
 def _own_peak_rss() -> int:
-    return _vm_status(os.getpid()).get("VmHWM", 0)
+    return status_figures(os.getpid()).get("rss", 0)
 
 
 def _late(plan: LimitPlan) -> set[str]:
@@ -242,10 +230,10 @@ def open_gate() -> tuple[int, int]:
 
 
 def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan, *,
-                memory: MemoryCap | None = None, sample: bool = False,
+                memory: MemoryCap | MemoryWatch | None = None, sample: bool = False,
                 cpu: CpuRun | None = None) -> Outcome:
-    """Run ``command`` under ``plan`` (and in ``memory``'s cgroup, under ``cpu``'s CPU set and
-    quota) and wait for it.
+    """Run ``command`` under ``plan`` (and under ``memory``'s cap: in its cgroup, or watched;
+    under ``cpu``'s CPU set and quota) and wait for it.
 
     ``activation`` gives the environment and the scripts to source first (conda-limits' own
     scripts already removed, see :func:`activation.without_own_scripts`). ``sample``
@@ -272,7 +260,7 @@ def run_command(command: Sequence[str], activation: Activation, plan: LimitPlan,
             started = time.monotonic()
             pid, in_force, floor = _start(command, activation, plan, memory, late, cpu)
             signals.pid = pid
-            ended = _wait(pid, signals, interval, plan, late)
+            ended = _wait(pid, signals, interval, plan, late, memory)
             wall = time.monotonic() - started
             signals.pid = None
         cpu_report = cpu.report() if cpu else None  # before a shared cgroup goes
@@ -308,7 +296,7 @@ def _free_fd() -> int:
 
 
 def _start(command: Sequence[str], activation: Activation, plan: LimitPlan,
-           memory: MemoryCap | None,
+           memory: MemoryCap | MemoryWatch | None,
            late: set[str],
            cpu: CpuRun | None = None) -> tuple[int, dict[str, tuple[Value, Value]], int]:
     """Spawn the launcher, put it in the cgroup and under the limits, let it go on.
@@ -434,8 +422,10 @@ class _Ended(NamedTuple):
 
 
 def _wait(pid: int, signals: _Signals, interval: float | None, plan: LimitPlan,
-          late: set[str]) -> _Ended:
-    """Wait for ``pid`` to end, passing signals on and sampling its process tree meanwhile.
+          late: set[str], memory: MemoryCap | MemoryWatch | None = None) -> _Ended:
+    """Wait for ``pid`` to end, passing signals on and sampling its process tree meanwhile
+    (every ``interval`` seconds, and at each signal), and letting ``memory`` look at the
+    command when it asks to (a cgroup's OOM count, or the watched tree's memory).
 
     The launcher stops itself (SIGSTOP) just before it execs the command: the ``late`` limits
     are set then, and it is continued. Whether it got there tells a command that failed from
@@ -444,8 +434,18 @@ def _wait(pid: int, signals: _Signals, interval: float | None, plan: LimitPlan,
     peaks = Peaks()
     in_force: dict[str, tuple[Value, Value]] = {}
     waiting = True  # for the launcher's stop
+    now = time.monotonic()
+    next_look = now + interval if interval is not None else None
+    next_memory = now if memory is not None else None
     while True:
-        info = signals.wait(interval)
+        due = [t for t in (next_look, next_memory) if t is not None]
+        info = signals.wait(max(0.0, min(due) - time.monotonic()) if due else None)
+        now = time.monotonic()
+        if memory is not None and next_memory is not None and now >= next_memory:
+            memory.look()
+            next_memory = now + memory.interval()
+            if info is None and (next_look is None or now < next_look):
+                continue  # woken for the memory alone
         if info is not None and info.si_signo != signal.SIGCHLD:
             if info.si_code != _SI_KERNEL:  # the terminal's signals reach it directly
                 signals.forward(info.si_signo, None)
@@ -465,6 +465,8 @@ def _wait(pid: int, signals: _Signals, interval: float | None, plan: LimitPlan,
         elif state is not None:
             break
         peaks.look(pid)
+        if interval is not None:
+            next_look = time.monotonic() + interval
     written = _written(pid)  # before reaping: afterwards /proc/<pid> is gone
     _, wait_status, usage = os.wait4(pid, 0)
     return _Ended(wait_status, usage, peaks, written, in_force, not waiting)

@@ -122,24 +122,33 @@ def procs(directory: Path) -> list[int]:
         return []
 
 
+def signal_all(directory: Path) -> int:
+    """Send SIGKILL to every process in ``directory`` once (``cgroup.kill`` where the kernel
+    has it, Linux 5.14+); return how many were there."""
+    left = procs(directory)
+    kill_file = directory / "cgroup.kill"
+    try:
+        if left and kill_file.exists():
+            write(kill_file, "1")
+            return len(left)
+    except OSError:
+        pass
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return len(left)
+
+
 def kill_all(directory: Path) -> int:
-    """Kill every process left in ``directory``; return how many there were."""
+    """Kill every process left in ``directory`` and wait until it is empty; return how many
+    there were."""
     left = procs(directory)
     if not left:
         return 0
-    kill_file = directory / "cgroup.kill"
     for _ in range(100):
-        try:
-            if kill_file.exists():
-                write(kill_file, "1")
-            else:
-                for pid in procs(directory):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-        except OSError:
-            pass
+        signal_all(directory)
         if not procs(directory):
             break
         time.sleep(0.02)

@@ -1,32 +1,55 @@
-"""``--mem``: cap a command's resident memory with a cgroup, or refuse.
+"""``--mem``: cap a command's resident memory with a cgroup, or by watching it.
 
-RLIMIT_AS/RLIMIT_DATA count address space and private mappings; only a memory cgroup caps
-what is resident, which leaves CUDA, PyTorch and JAX working. Three backends, tried in order:
+RLIMIT_AS/RLIMIT_DATA count address space and private mappings; a cap on what is resident
+leaves CUDA, PyTorch and JAX working. Four backends, tried in this order (:data:`ORDER`):
 
 * ``systemd``: ``systemd-run [--user] --scope -p MemoryMax=...`` around the command, where
   systemd manages a cgroup v2 tree with the memory controller; the scope's ``memory.max`` is
   checked, because systemd accepts MemoryMax silently where the controller is not delegated.
 * ``cgroup v2``: a child of a writable cgroup v2 directory whose ``cgroup.subtree_control``
-  enables ``memory`` (a delegated subtree, or the root as root), with ``memory.max``.
+  enables ``memory`` (a delegated subtree, or the root as root), with ``memory.max`` and
+  ``memory.oom.group`` (an OOM kill ends every process of the cgroup).
 * ``cgroup v1``: a child of this process's v1 memory cgroup, with ``memory.limit_in_bytes``.
+* ``watch``: no cgroup; the supervisor adds up the resident memory of the command's
+  processes and stops them past the cap (:mod:`.memory_watch`). Needs no privilege, so it is
+  always there; a very fast allocation can pass the cap by what it allocates between looks.
 
-The command and its children are in the cgroup, and swap does not extend the cap. A cgroup
-made here is removed when the command ends; processes the command left running in it are
-killed first, since moving them out would lift their cap silently. Where no backend can
-enforce the cap, :func:`memory_cap` raises :class:`MemoryCapUnavailable` and nothing runs.
+With a cgroup, the command and its children are in it, and swap does not extend the cap.
+The cap is for the whole command: when the kernel's OOM killer ends one process of it (v1
+and systemd kill one), the supervisor, which looks at the cgroup's OOM count every
+:data:`OOM_CHECK` seconds (:meth:`MemoryCap.look`), kills the rest, as ``memory.oom.group``
+does on v2. A cgroup made here is removed when the command ends; processes the command left
+running in it are killed first, since moving them out would lift their cap silently.
+
+The backends can be forced (:func:`wanted`): ``conda run-limited --mem-backend NAME``, the
+variable ``CONDA_LIMITS_MEM_BACKEND``, or conda's setting ``plugins.limits_mem_backend``;
+names are ``systemd``, ``cgroup-v2``, ``cgroup-v1``, ``watch``, or ``auto`` (all, in order).
+Where none of those allowed can enforce the cap, :func:`choose` raises
+:class:`MemoryCapUnavailable` and nothing runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LimitsError
 from . import cgroups
 from .cgroups import PAGE, Hierarchies, Scope
+from .memory_watch import MemoryWatch
 
-BACKENDS = cgroups.BACKENDS
+WATCH = "watch"
+#: Every backend, in the order they are tried.
+ORDER = (*cgroups.BACKENDS, WATCH)
+BACKENDS = ORDER
+#: What forces the backends, besides ``--mem-backend``: a variable and a conda setting.
+VARIABLE = "CONDA_LIMITS_MEM_BACKEND"
+SETTING = "limits_mem_backend"
+AUTO = "auto"
+#: Seconds between two looks at a cgroup's OOM count while the command runs.
+OOM_CHECK = 0.1
 
 
 class MemoryCapUnavailable(LimitsError, RuntimeError):
@@ -35,7 +58,7 @@ class MemoryCapUnavailable(LimitsError, RuntimeError):
     def __init__(self, limit: int, reasons: Sequence[str]) -> None:
         self.limit = limit
         self.reasons = tuple(reasons)
-        super().__init__("no cgroup backend can enforce a memory cap here: "
+        super().__init__("no backend can enforce a memory cap here: "
                          + "; ".join(self.reasons))
 
 
@@ -50,7 +73,10 @@ class MemoryStats:
     backend: str
     limit: int
     peak: int | None = None
-    oom_kills: int | None = None
+    oom_kills: int | None = None  # the watch backend counts its stop as one
+    stopped: int = 0  # processes conda-limits stopped after an OOM kill (the rest of the command)
+    interval: float | None = None  # watch: seconds between the last two looks (before a stop)
+    skipped: tuple[str, ...] = ()  # the backends tried before this one: "backend: why not"
 
 
 class MemoryCap(cgroups.Cgroup):
@@ -62,6 +88,8 @@ class MemoryCap(cgroups.Cgroup):
                  scope: Scope | None = None) -> None:
         super().__init__(backend, directory, scope)
         self.limit = limit
+        self.skipped: tuple[str, ...] = ()  # the backends tried first, and why not them
+        self.stopped = 0  # processes killed here after an OOM kill
         if scope is not None:
             scope.properties += ["-p", f"MemoryMax={limit}", "-p", "MemorySwapMax=0"]
 
@@ -75,6 +103,8 @@ class MemoryCap(cgroups.Cgroup):
                            else ("memory.swap.max", "0"))
             if (self.directory / swap).exists():
                 cgroups.write(self.directory / swap, value)
+            if self.version == 2:
+                _oom_group(self.directory)
         except OSError as error:
             raise MemoryCapError(f"cannot set {limit_file} in {self.directory}: "
                                  f"{error.strerror or error}") from None
@@ -92,22 +122,67 @@ class MemoryCap(cgroups.Cgroup):
             raise MemoryCapError(f"the memory limit is not in force in {self.directory} "
                                  f"({limit_file} reads {applied!r})")
 
+    def attach(self, pid: int) -> None:
+        super().attach(pid)
+        if self.scope is not None and self.directory is not None:
+            _oom_group(self.directory)  # where systemd lets this user write it
+
+    def interval(self) -> float:
+        """Seconds until the next :meth:`look`."""
+        return OOM_CHECK
+
+    def look(self) -> None:
+        """After an OOM kill in the cgroup, kill the rest of the command (once)."""
+        if self.stopped or self.directory is None:
+            return
+        if self.oom_kills():
+            self.stopped = max(1, cgroups.signal_all(self.directory))
+
+    def close(self) -> None:
+        """As :meth:`Cgroup.close`; after a stop for an OOM kill, what is still leaving the
+        cgroup was part of that stop, not left running."""
+        stopped = self.stopped
+        super().close()
+        if stopped:
+            self.removed_leftovers = 0
+
+    def oom_kills(self) -> int | None:
+        """The cgroup's OOM kills so far (None: not known)."""
+        if self.directory is None:
+            return None
+        events = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            return cgroups.field_value(cgroups.read(self.directory / events), "oom_kill")
+        except OSError:
+            return None
+
     def stats(self) -> MemoryStats:
         # systemd removes a scope once it is empty, possibly before this is read.
         if self.directory is None or not self.directory.exists():
-            return MemoryStats(self.backend, self.limit)
-        peak_file, events = (("memory.max_usage_in_bytes", "memory.oom_control")
-                             if self.version == 1 else ("memory.peak", "memory.events"))
-        peak = oom = None
+            return MemoryStats(self.backend, self.limit, stopped=self.stopped,
+                               skipped=self.skipped)
+        peak_file = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        peak = None
         try:
             peak = int(cgroups.read(self.directory / peak_file))
         except (OSError, ValueError):
             pass
-        try:
-            oom = cgroups.field_value(cgroups.read(self.directory / events), "oom_kill")
-        except OSError:
-            pass
-        return MemoryStats(self.backend, self.limit, peak, oom)
+        return MemoryStats(self.backend, self.limit, peak, self.oom_kills(),
+                           stopped=self.stopped, skipped=self.skipped)
+
+
+def cgroup_of(memory: MemoryCap | MemoryWatch | None) -> MemoryCap | None:
+    """The cgroup of a ``--mem`` cap, which a CPU quota may share (the watch has none)."""
+    return memory if isinstance(memory, MemoryCap) else None
+
+
+def _oom_group(directory: Path) -> None:
+    """``memory.oom.group`` = 1: an OOM kill ends every process of the cgroup (Linux 4.19+;
+    without it, :meth:`MemoryCap.look` does)."""
+    try:
+        cgroups.write(directory / "memory.oom.group", "1")
+    except OSError:
+        pass
 
 
 def adopt(backend: str, limit: int, directory: Path) -> MemoryCap:
@@ -127,8 +202,9 @@ def _make(limit: int) -> Callable[[str, Hierarchies, Path | Scope], MemoryCap]:
     return make
 
 
-def memory_cap(limit: int, backends: Sequence[str] = BACKENDS) -> MemoryCap:
-    """A memory cap of ``limit`` bytes from the first backend that can enforce it here.
+def choose(limit: int, backends: Sequence[str] = ORDER) -> MemoryCap | MemoryWatch:
+    """A memory cap of ``limit`` bytes from the first of ``backends`` that can enforce it
+    here (its ``skipped`` says why the ones before it could not).
 
     Raises :class:`MemoryCapUnavailable` (naming each backend's reason) when none can, and
     :class:`MemoryCapError` for a cap of 0, under which nothing can run.
@@ -137,9 +213,82 @@ def memory_cap(limit: int, backends: Sequence[str] = BACKENDS) -> MemoryCap:
         raise MemoryCapError("--mem 0 would leave the command no memory at all, so nothing "
                              "could run; give a size such as --mem 4G")
     for backend in backends:
-        if backend not in BACKENDS:
+        if backend not in ORDER:
             raise ValueError(f"unknown memory cap backend {backend!r}")
-    cap, reasons = cgroups.first_usable("memory", backends, _make(limit))
+    cap, reasons = cgroups.first_usable("memory", [b for b in backends if b != WATCH],
+                                        _make(limit))
+    if cap is None and WATCH in backends:
+        reason = _watch_unusable()
+        if reason is None:
+            watch = MemoryWatch(limit)
+            watch.skipped = tuple(reasons)
+            return watch
+        reasons.append(f"{WATCH}: {reason}")
     if cap is None:
         raise MemoryCapUnavailable(limit, reasons)
+    cap.skipped = tuple(reasons)
     return cap
+
+
+def _watch_unusable() -> str | None:
+    """Why the watch cannot work here (no /proc), or None."""
+    if not os.path.exists(f"/proc/{os.getpid()}/statm"):
+        return "no /proc/PID/statm to read processes' memory from (Linux only)"
+    return None
+
+
+def spelled(name: str) -> tuple[str, ...]:
+    """The backends a ``--mem-backend`` name stands for: ``auto`` for all of :data:`ORDER`,
+    else the one named (``cgroup-v1`` or ``cgroup v1``). ValueError names the choices."""
+    text = name.strip().lower().replace("-", " ").replace("_", " ")
+    if text == AUTO:
+        return ORDER
+    if text in ORDER:
+        return (text,)
+    raise ValueError(f"unknown --mem backend {name!r}: choose one of {', '.join(NAMES)}")
+
+
+#: The names :func:`spelled` takes, as the command line spells them.
+NAMES = (AUTO, *(backend.replace(" ", "-") for backend in ORDER))
+
+
+def wanted(given: str | None = None, configured: str | None = None,
+           environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The backends to try: ``given`` (``--mem-backend``), else :data:`VARIABLE` in
+    ``environ`` (default: this process's), else ``configured`` (conda's setting), else all
+    in :data:`ORDER`. ValueError for an unknown name, saying where it came from."""
+    environ = os.environ if environ is None else environ
+    for name, origin in ((given, "--mem-backend"), (environ.get(VARIABLE), VARIABLE),
+                         (configured, f"plugins.{SETTING}")):
+        if name:
+            try:
+                return spelled(name)
+            except ValueError as error:
+                raise ValueError(f"{origin}: {error}") from None
+    return ORDER
+
+
+def survey(backends: Sequence[str] = ORDER) -> list[tuple[str, str | None]]:
+    """Each of ``backends`` with why it cannot cap memory here, or None where it looks
+    usable (without making a cgroup: :func:`choose` may still find that it cannot). The
+    first with None is the one a command would get."""
+    try:
+        hierarchies: Hierarchies | None = cgroups.locate("memory")
+    except OSError:
+        hierarchies = None
+    out: list[tuple[str, str | None]] = []
+    for backend in backends:
+        reason: str | None
+        if backend == WATCH:
+            reason = _watch_unusable()
+        elif hierarchies is None:
+            reason = "no /proc/self/cgroup: cgroups are Linux-only"
+        elif backend == "systemd":
+            reason = cgroups.systemd_scope(hierarchies, "memory")[1] or None
+        elif backend == "cgroup v2":
+            reason = ("no cgroup v2 is mounted" if hierarchies.v2 is None else
+                      cgroups.v2_parent(hierarchies.v2, hierarchies.v2_own)[1] or None)
+        else:
+            reason = hierarchies.v1_parent("memory")[1] or None
+        out.append((backend, reason))
+    return out

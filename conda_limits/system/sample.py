@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 
 #: A look follows at most this many processes of the tree.
 MAX_PROCESSES = 256
@@ -43,17 +44,17 @@ class Peaks:
         now = time.monotonic()
         if now - self._found >= TREE_AGE or self._tree[:1] != [pid]:
             self._tree, self._found = descendants(pid), now
-        tree = [member for member in self._tree if os.path.isdir(f"/proc/{member}")]
-        for member in tree:
-            status = _status(member)
+        members = [member for member in self._tree if os.path.isdir(f"/proc/{member}")]
+        for member in members:
+            status = status_figures(member)
             threads += status.pop("threads", 0)
             files = _open_files(member)
             if files is not None:
                 status["nofile"] = files
             for name, value in status.items():
                 self.raise_to(name, value)
-        if tree:
-            self.raise_to("procs", len(tree))
+        if members:
+            self.raise_to("procs", len(members))
         if threads:
             self.raise_to("threads", threads)
 
@@ -69,19 +70,25 @@ class Peaks:
 
 def descendants(pid: int) -> list[int]:
     """``pid`` and the processes below it (at most MAX_PROCESSES); empty when it is gone."""
-    if not os.path.isdir(f"/proc/{pid}"):
-        return []
-    found, queue = [pid], [pid]
+    return tree([pid])
+
+
+def tree(roots: Iterable[int]) -> list[int]:
+    """The ``roots`` still running and the processes below them, each once (at most
+    MAX_PROCESSES)."""
+    found: dict[int, None] = {}
+    queue = [pid for pid in roots if os.path.isdir(f"/proc/{pid}")]
+    found.update(dict.fromkeys(queue))
     while queue and len(found) < MAX_PROCESSES:
-        parent = queue.pop()
-        for child in _children(parent):
+        for child in children(queue.pop()):
             if child not in found and len(found) < MAX_PROCESSES:
-                found.append(child)
+                found[child] = None
                 queue.append(child)
-    return found
+    return list(found)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (of all its threads), from ``/proc/PID/task/TID/children``."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -96,7 +103,9 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _status(pid: int) -> dict[str, int]:
+def status_figures(pid: int) -> dict[str, int]:
+    """``vmem``, ``rss``, ``data`` (peaks and size, bytes) and ``threads`` from
+    ``/proc/PID/status`` (VmPeak, VmHWM, VmData, Threads); empty when it cannot be read."""
     out = {}
     try:
         with open(f"/proc/{pid}/status", "rb") as handle:
@@ -116,3 +125,35 @@ def _open_files(pid: int) -> int | None:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None  # gone, or another user's process
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class ProcStat:
+    """What ``/proc/PID/stat`` says (also of a zombie, until it is reaped)."""
+
+    def __init__(self, state: str, cpu: float, starttime: int, exit_status: int | None,
+                 session: int) -> None:
+        self.state = state
+        self.cpu = cpu  # seconds: the process's own, and its waited-for children's
+        self.starttime = starttime  # clock ticks after boot: tells a reused pid apart
+        self.exit_status = exit_status  # a wait status, for a zombie
+        self.session = session  # the session id
+
+
+def proc_stat(pid: int) -> ProcStat | None:
+    """``/proc/PID/stat`` of ``pid``; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    fields = text.rpartition(b")")[2].split()
+    try:
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICK
+        state = fields[0].decode()
+        exit_status = int(fields[49]) if state in ("Z", "X") and len(fields) > 49 else None
+        return ProcStat(state, cpu, int(fields[19]), exit_status, int(fields[3]))
+    except (IndexError, ValueError):
+        return None

@@ -42,7 +42,7 @@ MAX_NAME = 64
 MAX_STATUS = 255
 #: What ``stopped_by`` may name: a limit of the record, or the ``--mem`` cap.
 _STOPPED_BY = re.compile("|".join(map(re.escape, (*KEYS, "mem"))))
-#: A signal as :func:`conda_limits.usage.measure.signal_name` writes it.
+#: A signal as :func:`conda_limits.system.signals.signal_name` writes it.
 _SIGNAL = re.compile(r"SIG[A-Z0-9+]{1,12}|signal [0-9]{1,3}", re.ASCII)
 _EARLIEST = datetime(1, 1, 2, tzinfo=timezone.utc).timestamp()
 _LATEST = datetime(9999, 12, 30, tzinfo=timezone.utc).timestamp()

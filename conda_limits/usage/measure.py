@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..limits.values import UNLIMITED, Value
+from ..system.signals import signal_name
 from .entry import MemUse, Run, command_name, now
 
 if TYPE_CHECKING:
     from ..run.process import Outcome
     from ..system.memory_cap import MemoryStats
-
-def signal_name(number: int | None) -> str | None:
-    """``SIGKILL`` for 9 (None for None)."""
-    if number is None:
-        return None
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def finite(limits: Mapping[str, tuple[Value, Value]]) -> dict[str, int]:
@@ -43,6 +34,6 @@ def from_outcome(outcome: Outcome, command: Sequence[str], *, stopped_by: str | 
     return Run(
         at=(ended if ended is not None else now()) - outcome.wall, via="run-limited",
         command=command_name(command[0]) if command else "?", wall=outcome.wall,
-        status=outcome.status, signal=signal_name(outcome.signal), stopped_by=stopped_by,
+        status=outcome.status, signal=None if outcome.signal is None else signal_name(outcome.signal), stopped_by=stopped_by,
         used=used, limits=finite(outcome.limits), mem=mem_use(outcome.memory),
     )

@@ -142,7 +142,7 @@ def test_the_export_formats(conda_cli, tmp_env, format, expected):
 def _cap_problem(user: str | None) -> str | None:
     """Why ``user`` can have no memory cap here (None: a backend can enforce one)."""
     probe = ("from conda_limits.system import memory_cap\n"
-             "try:\n    memory_cap.memory_cap(64 << 20).close()\n"
+             "try:\n    memory_cap.choose(64 << 20).close()\n"
              "except memory_cap.MemoryCapUnavailable as e:\n    print(e)\n")
     argv = [sys.executable, "-c", probe]
     if user:
@@ -170,7 +170,7 @@ def test_run_limited_applies_the_recorded_mem_and_a_flag_wins(user):
             assert "--mem unlimited" in done.stderr
         else:
             done = run()
-            assert done.returncode == 137, done.stderr
+            assert done.returncode in (137, 143), done.stderr  # a cgroup's, or the watch's
             assert "conda-limits: the --mem limit stopped the command" in done.stderr
             assert run(size=8).returncode == 0
             assert run("--mem", "512M").returncode == 0

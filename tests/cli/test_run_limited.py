@@ -119,10 +119,10 @@ def test_report(env):
 
 
 def test_mem_oom_kill(env):
-    from conda_limits.system import memory_cap
+    from conda_limits.system import cgroups, memory_cap
 
     try:
-        memory_cap.memory_cap(64 * MiB).close()
+        memory_cap.choose(64 * MiB, cgroups.BACKENDS).close()
     except memory_cap.MemoryCapUnavailable as error:
         pytest.skip(f"no usable memory cgroup here: {error}")
     result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", sys.executable, "-c",
@@ -131,21 +131,42 @@ def test_mem_oom_kill(env):
     assert result.stderr.startswith("conda-limits: the --mem limit stopped the command")
 
 
-def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp_path):
-    """What an unprivileged user gets on a machine without a delegated memory cgroup."""
+GROW = "held = []\nwhile True: held.append(bytearray(b'1') * (10 << 20))"
+
+
+@pytest.mark.parametrize("how", ["flag", "variable", "setting"])
+def test_mem_enforced_by_watching_where_forced(env, how):
+    """Any user: the watch needs no cgroup (--mem-backend, the variable, conda's setting)."""
+    args = ["run-limited", "-p", str(env), "--mem", "150M", "--report"]
+    environ = dict(os.environ)
+    if how == "flag":
+        args += ["--mem-backend", "watch"]
+    elif how == "variable":
+        environ["CONDA_LIMITS_MEM_BACKEND"] = "watch"
+    else:
+        environ["CONDA_PLUGINS_LIMITS_MEM_BACKEND"] = "watch"
+    result = conda(*args, "--", sys.executable, "-c", GROW, env=environ)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr
+    assert result.stderr.startswith("conda-limits: the --mem limit stopped the command: the "
+                                    "resident memory of its processes reached ")
+    assert "  --mem:       150 MiB (watch) enforced by watching" in result.stderr
+
+
+def test_mem_where_the_forced_backend_cannot_enforce_it_is_refused_and_nothing_runs(env, tmp_path):
+    """What an unprivileged user gets who asks for a cgroup where none may be written."""
     from conda_limits.system import memory_cap
 
     try:
-        memory_cap.memory_cap(64 * MiB).close()
-        pytest.skip("a cgroup can enforce --mem here (root, or a delegated cgroup)")
+        memory_cap.choose(64 * MiB, ("cgroup v1",)).close()
+        pytest.skip("a cgroup v1 can enforce --mem here (root)")
     except memory_cap.MemoryCapUnavailable:
         pass
     marker = tmp_path / "ran"
-    result = conda("run-limited", "-p", str(env), "--mem", "150M", "--", "touch", str(marker))
+    result = conda("run-limited", "-p", str(env), "--mem", "150M", "--mem-backend",
+                   "cgroup-v1", "--", "touch", str(marker))
     assert result.returncode == 1
-    assert "Cannot cap resident memory at 150M (mem) here: " in result.stderr
-    assert "Run as a user who may write a cgroup, or limit memory with --data instead." \
-        in result.stderr
+    assert "Cannot cap resident memory at 150M (mem) here: cgroup v1: " in result.stderr
+    assert "let --mem-backend watch enforce it" in result.stderr
     assert "Nothing was run." in result.stderr and not marker.exists()
 
 
@@ -153,6 +174,8 @@ def test_mem_where_no_cgroup_can_enforce_it_is_refused_and_nothing_runs(env, tmp
     (["-n", "no-such-env-here", "--"], 1, "EnvironmentLocationNotFound"),
     (["--vmem", "4Q", "--"], 2, "argument --vmem: invalid value '4Q'"),
     (["--mem", "lots", "--"], 2, "argument --mem: invalid value 'lots'"),
+    (["--mem", "1G", "--mem-backend", "ram", "--"], 2,
+     "argument --mem-backend: unknown --mem backend 'ram': choose one of auto, systemd, "),
     (["--nofile", "-3", "--"], 2, "argument --nofile: invalid value '-3'"),
 ])
 def test_bad_input_is_an_error_and_nothing_runs(env, tmp_path, args, code, message):

@@ -78,13 +78,13 @@ def test_a_v2_child_goes_under_the_nearest_ancestor_that_enables_memory(tmp_path
 
 def test_an_unknown_backend_is_a_programming_error():
     with pytest.raises(ValueError, match="unknown memory cap backend"):
-        memory_cap.memory_cap(MiB, backends=("cgroup v3",))
+        memory_cap.choose(MiB, backends=("cgroup v3",))
 
 
 def usable_backend(name: str | None = None) -> str:
     """The backend ``memory_cap`` picks here (or ``name``); skip where none is usable."""
     try:
-        cap = memory_cap.memory_cap(64 * MiB, **({"backends": (name,)} if name else {}))
+        cap = memory_cap.choose(64 * MiB, (name,) if name else cgroups.BACKENDS)
     except memory_cap.MemoryCapUnavailable as error:
         pytest.skip(f"no usable memory cgroup here ({error}); on cgroup v1 this needs root")
     cap.close()
@@ -97,7 +97,8 @@ from conda_limits.run import command
 from conda_limits.system import memory_cap
 a = json.loads(sys.argv[1])
 try:
-    sys.exit(command.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False)))
+    sys.exit(command.run(a["prefix"], a["command"], mem=a["mem"], report=a.get("report", False),
+                         mem_backends=a.get("backends", ("systemd", "cgroup v2", "cgroup v1"))))
 except memory_cap.MemoryCapUnavailable as error:
     print("refused:", error, file=sys.stderr)
     sys.exit(3)
@@ -147,12 +148,14 @@ def test_oom_kill_under_mem_gives_137_and_its_line_and_the_cgroup_is_removed(env
                         "150 MiB and the kernel's OOM killer ended it (SIGKILL)")
     assert any(line.startswith(f"  --mem:       150 MiB ({backend})") and
                line.endswith("OOM kills 1") for line in lines)
+    assert any(line.startswith("  --mem order: ") and line.endswith(f"{backend}: used")
+               for line in lines)
     assert leftover_cgroups(pid) == []
 
 
 def test_cgroup_v1_takes_the_limit_and_counts_the_oom_kill(env):
     usable_backend("cgroup v1")
-    cap = memory_cap.memory_cap(150 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.choose(150 * MiB, backends=("cgroup v1",))
     try:
         assert (cap.directory / "memory.limit_in_bytes").read_text().strip() == str(150 * MiB)
         child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()\n"
@@ -188,12 +191,12 @@ def test_processes_left_in_the_cgroup_are_stopped_and_the_cgroup_removed(env):
 
 def test_stale_cgroups_of_dead_runs_are_cleaned_up():
     usable_backend("cgroup v1")
-    cap = memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.choose(64 * MiB, backends=("cgroup v1",))
     parent = cap.directory.parent
     cap.close()
     stale = parent / f"{cgroups.NAME_PREFIX}999999999-dead"
     stale.mkdir()
-    cap = memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",))
+    cap = memory_cap.choose(64 * MiB, backends=("cgroup v1",))
     cap.close()
     assert not stale.exists()
 
@@ -218,7 +221,7 @@ def test_a_runner_killed_with_sigkill_leaves_its_cgroup_to_the_next_run(env, tmp
         proc.wait(timeout=60)
         assert wait_until(lambda: not running(command))
         assert running(left) and len(leftover_cgroups(proc.pid)) == 1
-        memory_cap.memory_cap(64 * MiB, backends=("cgroup v1",)).close()  # the next run
+        memory_cap.choose(64 * MiB, backends=("cgroup v1",)).close()  # the next run
         assert wait_until(lambda: not running(left))
         assert leftover_cgroups(proc.pid) == []
     finally:
@@ -245,7 +248,8 @@ def unprivileged_python() -> list[str]:
 
 def test_without_a_usable_backend_nothing_runs():
     """As an unprivileged user on a machine without systemd, no cgroup can be written (root
-    runs this as the user nobody; an unprivileged user runs it as itself)."""
+    runs this as the user nobody; an unprivileged user runs it as itself): with the cgroup
+    backends alone allowed (the watch left out), nothing runs."""
     import conda_limits
 
     source = str(Path(conda_limits.__file__).parent.parent)
@@ -258,7 +262,8 @@ def test_without_a_usable_backend_nothing_runs():
         as_nobody = {"env": {**os.environ, "PYTHONPATH": source}}
     probe = subprocess.run(
         [*python, "-c", "from conda_limits.system import memory_cap\ntry:\n"
-         " memory_cap.memory_cap(1 << 26).close()\nexcept memory_cap.MemoryCapUnavailable:\n"
+         " memory_cap.choose(1 << 26, ('systemd', 'cgroup v2', 'cgroup v1')).close()\n"
+         "except memory_cap.MemoryCapUnavailable:\n"
          " raise SystemExit(3)"], capture_output=True, text=True, **as_nobody)
     if probe.returncode != 3:
         pytest.skip(f"an unprivileged user can cap memory here ({probe.stderr.strip()})")
@@ -272,7 +277,7 @@ def test_without_a_usable_backend_nothing_runs():
         proc = subprocess.run([*python, "-c", RUN, args], capture_output=True, text=True,
                               timeout=120, **as_nobody)
         assert proc.returncode == 3, proc.stderr
-        assert proc.stderr.startswith("refused: no cgroup backend can enforce a memory cap here")
-        for backend in memory_cap.BACKENDS:
+        assert proc.stderr.startswith("refused: no backend can enforce a memory cap here")
+        for backend in cgroups.BACKENDS:
             assert f"{backend}: " in proc.stderr
         assert not marker.exists()

@@ -67,7 +67,30 @@ def test_an_oom_kill_in_the_cgroup_names_mem():
     text = line(outcome(1, memory=stats))
     assert text == ("conda-limits: the --mem limit (150 MiB) made the kernel's OOM killer end "
                     "1 process(es) of the command")
-    assert line(outcome(0, memory=stats)) is None  # the command coped with it
+    # An OOM kill is never silent, even when the command went on and exited 0 (item 4).
+    assert line(outcome(0, memory=stats)) == (
+        "conda-limits: the --mem limit (150 MiB) made the kernel's OOM killer end 1 "
+        "process(es) of the command, which went on and exited 0 before the rest could be "
+        "stopped: its results may be incomplete")
+
+
+def test_an_oom_kill_of_one_process_then_the_rest_stopped_names_both():
+    stats = MemoryStats("cgroup v1", 300 * MiB, 300 * MiB, 1, stopped=3)
+    assert line(outcome(137, signal.SIGKILL, memory=stats)) == (
+        "conda-limits: the --mem limit stopped the command: its memory reached 300 MiB, the "
+        "kernel's OOM killer ended 1 of its processes; conda-limits then stopped the rest of "
+        "the command (3 process(es)) (SIGKILL)")
+
+
+def test_a_stop_by_the_watch_names_mem_the_peak_and_how_it_is_enforced():
+    stats = MemoryStats("watch", 200 * MiB, 210 * MiB, 1, interval=0.02)
+    assert line(outcome(143, signal.SIGTERM, memory=stats)) == (
+        "conda-limits: the --mem limit stopped the command: the resident memory of its "
+        "processes reached 210 MiB, past the cap of 200 MiB, and conda-limits ended them "
+        "(killed by SIGTERM); the cap is enforced by watching, so a very fast allocation can "
+        "pass it by what it allocates between two looks (the last two looks were 20 ms apart)")
+    under = MemoryStats("watch", 200 * MiB, 20 * MiB, 0)
+    assert line(outcome(143, signal.SIGTERM, memory=under)) is None  # a user's kill
 
 
 def test_sigkill_without_a_readable_oom_count_is_only_likely_mem():
@@ -144,6 +167,7 @@ def test_report_lists_status_times_memory_and_limits():
         "  peak memory: 300 MiB resident (largest single process)",
         "  --mem:       256 MiB (cgroup v1), peak 255 MiB (all processes, with page cache), "
         "OOM kills 1",
+        "  --mem order: cgroup v1: used",
         "  limits in force (soft / hard):",
         "    vmem     4 GiB / unlimited  (environment)",
         "    nofile   100 / 4096  (--nofile)",
