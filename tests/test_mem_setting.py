@@ -85,6 +85,10 @@ def test_the_record_keeps_mem_and_no_script_applies_it(env):
     prefix_files.write(env, parse_limits({"nofile": 1024}))
     assert with_mem == {p: p.read_text() for p in prefix_files.script_paths(env)}
     assert prefix_files.check(env).out_of_date == []
+    prefix_files.write(env, parse_limits({"mem": "8G"}))  # the last shell limit goes
+    assert not any(path.exists() for path in prefix_files.script_paths(env))
+    state = prefix_files.check(env)
+    assert (state.out_of_date, state.orphans, state.limits.mem) == ([], [], 8 * 2**30)
 
 
 def test_site_defaults_take_mem_and_refuse_a_tiny_one():

@@ -132,6 +132,10 @@ def ceiling_warnings(limits: LimitSet) -> list[str]:
     mem = above_machine(limits.mem)
     if mem:
         out.append(mem)
+    if limits.cpu:
+        from ..limits.cpu_checks import beyond_machine
+
+        out += beyond_machine(limits.cpu)
     for resource, limit in limits.items_with_resource():
         if limit.hard is not None:
             out.append(f"{resource.key} sets a hard limit: a shell that activates this "

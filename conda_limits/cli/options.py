@@ -129,14 +129,14 @@ CPU_DESCRIPTION = ("Not to be confused with --cpu, which stops a process after t
 
 
 def cpu_type(key: str) -> Callable[[str], object]:
-    """An argparse ``type=`` for a CPU setting typed on this machine: valid, and possible
-    here (no CPU it lacks, no more cores than it has)."""
+    """An argparse ``type=`` for a CPU setting. A value meant for a bigger machine (CPUs this
+    one lacks, more cores than it has) is taken: recording it warns, applying it here uses
+    what this machine has (:mod:`conda_limits.limits.cpu_checks`)."""
     from ..limits import cpu as settings
 
     def convert(text: str) -> object:
         try:
             value = settings.parse(key, text)
-            settings.check_here(key, value)
         except settings.InvalidCpuSetting as error:
             raise ArgumentTypeError(f"invalid value {text!r}: {error.reason}") from None
         return value

@@ -14,14 +14,14 @@ of cores with at most two decimals (0.01 core is 1 ms of CPU time per 100 ms, th
 quota the kernel takes), held as a whole number of hundredths (:class:`Cores`: no floats, and
 no ``decimal`` import, which would cost every conda command that loads the plugin's parsers).
 
-Parsing (:func:`parse`) accepts what the ``limits:`` schema may hold on any machine; :func:`check_here` refuses what cannot work on this one (CPUs it does not
-have, more cores than it has): the CLI calls both for what a user types, files from other
-machines are only parsed, and applying them narrows them to what is there, with a warning.
+Parsing (:func:`parse`) accepts what the ``limits:`` schema may hold on any machine, also
+what this one cannot honour (CPUs it does not have, more cores than it has: values meant for
+a bigger machine): recording them warns, applying them narrows them to what is there, with a
+warning, and ``conda doctor`` reports them (:mod:`.cpu_checks`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -169,24 +169,6 @@ def to_json(key: str, value: CpuValue) -> int | float | list[int]:
         assert isinstance(value, frozenset)
         return sorted(value)
     return to_yaml(key, value)  # type: ignore[return-value]
-
-
-def check_here(key: str, value: CpuValue) -> None:
-    """Refuse what cannot work on this machine (raises :class:`InvalidCpuSetting`)."""
-    if key == CPUSET:
-        assert isinstance(value, frozenset)
-        missing = value - affinity.present_cpus()
-        if missing:
-            raise InvalidCpuSetting(
-                CPUSET, human(key, value),
-                f"this machine has no CPU {affinity.format_cpu_list(missing)} "
-                f"(its CPUs: {affinity.format_cpu_list(affinity.present_cpus())})")
-    elif key == CORES:
-        count = os.cpu_count() or 1
-        assert isinstance(value, Cores)
-        if value.hundredths > count * 100:
-            raise InvalidCpuSetting(CORES, human(key, value),
-                                    f"this machine has {count} CPU(s); at most {count}")
 
 
 @dataclass(frozen=True)

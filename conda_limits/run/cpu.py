@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..limits import affinity, threads
 from ..limits import cpu as settings
 from ..limits.cpu import CpuSettings
+from ..limits.cpu_checks import on_this_machine
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,6 +54,7 @@ class CpuRun:
     quota: CpuQuota | None
     warnings: list[str] = field(default_factory=list)
     cpus: frozenset[int] | None = None
+    pool_size: int | None = None  # the thread pools' size on this machine
 
     def wrap(self, argv: list[str]) -> list[str]:
         return self.quota.wrap(argv) if self.quota else argv
@@ -65,7 +67,7 @@ class CpuRun:
             self.cpus = affinity.set_affinity(pid, self.placement.cpus)
 
     def report(self) -> CpuReport:
-        return CpuReport(self.settings, self.sources, self.settings.pool_size(),
+        return CpuReport(self.settings, self.sources, self.pool_size,
                          tuple(self.environ), self.skipped, self.cpus,
                          self.quota.stats() if self.quota else None)
 
@@ -97,18 +99,19 @@ def prepare(recorded: CpuSettings, overrides: CpuSettings | None = None, *,
         return None
     sources = {key: FLAG if key in dict(overrides.items()) else ENVIRONMENT
                for key, _ in merged.items()}
-    size = merged.pool_size()
+    here, warnings = on_this_machine(merged)  # settings meant for a bigger machine, narrowed
+    size = here.pool_size()
     wanted = threads.environment(size) if size is not None else {}
     skipped = tuple(threads.overridden(own_variables or {}))
     environ = {k: v for k, v in wanted.items() if k not in skipped}
     placement = affinity.placement(merged.cpuset) if merged.cpuset else None
-    warnings = [w for w in [placement.warning() if placement else None] if w]
     quota = None
-    if merged.cores is not None:
+    if here.cores is not None:
         from ..system.cpu_quota import BACKENDS, cpu_quota
 
-        quota = cpu_quota(merged.cores, backends or BACKENDS, beside=beside)
-    return CpuRun(merged, sources, environ, skipped, placement, quota, warnings)
+        quota = cpu_quota(here.cores, backends or BACKENDS, beside=beside)
+    return CpuRun(merged, sources, environ, skipped, placement, quota, warnings,
+                  pool_size=size)
 
 
 def report_rows(report: CpuReport) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conda_limits.limits.cpu import CpuSettings
+from conda_limits.limits.cpu import Cores, CpuSettings
 from conda_limits.state import record
 
 from ..conftest import requires_conda
@@ -47,8 +47,7 @@ def test_set_show_unset_cpu_settings(conda_cli, tmp_env):
 
 @pytest.mark.parametrize("args", [
     ("--threads", "0"), ("--threads", "-1"), ("--threads", "1.5"), ("--cpuset", "9-3"),
-    ("--cpuset", "a-b"), ("--cpuset", str(max(os.sched_getaffinity(0)) + 64)),
-    ("--cores", "0"), ("--cores", "-1"), ("--cores", str((os.cpu_count() or 1) + 1)),
+    ("--cpuset", "a-b"), ("--cores", "0"), ("--cores", "-1"),
     ("--cpus", "1"),  # not an abbreviation of --cpuset
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_env, args):
@@ -102,6 +101,62 @@ def test_run_limited_flags_and_report(tmp_env):
         assert proc.stdout == "3 [0]\n"
         assert "  threads:      3 (--threads)" in proc.stderr.splitlines()
         assert "  cpuset:       0 (--cpuset); the command ran on 0" in proc.stderr.splitlines()
+
+
+BIG_CPUSET = f"0-{max(os.sched_getaffinity(0)) + 62}"  # 64 CPUs and more: this machine's and others
+BIG_CORES = str((os.cpu_count() or 1) * 16)
+
+
+def test_settings_for_a_bigger_machine_are_recorded_with_a_warning(conda_cli, tmp_env):
+    """An administrator on a small login node records what the compute nodes will get."""
+    with tmp_env() as prefix:
+        out, err, code = conda_cli("limits", "set", "-p", prefix, "--cpuset", BIG_CPUSET,
+                                   "--cores", BIG_CORES)
+        assert code == 0, err
+        cpu = record.read(prefix).cpu
+        assert cpu.cpuset == frozenset(range(max(os.sched_getaffinity(0)) + 63))
+        assert str(cpu.cores) == BIG_CORES
+        warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+        assert len(warnings) == 2, out
+        assert warnings[0].startswith(f"warning: cpuset {BIG_CPUSET}: CPU(s) ")
+        assert warnings[1].startswith(f"warning: cores {BIG_CORES} is more than this "
+                                      f"machine's {os.cpu_count()} CPU(s)")
+        out, _, _ = conda_cli("doctor", "-p", prefix)
+        assert f"cpuset {BIG_CPUSET}: CPU(s) " in out
+        assert f"cores {BIG_CORES} is more than this machine's" in out
+
+
+def _quota_here() -> bool:
+    from conda_limits.system import cpu_quota as quota
+
+    try:
+        quota.cpu_quota(Cores(100)).close()
+    except quota.CpuQuotaUnavailable:
+        return False
+    return True
+
+
+def test_run_limited_uses_what_this_machine_has_and_says_so_once(tmp_env):
+    allowed = sorted(os.sched_getaffinity(0))
+    code = "import os; print(os.environ['OMP_NUM_THREADS'], sorted(os.sched_getaffinity(0)))"
+    with tmp_env() as prefix:
+        record_args = ["--cpuset", BIG_CPUSET] + (["--cores", BIG_CORES] if _quota_here()
+                                                  else [])
+        assert conda("limits", "set", "-p", str(prefix), *record_args).returncode == 0
+        proc = conda("run-limited", "-p", str(prefix), "--", sys.executable, "-c", code)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"{len(allowed)} {allowed}\n"  # not 64 threads
+        lines = proc.stderr.splitlines()
+        assert sum(line.startswith(f"conda-limits: cpuset {BIG_CPUSET}: ") for line in lines) == 1
+        if "--cores" in record_args:
+            assert sum(line.startswith(f"conda-limits: cores {BIG_CORES} is more than")
+                       and line.endswith(f"a quota of {os.cpu_count()} is used here")
+                       for line in lines) == 1
+        # A flag for a bigger machine is taken too, and narrowed the same way.
+        proc = conda("run-limited", "-p", str(prefix), "--cpuset", f"{allowed[0]},4096",
+                     "--", sys.executable, "-c", code)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == f"1 [{allowed[0]}]\n"
 
 
 def test_site_defaults_give_new_environments_cpu_settings_with_their_source(tmp_path):

@@ -36,6 +36,15 @@ def test_a_kernel_gets_the_thread_variables_and_the_cpu_set(kenv, start):  # noq
         assert seen["pools"]["openblas"] == 1
 
 
+def test_a_kernel_under_a_cpuset_meant_for_a_bigger_machine_gets_what_this_one_has(
+        kenv, start):  # noqa: F811
+    allowed = sorted(os.sched_getaffinity(0))
+    prefix_files.write(kenv, parse_limits({"cpuset": f"0-{allowed[-1] + 62}"}))
+    install(kenv)
+    seen = json.loads(start("limited").run(PROBE)[0])
+    assert seen["cpus"] == allowed and seen["omp"] == str(len(allowed))  # not 64
+
+
 def test_a_kernel_under_cores_is_in_a_quota_cgroup_removed_when_it_ends(kenv, start):  # noqa: F811
     try:
         quota.cpu_quota(Cores(50), ("cgroup v2", "cgroup v1")).close()

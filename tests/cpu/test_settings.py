@@ -110,19 +110,29 @@ def test_any_cores_value_round_trips_through_its_text_and_yaml(hundredths):
     assert settings.parse(CORES, settings.to_yaml(CORES, value)) == value
 
 
-def test_check_here_refuses_cpus_and_cores_this_machine_does_not_have():
-    present = affinity.present_cpus()
-    settings.check_here(CPUSET, present)
-    missing = max(present) + 1
-    with pytest.raises(InvalidCpuSetting) as caught:
-        settings.check_here(CPUSET, frozenset({0, missing}))
-    assert caught.value.reason == (f"this machine has no CPU {missing} (its CPUs: "
-                                   f"{affinity.format_cpu_list(present)})")
+def test_settings_for_a_bigger_machine_are_narrowed_where_applied_with_one_line_each():
+    from conda_limits.limits.cpu_checks import beyond_machine, on_this_machine
+
+    allowed = affinity.allowed_cpus()
     count = os.cpu_count()
-    settings.check_here(CORES, Cores(count * 100))
-    with pytest.raises(InvalidCpuSetting, match=f"this machine has {count} CPU"):
-        settings.check_here(CORES, Cores(count * 100 + 1))
-    settings.check_here(THREADS, 4096)  # threads may be more than the CPUs
+    big = CpuSettings(cpuset=frozenset(range(max(allowed) + 64)), cores=Cores(3200))
+    here, warnings = on_this_machine(big)
+    assert here.cpuset == allowed and here.cores == Cores(min(3200, count * 100))
+    assert here.pool_size() == min(len(allowed), here.cores.ceil())  # not 64 threads
+    assert len(warnings) == (2 if count < 32 else 1)
+    assert warnings[0].startswith(f"cpuset {affinity.format_cpu_list(big.cpuset)}: CPU(s) ")
+    assert warnings[0].endswith(f"using {affinity.format_cpu_list(allowed)}")
+    if count < 32:
+        assert warnings[1] == (f"cores 32 is more than this machine's {count} CPU(s): a "
+                               f"quota of {count} is used here")
+    assert len(beyond_machine(big)) == len(warnings)
+    assert all(w.endswith("(recorded as given, for a machine that has them)")
+               for w in beyond_machine(big))
+    elsewhere = CpuSettings(cpuset=frozenset({max(allowed) + 1}))
+    here, warnings = on_this_machine(elsewhere)
+    assert here.cpuset is None and "none of these CPUs is available here" in warnings[0]
+    fits = CpuSettings(threads=4096, cpuset=allowed, cores=Cores(count * 100))
+    assert on_this_machine(fits) == (fits, []) and beyond_machine(fits) == []
 
 
 def test_the_pool_size_follows_threads_else_the_cpuset_and_the_quota():

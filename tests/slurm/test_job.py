@@ -196,6 +196,22 @@ def test_memory_past_mem_is_stopped_by_slurm_and_named(slurm_cluster, env, who, 
     assert "ask for more with --mem" in line[0]
 
 
+@pytest.mark.parametrize("who", ["root", "limtest"])
+def test_the_environments_recorded_mem_is_the_jobs_and_a_flag_wins(slurm_cluster, env, who,
+                                                                   request):
+    user = request.getfixturevalue("limtest") if who == "limtest" else None
+    prefix_files.write(env, parse_limits({"nofile": 512, "vmem": "unlimited", "mem": "100M"}))
+    for path in env.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    done = submit(slurm_cluster, env, GROW, user=user)
+    assert done.returncode != 0
+    assert "conda-limits: Slurm's memory limit stopped job " in done.stderr, done.stderr
+    fits = "a = bytearray(300 << 20); a[::4096] = b'x' * len(a[::4096]); print('fits')"
+    done = submit(slurm_cluster, env, [sys.executable, "-c", fits], user=user,
+                  overrides={"mem": "600M"})
+    assert (done.returncode, done.stdout) == (0, "fits\n"), done.stderr
+
+
 def test_memory_enforced_by_polling_without_accounting(polling_cluster, env):
     sacct = subprocess.run(["sacct"], capture_output=True, text=True,
                            env=polling_cluster.environ())
