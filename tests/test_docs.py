@@ -63,7 +63,7 @@ def test_console_blocks_parse():
             assert not command.lines[-1].endswith("\\"), f"{name}:{line}: unfinished command"
 
 
-@pytest.mark.parametrize("machine_path", ["/opt/", "/work/", "/tmp/tmp", "/tmp/console-",
+@pytest.mark.parametrize("machine_path", ["/opt/conda-root", "/work/", "/tmp/tmp", "/tmp/console-",
                                           "/root/", "/tmp/scratch", "/usr/lib/python"])
 def test_no_build_machine_paths(machine_path):
     """Captured outputs show a user's paths (a Miniforge base in a home directory), never
@@ -154,11 +154,11 @@ def test_an_ellipsis_keeps_the_lines_next_to_it():
 
 def test_a_real_run_is_shown_as_a_users(tmp_path):
     scratch = regenerate.Scratch(tmp_path, Path(sys.prefix) / "bin" / "conda")
-    text = (f"{tmp_path}/envs/ai_env\n{tmp_path}/home/project/train.py\n{tmp_path}/home/.x\n"
-            f"{sys.prefix}/lib\n{tmp_path}/tmp/y")
+    text = (f"{scratch.envs}/ai_env\n{tmp_path}/home/project/train.py\n{tmp_path}/home/.x\n"
+            f"{sys.prefix}/lib\n{tmp_path}/tmp/y\nbash: line 12: ulimit: open files")
     assert scratch.normalise(text).splitlines() == [
         "/home/me/miniforge3/envs/ai_env", "/home/me/project/train.py", "/home/me/.x",
-        "/home/me/miniforge3/lib", "/tmp/y"]
+        "/home/me/miniforge3/lib", "/tmp/y", "bash: ulimit: open files"]
 
 
 @requires_conda

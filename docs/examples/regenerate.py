@@ -58,6 +58,7 @@ USER_BASE = f"{USER_HOME}/miniforge3"
 USER_PROJECT = f"{USER_HOME}/project"
 TIMEOUT = 900  # seconds for one session
 SETUP_FAILED = 97  # exit status of a session whose setup failed
+NOBODY = 65534  # the user a session runs as when this script runs as root
 
 MARKER = re.compile(r"<!-- console: (?P<session>[\w-]+)(?P<setup>.*?)-->\n```console\n"
                     r"(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -153,8 +154,8 @@ class Scratch:
         return self.root / "home"
 
     @property
-    def envs(self) -> Path:
-        return self.root / "envs"
+    def envs(self) -> Path:  # where a Miniforge user's environments are
+        return self.home / "miniforge3" / "envs"
 
     @property
     def tmp(self) -> Path:
@@ -200,7 +201,6 @@ class Scratch:
         base = Path(sys.prefix)
         version = sysconfig.get_python_version()
         pairs = {
-            str(self.envs): f"{USER_BASE}/envs",
             str(self.home / "project"): USER_PROJECT,
             str(self.home): USER_HOME,
             str(self.tmp): "/tmp",
@@ -216,7 +216,8 @@ class Scratch:
     def normalise(self, text: str) -> str:
         for real, shown in self.replacements():
             text = text.replace(real, shown)
-        return text
+        # The session is a script; an interactive shell names no line in its errors.
+        return re.sub(r"^bash: line \d+: ", "bash: ", text, flags=re.MULTILINE)
 
 
 def session_script(scratch: Scratch, setup: list[str], blocks: list[Block]) -> str:
@@ -243,7 +244,13 @@ def run_session(conda: Path, blocks: list[Block]) -> list[list[Command]]:
         scratch = Scratch(Path(root), conda)
         scratch.prepare()
         script = session_script(scratch, blocks[0].setup, blocks)
-        done = subprocess.run(["bash", "--norc", "--noprofile", "-c", script],
+        command = ["bash", "--norc", "--noprofile", "-c", script]
+        if os.geteuid() == 0:  # what a user sees: root's conda lists every user's environments
+            for path in (scratch.root, *scratch.root.rglob("*")):
+                os.lchown(path, NOBODY, NOBODY)
+            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                       *command]
+        done = subprocess.run(command,
                               env=scratch.environ(), stdout=subprocess.PIPE,
                               timeout=TIMEOUT, check=False)
         text = scratch.normalise(done.stdout.decode("utf-8", "replace"))
