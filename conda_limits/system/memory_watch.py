@@ -17,9 +17,10 @@ so the sum counts it once) decides; reading it walks the page tables (millisecon
 large process), so it is read only then, and the difference (the shared part) is reused
 for :data:`PSS_AGE` seconds. A single process is judged by its RSS.
 
-How often: every :data:`MAX_INTERVAL` seconds far from the cap, more often as usage nears
-it (at most half the time the current growth rate needs to reach it, and in proportion to
-the room left), never more often than every :data:`MIN_INTERVAL` seconds.
+How often: every :data:`MAX_INTERVAL` seconds far from the cap (below two thirds of it),
+more often as usage nears it (in proportion to the room left, and at most half the time the
+current growth rate needs to reach the cap), never more often than every
+:data:`MIN_INTERVAL` seconds. A look costs some tens of microseconds per process.
 
 Which processes: the command and its descendants, found again at every look through
 ``/proc/PID/task/TID/children``; processes seen once stay watched after their parent exits.
@@ -179,7 +180,7 @@ class MemoryWatch:
         roots = [] if self.root is None else [self.root]
         for pid in list(self.known):
             if pid != self.root and not os.path.isdir(f"/proc/{pid}"):
-                del self.known[pid]  # gone: forgotten, its pid may be reused
+                del self.known[pid]  # gone: forgotten (a new process may get its pid later)
         roots += [pid for pid in self.known if pid != self.root]
         if self._subreaper:
             roots += [pid for pid in sample.children(os.getpid())
@@ -190,9 +191,11 @@ class MemoryWatch:
         good = {pid for pid in roots if self._ours(pid)}
         return [pid for pid in sample.tree(good) if pid in good or self._ours(pid)]
 
-    def _ours(self, pid: int) -> bool:
-        """Whether ``pid`` is the process seen before under that pid (a new one is
-        remembered)."""
+    def _ours(self, pid: int, verify: bool = False) -> bool:
+        """Whether ``pid`` is a process of the command: one seen before (its start time
+        checked again when ``verify``: before a signal), or a new one, remembered."""
+        if pid in self.known and not verify:
+            return True
         seen = sample.proc_stat(pid)
         if seen is None or seen.state in ("Z", "X"):
             return False
@@ -215,6 +218,8 @@ class MemoryWatch:
         """Send ``signum`` to ``members``; how many were sent it."""
         sent = 0
         for pid in members:
+            if not self._ours(pid, verify=True):
+                continue  # ended since the look, and its pid taken by another process
             try:
                 os.kill(pid, signum)
                 sent += 1
@@ -255,7 +260,7 @@ class MemoryWatch:
 
     def _next_interval(self, total: int, now: float) -> float:
         room = self.limit - total
-        interval = MAX_INTERVAL * min(1.0, 2 * room / self.limit)
+        interval = MAX_INTERVAL * min(1.0, 3 * room / self.limit)
         if self._last is not None and now > self._last[0]:
             rate = (total - self._last[1]) / (now - self._last[0])
             if rate > 0:

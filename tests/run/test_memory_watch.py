@@ -142,10 +142,13 @@ def test_pages_shared_after_fork_count_once(env, tmp_path):
     code = textwrap.dedent("""
         import os, time
         held = bytearray(b"1") * (150 << 20)
-        pids = [pid for pid in (os.fork() for _ in range(3)) if pid]
-        if len(pids) < 3:
-            time.sleep(1.5)
-            os._exit(held[-1] - 49)   # 0: the byte is "1"
+        pids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(1.5)
+                os._exit(held[-1] - 49)   # 0: the byte is "1"
+            pids.append(pid)
         print("kept", sum(os.waitpid(pid, 0)[1] for pid in pids), flush=True)
     """)
     result = run(env, [sys.executable, "-c", code], 400 * MiB, tmp_path)
@@ -242,7 +245,7 @@ def test_forcing_only_cgroups_where_none_is_usable_is_refused_with_each_reason()
 def test_the_interval_shortens_near_the_cap_and_with_growth():
     watch = memory_watch.MemoryWatch(1000 * MiB)
     far = watch._next_interval(100 * MiB, 1.0)
-    near = watch._next_interval(950 * MiB, 1.0)
+    near = watch._next_interval(960 * MiB, 1.0)
     assert far == memory_watch.MAX_INTERVAL and memory_watch.MIN_INTERVAL <= near < far / 4
     watch._last = (1.0, 500 * MiB)
     # growing 1 GiB/s with 400 MiB left: at most half of the 0.39 s it needs
