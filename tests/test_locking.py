@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -201,3 +203,164 @@ def test_a_read_only_lock_file_still_locks(prefix):
     path = locking.lock_path(prefix)
     path.chmod(0o444)
     blocked(hold("env", prefix), locking.environment(prefix, wait=0.2))
+
+
+# --- who may take or block a lock (two real users: needs root) --------------------------------
+
+ATTACK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", os.getpid(), flush=True)
+time.sleep(60)
+"""
+CHECK = """
+import json, os, sys, time
+from conda_limits.state import locking
+kind, path = sys.argv[1], sys.argv[2]
+out = {}
+start = time.monotonic()
+lock = (locking.environment(path, shared=True, wait=10) if kind == "env"
+        else locking.file(path, shared=True, wait=10))
+with lock as held:
+    out["reader_locked"] = held if kind == "env" else locking.is_locked_here(path)
+    out["reader_seconds"] = time.monotonic() - start
+start = time.monotonic()
+try:
+    with (locking.environment(path, wait=10) if kind == "env" else locking.file(path, wait=10)):
+        out["writer"] = "locked"
+except locking.LockError as error:
+    out["writer"] = f"{type(error).__name__}: {error}"
+out["writer_seconds"] = time.monotonic() - start
+print(json.dumps(out))
+"""
+SOURCE = str(Path(__file__).parents[1])
+
+
+def as_user(name: str) -> list[str]:
+    """runuser's argv prefix for ``name``, whose python can import this checkout, else skip."""
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to act as two users")
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        pytest.skip(f"no user {name} here")
+    argv = ["runuser", "-u", name, "--", "env", f"PYTHONPATH={SOURCE}", "HOME=/tmp"]
+    probe = subprocess.run([*argv, sys.executable, "-c", "import conda_limits.state.locking"],
+                           capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"the user {name} cannot run {sys.executable} with this checkout")
+    return argv
+
+
+@pytest.fixture
+def open_folder():
+    """A folder every user may read (pytest's tmp_path is root's alone)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="conda-limits-locks-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def attack(path: Path) -> tuple[subprocess.Popen[str], int]:
+    """cl-tester, who may read ``path`` but not write it, holding its lock; and the pid of
+    the process that holds it (runuser's child)."""
+    process = subprocess.Popen([*as_user("cl-tester"), sys.executable, "-c", ATTACK, str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("held "):
+        process.kill()
+        pytest.fail(f"the attacker could not hold the lock: {process.communicate()}")
+    return process, int(line.split()[1])
+
+
+def end_attack(process: subprocess.Popen[str], pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)  # runuser's child: killing runuser may leave it
+    except ProcessLookupError:
+        pass
+    stop(process)
+
+
+def check(owner: str, kind: str, path: Path) -> dict:
+    argv = [] if owner == "root" else as_user(owner)
+    done = subprocess.run([*argv, sys.executable, "-c", CHECK, kind, str(path)],
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": SOURCE})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_lock_file_is_its_folders_writers_alone():
+    assert locking.lock_mode(0o40755) == 0o600
+    assert locking.lock_mode(0o42775) == 0o660
+    assert locking.lock_mode(0o40777) == 0o660
+
+
+def test_a_user_who_cannot_write_the_environment_cannot_open_its_lock(open_folder):
+    """The lock file was created 0644: any reader could hold it (flock needs no write access)
+    and block the owner's set/unset/export and everyone's show."""
+    prefix = open_folder / "env"
+    (prefix / "conda-meta").mkdir(parents=True)
+    with locking.environment(prefix):
+        pass
+    path = locking.lock_path(prefix)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    tried = subprocess.run([*as_user("cl-tester"), sys.executable, "-c", ATTACK, str(path)],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert tried.returncode != 0 and "PermissionError" in tried.stderr
+    with locking.environment(prefix, wait=0.5):  # nobody could block it
+        pass
+
+
+@pytest.mark.parametrize("owner", ["root", "nobody"])
+def test_a_lock_file_of_the_old_mode_held_by_an_outsider_blocks_nobody(open_folder, owner):
+    """A lock file 0644 from an older version, held by cl-tester who cannot write the
+    environment: the owner's reader reads at once without it, the owner's writer says who
+    holds it at once (it cannot be waited for), and the file gets the new mode."""
+    import pwd
+
+    as_user(owner if owner != "root" else "cl-tester")  # skips unless root may act as them
+    prefix = open_folder / "env"
+    folder = prefix / "etc" / "conda"
+    folder.mkdir(parents=True)
+    path = locking.lock_path(prefix)
+    path.write_text("")
+    path.chmod(0o644)
+    user = pwd.getpwnam(owner)
+    for item in (prefix, prefix / "etc", folder, path):
+        os.chown(item, user.pw_uid, user.pw_gid)
+    attacker, pid = attack(path)
+    try:
+        seen = check(owner, "env", prefix)
+    finally:
+        end_attack(attacker, pid)
+    assert seen["reader_locked"] is False and seen["reader_seconds"] < 5
+    assert seen["writer"].startswith(f"LockHeldByOutsider: process {pid} (")
+    assert "of a user who cannot change the limits of the environment" in seen["writer"]
+    assert seen["writer_seconds"] < 5
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_an_environment_file_held_by_a_user_who_cannot_write_it_blocks_nobody(open_folder):
+    envfile = open_folder / "environment.yml"
+    envfile.write_text("name: x\n")
+    envfile.chmod(0o644)
+    attacker, pid = attack(envfile)
+    try:
+        seen = check("root", "file", envfile)
+    finally:
+        end_attack(attacker, pid)
+    assert seen["reader_locked"] is False and seen["reader_seconds"] < 5
+    assert seen["writer"].startswith(f"LockHeldByOutsider: process {pid} (")
+    assert seen["writer_seconds"] < 5

@@ -8,6 +8,15 @@
   left beside it. A writer that replaces the file by renaming has locked the old inode; the
   next process notices that the path moved on and locks the new one.
 
+Only users who may change an environment may take or block its lock: the lock file is
+created with the mode of its folder (``etc/conda``) for the owner and, where the folder is
+group-writable, the group, never other users (an existing file gets that mode from its
+next writer), and a writer opens it read-write. ``flock`` works on a read-only descriptor,
+so a lock file of an older mode could still be held by a user who cannot write: a reader
+does not wait for such a holder (it reads without the lock), and a writer says who it is at
+once instead of waiting. An environment file's lock follows the same rule, judged by who
+may write the file.
+
 The locks are ``flock(2)`` locks: the kernel releases them when their holder dies, so a killed
 writer never leaves a stale lock. A blocked process waits (polling, up to
 ``CONDA_LIMITS_LOCK_TIMEOUT`` seconds, default 60) and then raises :class:`LockTimeout`,
@@ -23,9 +32,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -73,6 +83,18 @@ class LockTimeout(LockError):
                          f"(lock {escape(str(path))}); waited that long, then gave up. Try "
                          f"again when it has finished, or set {TIMEOUT_VARIABLE} to wait longer. "
                          "Nothing was changed")
+
+
+class LockHeldByOutsider(LockError):
+    """The lock is held by a process of a user who cannot change what it protects (through a
+    lock file of an older, too open mode): waiting would let them block every change."""
+
+    def __init__(self, path: Path, what: str, holder: Holder) -> None:
+        self.holder = holder
+        super().__init__(path, f"{holder.describe()}, of a user who cannot change {what}, "
+                         f"holds its lock ({escape(str(path))}); it cannot be waited for. The "
+                         "lock file's mode no longer lets such users open it: once that "
+                         "process has ended, this cannot happen again. Nothing was changed")
 
 
 class LockUnavailable(LockError):
@@ -128,9 +150,21 @@ def environment(prefix: str | os.PathLike[str], *, shared: bool = False,
     if fd is None:
         yield False
         return
-    with _holding(fd, path, shared, f"the limits of the environment at {Path(prefix)}",
-                  wait, on_wait):
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(_holding(
+                fd, path, shared, f"the limits of the environment at {Path(prefix)}", wait,
+                on_wait, Writers.of(path.parent)))
+        except _NotWaited:  # a reader, and only a process that could not write holds it
+            yield False
+            return
         yield True
+
+
+def lock_mode(folder_mode: int) -> int:
+    """The mode of an environment's lock file in a folder of ``folder_mode``: read-write for
+    the owner, and for the group where the folder is group-writable; nothing for others."""
+    return 0o600 | (0o060 if folder_mode & stat.S_IWGRP else 0)
 
 
 def _open_environment_lock(path: Path, shared: bool) -> int | None:
@@ -145,20 +179,28 @@ def _open_environment_lock(path: Path, shared: bool) -> int | None:
     except OSError as error:
         raise LockUnavailable(path, error) from None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
     except FileExistsError:
         pass
     except OSError as error:
         raise LockUnavailable(path, error) from None
     else:
         _give_to_folder_owner(fd, path.parent)
+        _fix_mode(fd, path.parent)
         return fd
-    for mode in (os.O_RDWR, os.O_RDONLY):  # root's lock file in a user's prefix: read-only
+    try:
+        fd = os.open(path, os.O_RDWR | flags)
+    except OSError as error:
+        # Root's lock file in a user's prefix, from before root handed it over: the user
+        # may still change the environment (its folder is theirs to write).
+        if not (isinstance(error, PermissionError) and os.access(path.parent, os.W_OK)):
+            raise LockUnavailable(path, error) from None
         try:
-            return os.open(path, mode | flags)
-        except OSError as error:
-            last = error
-    raise LockUnavailable(path, last) from None
+            fd = os.open(path, os.O_RDONLY | flags)
+        except OSError as again:
+            raise LockUnavailable(path, again) from None
+    _fix_mode(fd, path.parent)
+    return fd
 
 
 def _give_to_folder_owner(fd: int, folder: Path) -> None:
@@ -170,6 +212,68 @@ def _give_to_folder_owner(fd: int, folder: Path) -> None:
         os.fchown(fd, owner.st_uid, owner.st_gid)
     except OSError:
         pass
+
+
+def _fix_mode(fd: int, folder: Path) -> None:
+    """Give a lock file (new, or of an older mode) the mode :func:`lock_mode` says, and the
+    folder's group where that group may write; a file this user may not change is left."""
+    try:
+        folder_stat = folder.stat()
+        held = os.fstat(fd)
+        wanted = lock_mode(folder_stat.st_mode)
+        if folder_stat.st_mode & stat.S_IWGRP and held.st_gid != folder_stat.st_gid:
+            os.fchown(fd, -1, folder_stat.st_gid)
+        if stat.S_IMODE(held.st_mode) != wanted:
+            os.fchmod(fd, wanted)
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class Writers:
+    """Who may write a file or folder, by its owner, group and mode (root always may)."""
+
+    uid: int
+    gid: int
+    mode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Writers | None:
+        try:
+            found = os.stat(path)
+        except OSError:
+            return None
+        return cls(found.st_uid, found.st_gid, found.st_mode)
+
+    def include(self, pid: int) -> bool | None:
+        """Whether process ``pid`` may write; None when its ids cannot be read."""
+        ids = _ids_of(pid)
+        if ids is None:
+            return None
+        uid, groups = ids
+        if uid == 0:
+            return True
+        if uid == self.uid:
+            return bool(self.mode & stat.S_IWUSR)
+        if self.gid in groups:
+            return bool(self.mode & stat.S_IWGRP)
+        return bool(self.mode & stat.S_IWOTH)
+
+
+def _ids_of(pid: int) -> tuple[int, frozenset[int]] | None:
+    """The file-system user id and the group ids of process ``pid``, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        uid = int(fields["Uid"].split()[3])
+        groups = {int(fields["Gid"].split()[3]), *map(int, fields.get("Groups", "").split())}
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+    return uid, frozenset(groups)
+
+
+class _NotWaited(Exception):
+    """A reader's lock is held only by processes that could not write: read without it."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +300,15 @@ def file(path: str | os.PathLike[str], *, shared: bool = False, wait: float | No
         fd = os.open(real, (os.O_RDONLY if shared else os.O_RDWR) | os.O_CLOEXEC
                      | os.O_NONBLOCK)
         left = max(0.0, deadline - time.monotonic())
-        with _holding(fd, real, shared, what, left, on_wait) as held_fd:
+        with ExitStack() as stack:
+            try:
+                held_fd = stack.enter_context(
+                    _holding(fd, real, shared, what, left, on_wait, Writers.of(real)))
+            except _NotWaited:  # held by a process that may not write it: read as it is
+                unlocked = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+                stack.callback(os.close, unlocked)
+                yield LockedFile(real, unlocked)
+                return
             if _same_file(held_fd, real):
                 yield LockedFile(real, held_fd)
                 return
@@ -214,14 +326,15 @@ def _same_file(fd: int, path: Path) -> bool:
 
 @contextmanager
 def _holding(fd: int, path: Path, shared: bool, what: str, wait: float | None,
-             on_wait: Callable[[Holder | None], None] | None) -> Iterator[int]:
+             on_wait: Callable[[Holder | None], None] | None,
+             writers: Writers | None = None) -> Iterator[int]:
     """Lock ``fd`` and yield the descriptor that holds the lock.
 
     Takes ``fd`` over: it is closed when the lock is released, or at once when this
     process already held the lock through another descriptor (that one is yielded).
     """
-    stat = os.fstat(fd)
-    key = (stat.st_dev, stat.st_ino)
+    found = os.fstat(fd)
+    key = (found.st_dev, found.st_ino)
     held = _held.get(key)
     if held is not None:
         if fd != held.fd:
@@ -234,7 +347,7 @@ def _holding(fd: int, path: Path, shared: bool, what: str, wait: float | None,
         finally:
             held.count -= 1
         return
-    _acquire(fd, path, shared, what, timeout() if wait is None else wait, on_wait)
+    _acquire(fd, path, shared, what, timeout() if wait is None else wait, on_wait, writers)
     _held[key] = _Held(fd, shared, 1)
     try:
         yield fd
@@ -245,7 +358,10 @@ def _holding(fd: int, path: Path, shared: bool, what: str, wait: float | None,
 
 
 def _acquire(fd: int, path: Path, shared: bool, what: str, wait: float,
-             on_wait: Callable[[Holder | None], None] | None) -> None:
+             on_wait: Callable[[Holder | None], None] | None,
+             writers: Writers | None = None) -> None:
+    """Lock ``fd``, waiting up to ``wait`` seconds, but not for a holder that ``writers``
+    does not include (then a reader gets :class:`_NotWaited`, a writer an error)."""
     operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
     start = time.monotonic()
     delay, announced = 0.001, False
@@ -254,7 +370,12 @@ def _acquire(fd: int, path: Path, shared: bool, what: str, wait: float,
             fcntl.flock(fd, operation)
             return
         except BlockingIOError:
-            pass
+            outsider = _outsider(fd, writers)
+            if outsider is not None:
+                os.close(fd)
+                if shared:
+                    raise _NotWaited() from None
+                raise LockHeldByOutsider(path, what, outsider) from None
         except OSError as error:
             os.close(fd)
             if error.errno == errno.EBADF:  # NFS: a lock of a file opened read-only
@@ -277,13 +398,20 @@ def _acquire(fd: int, path: Path, shared: bool, what: str, wait: float,
 
 def holder_of(fd: int) -> Holder | None:
     """The process holding a lock on ``fd``'s file, from ``/proc/locks`` (Linux)."""
-    stat = os.fstat(fd)
-    wanted = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    pids = _holders(fd)
+    return Holder(pids[0], _command_of(pids[0])) if pids else None
+
+
+def _holders(fd: int) -> list[int]:
+    """Every other process holding a lock on ``fd``'s file, from ``/proc/locks``."""
+    held = os.fstat(fd)
+    wanted = f"{os.major(held.st_dev):02x}:{os.minor(held.st_dev):02x}:{held.st_ino}"
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as locks:
             lines = locks.readlines()
     except OSError:
-        return None
+        return []
+    pids = []
     for line in lines:
         fields = line.split()
         if len(fields) < 6 or "->" in fields or fields[1] != "FLOCK" or fields[5] != wanted:
@@ -292,9 +420,20 @@ def holder_of(fd: int) -> Holder | None:
             pid = int(fields[4])
         except ValueError:
             continue
-        if pid > 0 and pid != os.getpid():
-            return Holder(pid, _command_of(pid))
-    return None
+        if pid > 0 and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    return pids
+
+
+def _outsider(fd: int, writers: Writers | None) -> Holder | None:
+    """A holder of ``fd``'s lock when every holder is known not to be one of ``writers``
+    (a process whose ids cannot be read might write: it is waited for)."""
+    if writers is None:
+        return None
+    pids = _holders(fd)
+    if not pids or any(writers.include(pid) is not False for pid in pids):
+        return None
+    return Holder(pids[0], _command_of(pids[0]))
 
 
 def _command_of(pid: int) -> str:
@@ -322,7 +461,7 @@ def read_consistently(prefix: str | os.PathLike[str], read: Callable[[], T],
 def is_locked_here(path: str | os.PathLike[str]) -> bool:
     """Whether this process holds a lock on ``path`` (for assertions and tests)."""
     try:
-        stat = os.stat(path)
+        found = os.stat(path)
     except OSError:
         return False
-    return (stat.st_dev, stat.st_ino) in _held
+    return (found.st_dev, found.st_ino) in _held
