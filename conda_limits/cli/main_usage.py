@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from argparse import ArgumentParser, ArgumentTypeError, Namespace
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,11 +126,11 @@ def _switch(args: Namespace, prefix: Path) -> int:
 
     from ..hooks.usage_setting import configured
     from ..usage import log, optout
-    from .common import environment_lock, print_json
+    from .common import print_json
 
     dry_run = bool(context.dry_run)
     would = "would be" if dry_run else "is"
-    with environment_lock(prefix, shared=dry_run):
+    with _switch_lock(prefix, args, shared=dry_run):
         if args.clear:
             removed = log.clear(prefix, dry_run=dry_run)
             changed = bool(removed)
@@ -163,3 +165,21 @@ def _marked(prefix: Path) -> bool:
     from ..usage import optout
 
     return os.path.lexists(optout.marker(prefix))
+
+
+@contextmanager
+def _switch_lock(prefix: Path, args: Namespace, *, shared: bool) -> Iterator[None]:
+    """The environment's lock around a change of its recording. A user who may not write the
+    environment cannot take it: ``--clear`` then goes on without it (that user's own log of
+    the environment is theirs to remove), the switches say they cannot be changed."""
+    from ..state import prefix_files
+    from ..usage import optout
+    from .common import environment_lock
+
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(environment_lock(prefix, shared=shared))
+        except prefix_files.PrefixNotWritable as error:
+            if not args.clear:
+                raise optout.SwitchRefused(prefix, bool(args.enable), error.error) from None
+        yield

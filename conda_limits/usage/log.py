@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LimitsError
+from ..printable import escape
 from .entry import START, Run, from_json
 
 LOG = Path("etc", "conda", "limits-usage.jsonl")
@@ -305,11 +306,31 @@ def parse_line(line: bytes) -> Run | None:
         return None
 
 
+class NotCleared(LimitsError):
+    """Some logs could not be removed (the others were): ``removed``, and why not per file."""
+
+    def __init__(self, removed: list[Path], refused: list[tuple[Path, OSError]]) -> None:
+        self.removed = removed
+        self.refused = refused
+        done = (f"Removed {', '.join(escape(str(path)) for path in removed)}. "
+                if removed else "")
+        why = "; ".join(f"cannot remove {escape(str(path))}: {error.strerror or error}"
+                        for path, error in refused)
+        hint = (" (only a user who may write the environment can clear its log)"
+                if any(isinstance(error, PermissionError) for _, error in refused) else "")
+        super().__init__(f"{done}{why[0].upper()}{why[1:]}{hint}.")
+
+
 def clear(prefix: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None,
           dry_run: bool = False) -> list[Path]:
-    """Remove the environment's logs (and the user's log of it); return the files removed
-    (``dry_run``: the files that would be)."""
-    removed = []
+    """Remove the environment's logs and the user's log of it; return the files removed
+    (``dry_run``: the files that would be).
+
+    Each file that exists is tried: :class:`NotCleared` names those that could not be
+    removed (a user who may not write the environment still clears their own log of it).
+    """
+    removed: list[Path] = []
+    refused: list[tuple[Path, OSError]] = []
     for path in _all_files(prefix, environ):
         if dry_run:
             if os.path.lexists(path):
@@ -320,6 +341,10 @@ def clear(prefix: str | os.PathLike[str], *, environ: Mapping[str, str] | None =
             removed.append(path)
         except FileNotFoundError:
             pass
+        except OSError as error:
+            refused.append((path, error))
+    if refused:
+        raise NotCleared(removed, refused)
     return removed
 
 

@@ -14,6 +14,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..errors import LimitsError
+from ..printable import shown
+
 VARIABLE = "CONDA_LIMITS_NO_RECORD"
 MARKER = Path("etc", "conda", "limits-usage.off")
 SETTING = "limits_record_usage"
@@ -44,20 +47,42 @@ def off_reason(prefix: str | os.PathLike[str], environ: Mapping[str, str] | None
     return None
 
 
+class SwitchRefused(LimitsError):
+    """The environment's recording switch cannot be changed by this user; nothing changed."""
+
+    def __init__(self, prefix: str | os.PathLike[str], on: bool, error: OSError) -> None:
+        self.error = error
+        super().__init__(
+            f"Cannot turn recording {'on' if on else 'off'} for the environment at "
+            f"{shown(prefix)}: {error.strerror or error}"
+            + (" (only a user who may write the environment can)"
+               if isinstance(error, PermissionError) else "")
+            + f". Nothing was changed. To record none of your own runs: {VARIABLE}=1, or "
+            f"`conda config --set plugins.{SETTING} false`.")
+
+
 def disable(prefix: str | os.PathLike[str]) -> bool:
-    """Turn recording off for the environment; return whether it was on."""
+    """Turn recording off for the environment; return whether it was on. Raises
+    :class:`SwitchRefused` when the marker cannot be written."""
     from ..state.atomicfile import write_text
 
     path = marker(prefix)
     if os.path.lexists(path):
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, MARKER_TEXT)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, MARKER_TEXT)
+    except OSError as error:
+        raise SwitchRefused(prefix, False, error) from None
     return True
 
 
 def enable(prefix: str | os.PathLike[str]) -> bool:
-    """Turn recording on again for the environment; return whether it was off."""
+    """Turn recording on again for the environment; return whether it was off. Raises
+    :class:`SwitchRefused` when the marker cannot be removed."""
     from ..state.atomicfile import remove
 
-    return remove(marker(prefix))
+    try:
+        return remove(marker(prefix))
+    except OSError as error:
+        raise SwitchRefused(prefix, True, error) from None
