@@ -5,10 +5,10 @@ For each limit that runs can be measured against (:data:`MEASURED`), with at lea
 runs plus the margin (default 25%), rounded up to a readable value (:func:`readable`), and
 never below a floor that keeps ordinary programs working (:data:`FLOORS`). A run that the
 limit itself stopped counts as "needed more than that limit", not as a peak: its limit then
-takes the place of a peak, and the proposal is a lower bound. A run that failed (any
-other way) under a limit never lets the proposal go below that limit: it may have failed
-because of it. Too few runs: nothing is proposed, and the suggestion says how many more are
-needed.
+takes the place of a peak, and the proposal is a lower bound. A run that failed under a
+limit, with no limit named as the one that stopped it, never lets the proposal go below
+that limit: it may have failed because of it. Too few runs: nothing is proposed, and the
+suggestion says how many more are needed.
 
 ``mem`` (the resident-memory cap) is proposed too, from the cgroup's peak where runs had one
 and from the largest process's peak resident memory otherwise; recorded, it applies to
@@ -128,9 +128,10 @@ def _one(key: str, runs: Sequence[Run], current: Value | None, margin: float) ->
     if stopped_limit is not None:
         notes.append(f"{len(stopped)} run(s) stopped by {key} "
                      f"{pretty(base.resource, stopped_limit)} needed more: a lower bound")
-    # A run that failed under a limit may have failed because of it, whatever its peak
-    # says (one allocation too large fails at once): never propose less than that limit.
-    failed = [int(r.limit(key)) for r in runs if r.stopped_by != key and failed_run(r)
+    # A run that failed under a limit, of a cause not known (no limit was named as the one
+    # that stopped it), may have failed because of it, whatever its peak says (one
+    # allocation too large fails at once): never propose less than that limit.
+    failed = [int(r.limit(key)) for r in runs if r.stopped_by is None and failed_run(r)
               and r.limit(key) != UNLIMITED]
     if failed and max(failed) > value:
         value = max(failed)

@@ -162,3 +162,7 @@ def test_never_below_a_limit_that_runs_failed_under(key):
         found.note)
     ok = [Run(**{**r.__dict__, "status": 0}) for r in failed]
     assert by_key(suggest(ok, {key: limit}))[key].value < limit  # succeeded: peaks count
+    other = "cpu" if key != "cpu" else "nofile"  # failed, but another limit stopped them
+    known = [Run(**{**r.__dict__, "status": 152, "signal": "SIGXCPU", "stopped_by": other})
+             for r in failed]
+    assert by_key(suggest(known, {key: limit}))[key].value < limit
