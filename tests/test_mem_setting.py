@@ -22,7 +22,9 @@ from conda_limits.state import prefix_files, record
 from conda_limits.system import memory_cap
 
 MiB = 2**20
-GROW = "b = bytearray({size} * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+# Grows to SIZE MiB and holds it a moment (a watching backend looks at intervals).
+GROW = ("import time\nb = bytearray({size} * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+        "time.sleep(1)\n")
 
 
 @pytest.fixture

@@ -246,9 +246,20 @@ def test_mem_cap_kills_the_kernel_and_its_cgroup_is_removed(kenv, start):
     assert not cgroup.exists()
 
 
-@pytest.mark.skipif(not _v1_memory_writable(), reason="no writable cgroup v1 memory "
-                    "controller here (needs root on a v1/hybrid hierarchy)")
+def _kernel_cap_here() -> bool:
+    from conda_limits.jupyter.launch import KERNEL_MEM_BACKENDS
+    from conda_limits.system import memory_cap
+
+    try:
+        memory_cap.choose(200 * 2**20, backends=KERNEL_MEM_BACKENDS).close()
+    except memory_cap.MemoryCapUnavailable:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _kernel_cap_here(), reason="no backend can cap a kernel's memory here")
 def test_the_recorded_mem_caps_the_kernel_and_the_usage_log_says_mem(kenv, start):
+    """Whatever backend holds it (a cgroup as root here, the watch as a user)."""
     from conda_limits.usage import log
 
     prefix_files.write(kenv, parse_limits({"mem": "200M"}))
@@ -273,24 +284,23 @@ def test_the_recorded_mem_caps_the_kernel_and_the_usage_log_says_mem(kenv, start
 
 
 def test_a_recorded_mem_nothing_enforces_is_one_clear_line(kenv, tmp_path):
-    """Where no backend can cap a kernel's memory for this user, the kernel does not start
-    without its cap: one line says why (the kernel's stderr is the Jupyter server's log)."""
+    """Where the backend a kernel must use (forced here: a cgroup this user cannot write)
+    cannot cap its memory, the kernel does not start without its cap: one line says why
+    (the kernel's stderr is the Jupyter server's log)."""
     import subprocess
 
-    from conda_limits.jupyter.launch import KERNEL_MEM_BACKENDS
+    from conda_limits.jupyter.launch import KERNEL_CGROUP_BACKENDS
     from conda_limits.system import memory_cap
 
-    try:
-        memory_cap.choose(200 * 2**20, backends=KERNEL_MEM_BACKENDS).close()
-    except memory_cap.MemoryCapUnavailable:
-        pass
-    else:
-        pytest.skip("a memory cap can be had here (see the test above)")
+    missing = [backend for backend, why in memory_cap.survey(KERNEL_CGROUP_BACKENDS) if why]
+    if not missing:
+        pytest.skip("every cgroup backend of a kernel can cap memory here")
     prefix_files.write(kenv, parse_limits({"mem": "200M"}))
     spec_dir = install(kenv)
     done = subprocess.run([sys.executable, "-m", "conda_limits.jupyter.launch", "--prefix",
                            str(kenv), "--spec-dir", str(spec_dir), "--", str(tmp_path / "c.json")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, memory_cap.VARIABLE: missing[0]})
     assert done.returncode == 1
     assert done.stderr.startswith("conda-limits kernel: no backend can enforce a memory "
                                   "cap here"), done.stderr
