@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conda_limits.limits.model import LimitSet  # noqa: E402
-from conda_limits.run.activation import from_prefix  # noqa: E402
-from conda_limits.run.plan import plan_activation  # noqa: E402
-from conda_limits.run.process import Outcome, run_command  # noqa: E402
-from conda_limits.system.memory_watch import MemoryWatch  # noqa: E402
+from conda_limits.limits.model import LimitSet
+from conda_limits.run.activation import from_prefix
+from conda_limits.run.plan import plan_activation
+from conda_limits.run.process import Outcome, run_command
+from conda_limits.system.memory_watch import MemoryWatch
 
 MiB = 1 << 20
 # Allocates argv[1] MiB/s (0: as fast as it can) in touched chunks, writing the time of its
@@ -108,7 +108,7 @@ def cost(prefix: Path, cap: int, seconds: float) -> None:
         for count in (1, 5):
             size = str(int(cap * share) // MiB)
             command = [sys.executable, "-c", STEADY, size, str(seconds), str(count)]
-            _, wall_free, cpu_free = run(prefix, command, None)
+            _, _, cpu_free = run(prefix, command, None)
             outcome, wall, cpu = run(prefix, command, cap)
             assert outcome.status == 0, outcome
             extra = max(0.0, cpu - cpu_free)

@@ -65,3 +65,41 @@ def test_a_kernel_the_mem_cap_killed_is_recorded_with_the_cgroups_figures(
     assert run.mem.oom_kills and run.mem.peak is not None and run.mem.peak >= 190 * MiB
     assert run.stopped_by == "mem"
     assert run.status in (None, 137)
+
+
+def test_a_kernel_past_its_mem_is_stopped_by_the_watch_and_recorded(
+        kenv, start, state, monkeypatch):  # noqa: F811
+    """The watch backend (what a user without a writable cgroup gets; forced here so that
+    root tests it too): the kernel's watcher adds up its memory and stops it past the cap."""
+    from conda_limits.system import memory_cap
+
+    monkeypatch.setenv(memory_cap.VARIABLE, "watch")
+    install(kenv, mem="200M")
+    kernel = start("limited")
+    out, _ = kernel.run("print(open('/proc/self/cgroup').read())")
+    assert "conda-limits" not in out  # no cgroup: watched
+    kernel.client.execute("import time\nheld = []\nwhile True:\n"
+                          "    held.append(bytearray(b'1') * (10 << 20)); time.sleep(0.02)")
+    (run,) = recorded(kenv, state)
+    assert run.stopped_by == "mem" and run.mem is not None
+    assert run.mem.limit == 200 * MiB and run.mem.oom_kills == 1
+    assert run.mem.peak is not None and run.mem.peak > 200 * MiB
+    assert run.status in (None, 143, 137)
+    deadline = time.monotonic() + 30
+    while kernel.manager.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not kernel.manager.is_alive()
+
+
+def test_a_kernel_under_its_mem_runs_on(kenv, start, state, monkeypatch):  # noqa: F811
+    from conda_limits.system import memory_cap
+
+    monkeypatch.setenv(memory_cap.VARIABLE, "watch")
+    install(kenv, mem="300M")
+    kernel = start("limited")
+    out, _ = kernel.run("held = bytearray(b'1') * (100 << 20)\nimport time; time.sleep(1)\n"
+                        "print(len(held) >> 20)")
+    assert out.strip() == "100" and kernel.manager.is_alive()
+    kernel.stop()
+    (run,) = recorded(kenv, state)
+    assert run.stopped_by is None and run.mem.oom_kills == 0 and run.mem.peak >= 100 * MiB
