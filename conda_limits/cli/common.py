@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..limits.model import LimitSet
 from ..limits.provenance import Sources
 from ..limits.values import exceeds, human, pretty
-from ..printable import escape
+from ..printable import escape, shell_word
 
 if TYPE_CHECKING:
     from ..state.prefix_files import State as PrefixState
@@ -256,6 +256,44 @@ def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
     return notes
 
 
+def applies_where(limits: LimitSet, prefix: Path) -> list[str]:
+    """The lines that end a change's report: where the environment's limits apply now.
+
+    An activated shell applies the rlimits, the thread-pool variables and the CPU set; mem
+    and the cores quota hold only the commands conda-limits starts (run-limited, kernels,
+    Slurm jobs), through a cgroup, and a cores quota nothing here can hold is said: those
+    commands refuse to start then.
+    """
+    from ..limits.model import SUPERVISED
+
+    activate = f"`conda activate {escape(env_label(prefix))}`"
+    cpu = limits.cpu
+    supervised = [key for key in SUPERVISED if key in limits.names()]
+    in_shell = bool(len(limits)) or cpu.threads is not None or cpu.cpuset is not None
+    where = "`conda run-limited`, Jupyter kernels and Slurm jobs only (through a cgroup)"
+    verb = "applies" if len(supervised) == 1 else "apply"
+    pool = (f" (activation sets the thread-pool variables from it: {cpu.pool_size()})"
+            if cpu.cores is not None and cpu.threads is None and cpu.cpuset is None else "")
+    if not supervised:
+        lines = [f"They apply from the next {activate}."]
+    elif in_shell:
+        lines = [f"They apply from the next {activate}, except {' and '.join(supervised)}: "
+                 f"{'it applies' if len(supervised) == 1 else 'they apply'} to {where}{pool}."]
+    else:
+        lines = [f"{' and '.join(supervised)} {verb} to {where}, not to a shell{pool}."]
+    if cpu.cores is not None:
+        from ..system import cpu_quota
+
+        reasons = cpu_quota.unusable()
+        if reasons:
+            lines.append(f"Here no cgroup can hold the cores quota for this user ("
+                         f"{'; '.join(reasons)}): `conda run-limited` and this environment's "
+                         f"kernels refuse to start until one can (`conda limits unset "
+                         f"{target_option(prefix)} --cores` removes it); Slurm jobs get it as "
+                         "--cpus-per-task.")
+    return lines
+
+
 def to_json(prefix: Path, limits: LimitSet, sources: Sources | None = None,
             **extra: object) -> dict[str, Any]:
     """The environment's limits; with ``sources``, each limit also has its ``source``
@@ -283,9 +321,8 @@ def target_option(prefix: Path) -> str:
 
 
 def shown_path(text: str) -> str:
-    import shlex
-
-    return shlex.quote(escape(text))
+    """A path as one shell word of a command to copy (see :func:`shell_word`)."""
+    return shell_word(text)
 
 
 def env_label(prefix: Path) -> str:

@@ -51,7 +51,7 @@ def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool =
                    sources: Sources | None = None) -> list[str]:
     """Lines saying which limits an environment now has (after ``heading``, which may name
     files: printed escaped); with ``sources``, where each came from."""
-    from .common import ceiling_warnings, env_label, table, titled
+    from .common import applies_where, ceiling_warnings, table, titled
 
     heading = shown(heading)
     if not limits:
@@ -59,7 +59,7 @@ def applied_report(prefix: Path, limits: LimitSet, heading: str, *, hint: bool =
     lines = titled(heading, table(limits, sources))
     lines += [f"warning: {warning}" for warning in ceiling_warnings(limits)]
     if hint:
-        lines.append(f"They apply from the next `conda activate {shown(env_label(prefix))}`.")
+        lines += applies_where(limits, prefix)
     return lines
 
 

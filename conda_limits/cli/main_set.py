@@ -75,8 +75,8 @@ def write_given(args: Namespace, given: LimitSet,
 
     from ..limits import provenance
     from .common import (
+        applies_where,
         ceiling_warnings,
-        env_label,
         environment_lock,
         print_json,
         read_sources,
@@ -118,5 +118,5 @@ def write_given(args: Namespace, given: LimitSet,
     for note in notes:
         print(f"{'warning' if dry_run else 'note'}: {note}")
     if not dry_run:
-        print(f"\nThey apply from the next `conda activate {shown(env_label(prefix))}`.")
+        print("\n" + "\n".join(applies_where(limits, prefix)))
     return 0

@@ -388,6 +388,29 @@ def made(cgroup: CgroupT) -> CgroupT:
     return cgroup
 
 
+def survey(controller: str, backends: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Each of ``backends`` with why it cannot hold ``controller`` here, or None where it
+    looks usable (without making a cgroup: :func:`first_usable` may still find that it
+    cannot)."""
+    try:
+        hierarchies = locate(controller)
+    except OSError:
+        return [(backend, "no /proc/self/cgroup: cgroups are Linux-only") for backend in backends]
+    out: list[tuple[str, str | None]] = []
+    for backend in backends:
+        if backend == "systemd":
+            reason = systemd_scope(hierarchies, controller)[1]
+        elif backend == "cgroup v2":
+            reason = ("no cgroup v2 is mounted" if hierarchies.v2 is None else
+                      v2_parent(hierarchies.v2, hierarchies.v2_own, controller)[1])
+        elif backend == "cgroup v1":
+            reason = hierarchies.v1_parent(controller)[1]
+        else:
+            raise ValueError(f"unknown {controller} cgroup backend {backend!r}")
+        out.append((backend, reason or None))
+    return out
+
+
 def first_usable(controller: str, backends: Sequence[str],
                  make: Callable[[str, Hierarchies, Path | Scope], CgroupT],
                  ) -> tuple[CgroupT | None, list[str]]:

@@ -242,6 +242,15 @@ def _make(cores: Cores) -> Callable[[str, Hierarchies, Path | Scope], CpuQuota]:
     return make
 
 
+def unusable(backends: Sequence[str] = BACKENDS) -> list[str]:
+    """Why no backend can hold a CPU quota here (``"backend: why not"`` each), or [] when one
+    looks usable (without making a cgroup)."""
+    found = cgroups.survey("cpu", backends)
+    if any(reason is None for _, reason in found):
+        return []
+    return [f"{backend}: {reason}" for backend, reason in found]
+
+
 def cpu_quota(cores: Cores, backends: Sequence[str] = BACKENDS,
               beside: MemoryCap | None = None) -> CpuQuota:
     """A quota of ``cores`` from the first backend that can enforce it here.

@@ -272,23 +272,6 @@ def survey(backends: Sequence[str] = ORDER) -> list[tuple[str, str | None]]:
     """Each of ``backends`` with why it cannot cap memory here, or None where it looks
     usable (without making a cgroup: :func:`choose` may still find that it cannot). The
     first with None is the one a command would get."""
-    try:
-        hierarchies: Hierarchies | None = cgroups.locate("memory")
-    except OSError:
-        hierarchies = None
-    out: list[tuple[str, str | None]] = []
-    for backend in backends:
-        reason: str | None
-        if backend == WATCH:
-            reason = _watch_unusable()
-        elif hierarchies is None:
-            reason = "no /proc/self/cgroup: cgroups are Linux-only"
-        elif backend == "systemd":
-            reason = cgroups.systemd_scope(hierarchies, "memory")[1] or None
-        elif backend == "cgroup v2":
-            reason = ("no cgroup v2 is mounted" if hierarchies.v2 is None else
-                      cgroups.v2_parent(hierarchies.v2, hierarchies.v2_own)[1] or None)
-        else:
-            reason = hierarchies.v1_parent("memory")[1] or None
-        out.append((backend, reason))
-    return out
+    found = dict(cgroups.survey("memory", [b for b in backends if b != WATCH]))
+    return [(backend, _watch_unusable() if backend == WATCH else found[backend])
+            for backend in backends]

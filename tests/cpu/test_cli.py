@@ -92,6 +92,29 @@ def test_unsetting_the_last_thread_variable_says_activation_sets_them_all_again(
                 "vars` now: activation sets them all to 2 again") in err
 
 
+def test_set_says_where_cores_applies_and_when_nothing_here_can_hold_it(tmp_env):
+    """`set --cores 0.5` said "They apply from the next `conda activate`" to a user for
+    whom neither activation nor run-limited can apply the quota (no cgroup backend)."""
+    from conda_limits.system import cpu_quota
+
+    with tmp_env() as prefix:
+        out = conda("limits", "set", "-p", str(prefix), "--cores", "0.5").stdout
+        assert "They apply from the next" not in out
+        assert ("cores applies to `conda run-limited`, Jupyter kernels and Slurm jobs only "
+                "(through a cgroup), not to a shell (activation sets the thread-pool "
+                "variables from it: 1).") in out
+        refused = "Here no cgroup can hold the cores quota for this user ("
+        if cpu_quota.unusable():  # e.g. as an unprivileged user without systemd
+            assert refused in out and f"`conda limits unset -p {prefix} --cores`" in out
+            ran = conda("run-limited", "-p", str(prefix), "--", "true")
+            assert ran.returncode != 0 and "Nothing was run" in ran.stderr
+        else:
+            assert refused not in out
+        out = conda("limits", "set", "-p", str(prefix), "--nofile", "300").stdout
+        assert (f"They apply from the next `conda activate {prefix}`, except cores: it "
+                "applies to `conda run-limited`, Jupyter kernels and Slurm jobs only") in out
+
+
 def test_run_limited_flags_and_report(tmp_env):
     with tmp_env() as prefix:
         code = "import os; print(os.environ['OMP_NUM_THREADS'], sorted(os.sched_getaffinity(0)))"
