@@ -1,8 +1,11 @@
 """How fast ``conda run-limited`` starts a command: figures, not a test.
 
 1. ``conda run-limited -n ENV -- true`` against ``conda run -n ENV true`` (target: at most
-   0.25 of its wall time), run alternately so that both see the same machine load; their CPU
-   time (user + system, every process of each) too, a steadier figure on a busy machine.
+   0.2 of its wall time), run alternately so that both see the same machine load; their CPU
+   time (user + system, every process of each) too, a steadier figure on a busy machine;
+   and the CPU time against ``conda minimal-run``, a plugin subcommand (installed in a
+   temporary directory) that only runs ``true``: conda's own start-up, the floor of every
+   plugin command.
 2. The runner alone against util-linux ``prlimit --nofile=... true``: a fresh Python process
    running :func:`conda_limits.run.command.run`, and, inside one Python process, one
    :func:`conda_limits.run.process.run_command` against one ``subprocess.run(["prlimit", ...])``.
@@ -26,8 +29,38 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench_plugin import write_dist
+
 # As installed, Python modules load from cached bytecode; the warm-up round writes it.
 ENVIRON = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+# The floor of a plugin command: conda's start-up, then `true` (see with_minimal_run).
+MINIMAL_RUN = '''\
+import subprocess
+
+from conda.plugins import hookimpl
+from conda.plugins.types import CondaSubcommand
+
+
+def execute(args):
+    return subprocess.run(["true"], check=False).returncode
+
+
+@hookimpl
+def conda_subcommands():
+    yield CondaSubcommand(name="minimal-run", summary="Runs true.", action=execute)
+'''
+
+
+def with_minimal_run(scratch: Path) -> None:
+    """Install the ``conda minimal-run`` plugin under ``scratch``, on the children's path."""
+    site = scratch / "site"
+    (site / "minimal_run").mkdir(parents=True)
+    (site / "minimal_run" / "__init__.py").write_text("")
+    (site / "minimal_run" / "plugin.py").write_text(MINIMAL_RUN)
+    write_dist(site, "minimal-run", "minimal_run.plugin")
+    ENVIRON["PYTHONPATH"] = os.pathsep.join(filter(None, [ENVIRON.get("PYTHONPATH"), str(site)]))
 
 
 def timed(command: list[str]) -> float:
@@ -128,7 +161,7 @@ def main() -> None:
         if conda:
             cpu: dict[str, list[float]] = {"conda run-limited ENV -- true": [],
                                            "conda run ENV true": []}
-            show("1. conda run-limited against conda run (target: ratio <= 0.25)",
+            show("1. conda run-limited against conda run (target: ratio <= 0.2)",
                  alternate(args.runs,
                            **{"conda run-limited ENV -- true": lambda: cpu_timed(
                                [conda, "run-limited", *target, "--", "true"],
@@ -140,6 +173,19 @@ def main() -> None:
                 del values[0]  # the warm-up round
             show("1b. the same, CPU time (user + system) instead of wall time", cpu,
                  "conda run ENV true")
+            with_minimal_run(Path(scratch))
+            floor: dict[str, list[float]] = {"conda run-limited ENV -- true": [],
+                                             "conda minimal-run": []}
+            alternate(args.runs,
+                      **{name: lambda name=name, argv=argv: cpu_timed(argv, floor[name])
+                         for name, argv in (
+                             ("conda run-limited ENV -- true",
+                              [conda, "run-limited", *target, "--", "true"]),
+                             ("conda minimal-run", [conda, "minimal-run"]))})
+            for values in floor.values():
+                del values[0]  # the warm-up round
+            show("1c. CPU time against a plugin subcommand that only runs true (conda's own "
+                 "start-up)", floor, "conda minimal-run")
         else:
             print("1. skipped: no conda found (give --conda PATH)")
         print()
