@@ -20,7 +20,7 @@ copyright = "conda-limits contributors"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 
-extensions = ["myst_parser", "conda_commands"]
+extensions = ["myst_parser", "conda_commands", "console_lexer"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 source_suffix = {".md": "markdown"}
