@@ -139,6 +139,14 @@ def test_run_uses_the_recorded_mem_and_a_flag_wins(env):
     assert command.run(env, [sys.executable, "-c", GROW.format(size=8)]) == 0
     assert command.run(env, grow, LimitSet(mem="unlimited")) == 0
     assert command.run(env, grow, LimitSet(mem=512 * MiB)) == 0
+    said = io.StringIO()
+    assert command.run(env, [sys.executable, "-c", "pass"], report=True, stderr=said) == 0
+    row = next(line for line in said.getvalue().splitlines() if line.startswith("  --mem: "))
+    assert " 64 MiB (the environment's mem; " in row
+    said = io.StringIO()
+    command.run(env, [sys.executable, "-c", "pass"], LimitSet(mem=128 * MiB), report=True,
+                stderr=said)
+    assert "the environment's mem" not in said.getvalue() and " 128 MiB (" in said.getvalue()
 
 
 def test_doctor_reports_a_mem_it_cannot_enforce_or_bigger_than_the_machine(env):

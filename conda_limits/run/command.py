@@ -93,6 +93,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     recorded = record.read(prefix)
     plan, activation = plan_activation(recorded, activation, overrides)
     find_command(command, activation)
+    mem_source = "flag" if mem is not None or (overrides and overrides.mem is not None) \
+        else "environment"
     if mem is None:
         mem = mem_cap(recorded.merged(overrides or LimitSet()).mem)
     memory = None
@@ -116,6 +118,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         say(f"{explain.LINE_START}{warning}")
     outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage,
                           cpu=cpu)
+    if memory is not None:
+        outcome = outcome._replace(sources={**outcome.sources, "mem": mem_source})
     stop = explain.diagnose(outcome, command, activation.environ.get("PATH"))
     if stop is not None:
         say(explain.LINE_START + stop.line)

@@ -291,7 +291,7 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
                          f"system {outcome.system:.2f} s)"),
             ("peak memory", _peak(outcome))]
     if outcome.memory is not None:
-        rows += _mem_rows(outcome.memory)
+        rows += _mem_rows(outcome.memory, outcome.sources.get("mem"))
     if outcome.cpu is not None:
         from .cpu import report_rows
 
@@ -316,9 +316,11 @@ def report(outcome: Outcome, command: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def _mem_rows(stats: MemoryStats) -> list[tuple[str, str]]:
-    """``--report``'s rows for the ``--mem`` cap: the backend, its figures, the order."""
-    text = f"{pretty(MEM, stats.limit)} ({stats.backend})"
+def _mem_rows(stats: MemoryStats, source: str | None = None) -> list[tuple[str, str]]:
+    """``--report``'s rows for the ``--mem`` cap: the backend, its figures, the order;
+    ``source`` "environment" when the cap is the environment's recorded ``mem``."""
+    origin = "the environment's mem; " if source == "environment" else ""
+    text = f"{pretty(MEM, stats.limit)} ({origin}{stats.backend})"
     if stats.backend == WATCH:
         every = (f", the last two {stats.interval * 1000:.0f} ms apart" if stats.interval
                  else "")
