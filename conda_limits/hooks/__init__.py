@@ -2,10 +2,34 @@
 what conda's own environment commands do with ``limits:``.
 
 conda collects every hook on every command, so this package holds only what registering them
-in ``plugin.py`` needs: the commands each runs for. The work is in the modules.
+in ``plugin.py`` needs: the commands each runs for, and how a setting is declared. The work
+is in the modules.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conda.plugins.types import CondaSetting
 
 APPLY_COMMANDS = frozenset({"create", "env_create", "env_update"})
 CREATE_COMMANDS = frozenset({"create", "env_create"})  # the ones that apply site defaults
 EXPORT_COMMANDS = frozenset({"export"})
 ENV_VARS_COMMANDS = frozenset({"env_vars"})  # conda env config vars list/set/unset
+
+
+def conda_setting(name: str, description: str, default: bool | str = "", *,
+                  mapping: bool = False) -> Iterator[CondaSetting]:
+    """The ``CondaSetting`` ``plugins.<name>`` if this conda has settings plugins (24.3+):
+    a plain value of ``default``'s type, or (``mapping``) a mapping of names to text."""
+    from conda.common.configuration import MapParameter, PrimitiveParameter
+    from conda.plugins import types
+
+    setting_type = getattr(types, "CondaSetting", None)
+    if setting_type is None:
+        return
+    parameter = (MapParameter(PrimitiveParameter("", element_type=str)) if mapping
+                 else PrimitiveParameter(default, element_type=type(default)))
+    yield setting_type(name=name, description=description, parameter=parameter)

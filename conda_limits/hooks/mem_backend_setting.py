@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..system.memory_cap import AUTO, NAMES, SETTING, VARIABLE
+from . import conda_setting
 
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting
@@ -27,11 +28,4 @@ DESCRIPTION = (
 
 def settings() -> Iterator[CondaSetting]:
     """The ``CondaSetting``, if this conda has settings plugins."""
-    from conda.common.configuration import PrimitiveParameter
-    from conda.plugins import types
-
-    setting_type = getattr(types, "CondaSetting", None)
-    if setting_type is None:
-        return
-    yield setting_type(name=SETTING, description=DESCRIPTION,
-                       parameter=PrimitiveParameter(AUTO, element_type=str))
+    return conda_setting(SETTING, DESCRIPTION, AUTO)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..limits.defaults import OPT_OUT, SETTING
+from . import conda_setting
 
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting
@@ -33,16 +34,9 @@ DESCRIPTION = (
 
 def settings() -> Iterator[CondaSetting]:
     """The ``CondaSetting`` of the defaults, if this conda has settings plugins."""
-    from conda.common.configuration import MapParameter, PrimitiveParameter
-    from conda.plugins import types
-
-    setting_type = getattr(types, "CondaSetting", None)
-    if setting_type is None:
-        return
     # A plain value per limit: conda's configuration types cannot hold a value that is
     # either a scalar or a {soft, hard} mapping.
-    yield setting_type(name=SETTING, description=DESCRIPTION,
-                       parameter=MapParameter(PrimitiveParameter("", element_type=str)))
+    return conda_setting(SETTING, DESCRIPTION, mapping=True)
 
 
 def configured() -> tuple[LimitSet, Sources]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..limits.floors import FLAG, SETTING, VARIABLE
+from . import conda_setting
 
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting
@@ -26,11 +27,4 @@ DESCRIPTION = (
 
 def settings() -> Iterator[CondaSetting]:
     """The ``CondaSetting`` of the switch, if this conda has settings plugins."""
-    from conda.common.configuration import PrimitiveParameter
-    from conda.plugins import types
-
-    setting_type = getattr(types, "CondaSetting", None)
-    if setting_type is None:
-        return
-    yield setting_type(name=SETTING, description=DESCRIPTION,
-                       parameter=PrimitiveParameter(False, element_type=bool))
+    return conda_setting(SETTING, DESCRIPTION, False)
