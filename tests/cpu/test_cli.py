@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +114,33 @@ def test_set_says_where_cores_applies_and_when_nothing_here_can_hold_it(tmp_env)
         out = conda("limits", "set", "-p", str(prefix), "--nofile", "300").stdout
         assert (f"They apply from the next `conda activate {prefix}`, except cores: it "
                 "applies to `conda run-limited`, Jupyter kernels and Slurm jobs only") in out
+
+
+def test_after_config_vars_unset_conda_clears_the_variable_after_the_scripts(tmp_env):
+    """What docs/cpu.md says: the scripts put the user's value back, then conda's own
+    deactivation clears a variable `conda env config vars unset` left its marker for; a
+    variable set with config vars gets the user's value back from conda."""
+    conda_exe = Path(sys.prefix, "bin", "conda")
+    with tmp_env() as prefix:
+        assert conda("limits", "set", "-p", str(prefix), "--threads", "2").returncode == 0
+        script = (f'export OMP_NUM_THREADS=4; eval "$("{conda_exe}" shell.bash hook)"; '
+                  f'conda activate "{prefix}"; echo "in=$OMP_NUM_THREADS"; conda deactivate; '
+                  'echo "out=[${OMP_NUM_THREADS-unset}]"')
+
+        def round_trip() -> list[str]:
+            done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                                  timeout=120, check=False)
+            assert done.returncode == 0, done.stderr
+            return done.stdout.split()
+
+        assert round_trip() == ["in=2", "out=[4]"]
+        for args in (("set", "OMP_NUM_THREADS=8"), ("unset", "OMP_NUM_THREADS")):
+            assert conda("env", "config", "vars", *args, "-p", str(prefix)).returncode == 0
+        inside, after = round_trip()
+        assert inside == "in=2" and after in ("out=[]", "out=[unset]")  # conda 26, 24.11
+        assert conda("env", "config", "vars", "set", "-p", str(prefix),
+                     "OMP_NUM_THREADS=2").returncode == 0
+        assert round_trip() == ["in=2", "out=[4]"]
 
 
 def test_run_limited_flags_and_report(tmp_env):
