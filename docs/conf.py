@@ -41,6 +41,7 @@ repository_url = "https://github.com/conda-incubator/conda-limits"
 # to conda, conda-build and conda.org (conda-sphinx-theme's defaults), no conda Zulip link.
 html_theme = "conda_sphinx_theme"
 html_static_path = ["_static"]  # favicon.ico here replaces conda's
+html_css_files = ["conda-limits.css"]
 templates_path = ["_templates"]
 html_context = {"repository_url": repository_url}
 html_theme_options = {
