@@ -277,8 +277,8 @@ def applies_where(limits: LimitSet, prefix: Path) -> list[str]:
     if not supervised:
         lines = [f"They apply from the next {activate}."]
     elif in_shell:
-        lines = [f"They apply from the next {activate}, except {' and '.join(supervised)}: "
-                 f"{'it applies' if len(supervised) == 1 else 'they apply'} to {where}{pool}."]
+        lines = [(f"They apply from the next {activate}, except {' and '.join(supervised)}: "
+                  f"{'it applies' if len(supervised) == 1 else 'they apply'} to {where}{pool}.")]
     else:
         lines = [f"{' and '.join(supervised)} {verb} to {where}, not to a shell{pool}."]
     if cpu.cores is not None:

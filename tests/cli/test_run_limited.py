@@ -283,6 +283,6 @@ def test_sigalrm_sent_to_conda_reaches_the_command_and_the_run_is_recorded(env, 
                             text=True, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
     proc.send_signal(signal.SIGALRM)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert (proc.returncode, err) == (0, "")
     assert len(log.read(env, environ={"XDG_STATE_HOME": str(tmp_path)}).runs) == before + 1
