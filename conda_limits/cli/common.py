@@ -195,6 +195,18 @@ def _mem_rows(limits: LimitSet) -> list[tuple[str, str, str, str]]:
     return [(KEY, pretty(MEM, limits.mem), ceiling, flag)]
 
 
+def _mem_order() -> str:
+    """The --mem backend a command gets here (as forced, if it is), and why not the others."""
+    from ..run.conda_env import plugin_text
+    from ..system import memory_cap
+
+    try:
+        backends = memory_cap.wanted(configured=plugin_text(memory_cap.SETTING))
+    except ValueError as error:
+        return f"nothing: {error}"
+    return memory_cap.order_here(backends)
+
+
 def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str, str]]:
     """Name, value, what this machine allows, and a flag, for each CPU setting."""
     import os
@@ -246,6 +258,8 @@ def cpu_notes(limits: LimitSet, prefix: Path | None = None) -> list[str]:
         notes.append(f"\n{' and '.join(supervised)} {verb} to `conda run-limited`, Jupyter "
                      "kernels and Slurm jobs only, not to an interactive shell: activation "
                      "cannot put a shell into a cgroup.")
+    if limits.mem is not None:
+        notes.append(f"\nmem is enforced here by {_mem_order()}.")
     if cpu.pool_size() is not None and prefix is not None:
         from ..limits import threads
 

@@ -275,3 +275,18 @@ def survey(backends: Sequence[str] = ORDER) -> list[tuple[str, str | None]]:
     found = dict(cgroups.survey("memory", [b for b in backends if b != WATCH]))
     return [(backend, _watch_unusable() if backend == WATCH else found[backend])
             for backend in backends]
+
+
+def order_here(backends: Sequence[str] = ORDER) -> str:
+    """One line for ``conda limits show``: the backend a command would get here, and why
+    the ones before it would not do (from :func:`survey`)."""
+    found = survey(backends)
+    chosen = next((backend for backend, reason in found if reason is None), None)
+    skipped = [f"{backend}: {reason}" for backend, reason in found
+               if reason is not None and (chosen is None
+                                          or backends.index(backend) < backends.index(chosen))]
+    if chosen is None:
+        return "no backend can enforce it here (" + "; ".join(skipped) + ")"
+    how = " (by watching the command's memory)" if chosen == WATCH else ""
+    return (f"{chosen.replace(' ', '-')}{how}"
+            + (f", as {'; '.join(skipped)}" if skipped else ""))

@@ -286,3 +286,14 @@ def test_sigalrm_sent_to_conda_reaches_the_command_and_the_run_is_recorded(env, 
     _, err = proc.communicate(timeout=120)
     assert (proc.returncode, err) == (0, "")
     assert len(log.read(env, environ={"XDG_STATE_HOME": str(tmp_path)}).runs) == before + 1
+
+
+def test_show_says_which_backend_enforces_mem_here(tmp_path):
+    prefix = tmp_path / "env"
+    assert conda("create", "-p", str(prefix), "--offline", "--yes", "--quiet").returncode == 0
+    assert conda("limits", "set", "-p", str(prefix), "--mem", "4G").returncode == 0
+    shown = conda("limits", "show", "-p", str(prefix),
+                  env={**os.environ, "CONDA_LIMITS_MEM_BACKEND": "watch"})
+    assert "\nmem is enforced here by watch (by watching the command's memory).\n" in shown.stdout
+    shown = conda("limits", "show", "-p", str(prefix))
+    assert "\nmem is enforced here by " in shown.stdout

@@ -251,3 +251,10 @@ def test_the_interval_shortens_near_the_cap_and_with_growth():
     # growing 1 GiB/s with 400 MiB left: at most half of the 0.39 s it needs
     assert watch._next_interval(600 * MiB, 1.1) <= 0.2
     assert watch._next_interval(990 * MiB, 1.5) == memory_watch.MIN_INTERVAL
+
+
+def test_the_line_of_show_names_the_backend_a_command_gets_here():
+    line = memory_cap.order_here()
+    first = next(name for name, reason in memory_cap.survey() if reason is None)
+    assert line.startswith(first.replace(" ", "-"))
+    assert memory_cap.order_here(("watch",)) == "watch (by watching the command's memory)"
