@@ -132,6 +132,17 @@ def test_a_block_parses_into_commands_prompts_and_outputs():
     assert regenerate.render_body(commands) == body
 
 
+def test_a_loop_goes_on_at_the_second_prompt():
+    body = ("$ conda limits list --quiet | while IFS= read -r p; do\n"
+            ">     conda limits unset -p \"$p\" --all\n> done\nRemoved all limits\n> not a prompt\n")
+    commands = regenerate.parse_body(body)
+    assert len(commands) == 1
+    assert commands[0].script == ("conda limits list --quiet | while IFS= read -r p; do\n"
+                                  "    conda limits unset -p \"$p\" --all\ndone")
+    assert commands[0].output == ["Removed all limits", "> not a prompt"]
+    assert regenerate.render_body(commands) == body
+
+
 def test_figures_dates_and_alignment_are_masked():
     mask = regenerate.mask
     assert mask("  data    1 GiB    1280M  695.9 MiB  2026-12-01 23:08  ▄▅▅█▆") == mask(

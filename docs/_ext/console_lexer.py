@@ -20,6 +20,7 @@ class ConsoleLexer(BashSessionLexer):
     name = "Console (conda-limits docs)"
     aliases = ["console"]
     _ps1rgx = re.compile(r"^((?:\([^)\n]*\) )?\$ )(.*\n?)")
+    _bare_continuation = True  # "> " lines of a multi-line command, as the shell prompts
 
 
 def setup(app):

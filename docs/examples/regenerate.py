@@ -17,7 +17,8 @@ other in one bash shell (``conda activate`` works there), in a scratch conda set
 own (a fresh ``envs`` directory, home and ``.condarc``), so later blocks see what earlier
 ones did. The lines after the name are the session's hidden setup, run before its first
 block. The commands of a block are the lines after a ``$ `` prompt (``(env) $ `` after
-``conda activate``), continued by a trailing backslash; everything else is output.
+``conda activate``), continued after a trailing backslash or on lines with the ``> ``
+prompt; everything else is output.
 
 An output line ``...`` leaves lines out, anchored on the line after it (the output shown
 starts at the first line equal to it) or, at the end, on the line before it.
@@ -63,6 +64,7 @@ NOBODY = 65534  # the user a session runs as when this script runs as root
 MARKER = re.compile(r"<!-- console: (?P<session>[\w-]+)(?P<setup>.*?)-->\n```console\n"
                     r"(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
 PROMPT = re.compile(r"^(?P<env>\([^)\n]*\) )?\$ (?P<command>.*)$")
+PS2 = "> "  # the prompt of a command's further lines
 ELLIPSIS = "..."
 
 
@@ -76,7 +78,7 @@ class Command:
 
     @property
     def script(self) -> str:
-        return "\n".join(self.lines)
+        return "\n".join([self.lines[0], *(line.removeprefix(PS2) for line in self.lines[1:])])
 
 
 @dataclass
@@ -96,12 +98,14 @@ class Block:
 
 
 def parse_body(body: str) -> list[Command]:
-    """The commands of a console block's body and the output shown after each."""
+    """The commands of a console block's body and the output shown after each. A command
+    goes on after a line ending with a backslash, and on lines starting with ``> `` (the
+    shell's second prompt, as in a multi-line loop)."""
     commands: list[Command] = []
-    continued = False
+    in_command = continued = False
     for line in body.rstrip("\n").split("\n"):
         match = PROMPT.match(line)
-        if continued:
+        if continued or (in_command and line.startswith(PS2)):
             commands[-1].lines.append(line)
         elif match:
             commands.append(Command([match["command"]], prompt=(match["env"] or "") + "$ "))
@@ -109,7 +113,8 @@ def parse_body(body: str) -> list[Command]:
             commands[-1].output.append(line)
         else:
             raise ValueError(f"output before the first command: {line!r}")
-        continued = (continued or bool(match)) and line.endswith("\\")
+        in_command = continued or bool(match) or (in_command and line.startswith(PS2))
+        continued = in_command and line.endswith("\\")
     return commands
 
 
