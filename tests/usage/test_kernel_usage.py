@@ -103,3 +103,23 @@ def test_a_kernel_under_its_mem_runs_on(kenv, start, state, monkeypatch):  # noq
     kernel.stop()
     (run,) = recorded(kenv, state)
     assert run.stopped_by is None and run.mem.oom_kills == 0 and run.mem.peak >= 100 * MiB
+
+
+@pytest.mark.skipif(not _v1_memory_writable(), reason="no writable cgroup v1 memory "
+                    "controller here (needs root on a v1/hybrid hierarchy)")
+def test_an_oom_kill_of_a_kernels_worker_ends_the_whole_kernel(kenv, start, state):  # noqa: F811
+    """cgroup v1's OOM killer ends one worker; the kernel's watcher then ends the rest, the
+    kernel included, rather than let it go on without its worker."""
+    install(kenv, mem="300M")
+    kernel = start("limited")
+    kernel.client.execute(
+        "import os, time\npids = []\nfor _ in range(3):\n    pid = os.fork()\n"
+        "    if pid == 0:\n        held = [bytearray(b'1') * (10 << 20) for _ in range(20)]\n"
+        "        time.sleep(30)\n        os._exit(0)\n    pids.append(pid)\n"
+        "print([os.waitpid(pid, 0)[1] for pid in pids])")
+    (run,) = recorded(kenv, state)
+    assert run.stopped_by == "mem" and run.mem.oom_kills >= 1
+    deadline = time.monotonic() + 30
+    while kernel.manager.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not kernel.manager.is_alive()
