@@ -15,7 +15,7 @@ from .limits.model import LimitSet
 from .limits.resources import MEM, get
 from .limits.values import UNLIMITED, human, pretty
 from .printable import escape
-from .state import locking, prefix_files, record
+from .state import prefix_files
 from .system.rlimits import above_ceiling
 
 #: Packages that reserve large amounts of address space (CUDA maps about twice the GPU's
@@ -251,9 +251,5 @@ def fix_scripts(prefix: str | os.PathLike[str]) -> list[Path]:
     :class:`conda_limits.state.prefix_files.UnsafePrefix` for a prefix path that conda's
     activators expand.
     """
-    try:
-        with locking.environment(prefix):
-            removed = prefix_files.remove_leftovers(Path(prefix))
-            return removed + prefix_files.write(prefix, record.read(prefix))
-    except locking.LockUnavailable as error:
-        raise prefix_files.PrefixNotWritable(Path(prefix), error.error) from None
+    done = prefix_files.change(prefix, lambda state: (state.limits, state.sources))
+    return done.cleaned + done.written

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,8 @@ from ..limits.values import exceeds, human, pretty
 from ..printable import escape, shell_word
 
 if TYPE_CHECKING:
+    from ..state.locking import Holder
+    from ..state.prefix_files import Change, Edit
     from ..state.prefix_files import State as PrefixState
 
 
@@ -42,58 +44,50 @@ def read_limits(prefix: Path) -> LimitSet:
 
 
 def read_state(prefix: Path) -> PrefixState:
-    """The record and how the scripts agree with it (under the environment's lock); the
-    core's RecordError when the record is broken."""
+    """The record and how the scripts agree with it (under the environment's shared lock,
+    saying whom it waits for); the core's RecordError when the record is broken."""
     from ..state import prefix_files
 
-    state = prefix_files.check(prefix)
+    state = prefix_files.check(prefix, on_wait=waiting(prefix))
     if state.error is not None:
         raise state.error
     return state
 
 
-def read_sources(prefix: Path) -> Sources:
-    """Where each recorded limit came from (limits the record says nothing about: absent)."""
-    from ..state import record
+def waiting(prefix: Path) -> Callable[[Holder | None], None]:
+    """What a command says on stderr while it waits for the environment's lock."""
 
-    return record.read_sources(prefix)
-
-
-@contextmanager
-def environment_lock(prefix: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold the environment's lock around a read-modify-write (``shared``: a read), saying
-    on stderr whom it waits for. A lock that cannot be had raises the core's error."""
-    from ..state import locking, prefix_files
-
-    def waiting(holder: locking.Holder | None) -> None:
+    def say(holder: Holder | None) -> None:
         who = holder.describe() if holder else "another process"
         print(f"conda-limits: waiting for {who} to finish changing the limits of the "
               f"environment at {escape(str(prefix))}...", file=sys.stderr, flush=True)
 
+    return say
+
+
+@contextmanager
+def environment_lock(prefix: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the environment's lock around a change of its files other than the limits (the
+    usage log; ``shared``: a read), saying whom it waits for. A lock that cannot be had
+    raises the core's error."""
+    from ..state import locking, prefix_files
+
     try:
-        with locking.environment(prefix, shared=shared, on_wait=waiting):
+        with locking.environment(prefix, shared=shared, on_wait=waiting(prefix)):
             yield
     except locking.LockUnavailable as error:
         raise prefix_files.PrefixNotWritable(prefix, error.error) from None
 
 
-def write_limits(prefix: Path, limits: LimitSet, sources: Sources | None = None) -> list[Path]:
-    """Write record and scripts; ``sources`` None keeps the recorded sources of kept limits.
-    Errors are conda's (the env hooks call this outside ``conda limits``)."""
-    from ..state import prefix_files
-    from .exceptions import conda_errors
+def change(prefix: Path, edit: Edit, *, broken_ok: bool = False) -> Change:
+    """The environment's read-modify-write (:func:`~conda_limits.state.prefix_files.change`),
+    a dry run with ``--dry-run``, saying whom it waits for."""
+    from conda.base.context import context
 
-    with conda_errors(prefix), environment_lock(prefix):
-        return prefix_files.write(prefix, limits, sources)
-
-
-def refuse_unsafe_path(prefix: Path, limits: LimitSet) -> None:
-    """Refuse limits (and so scripts) for a prefix path that conda's activators expand."""
     from ..state import prefix_files
 
-    characters = prefix_files.unsafe_characters(prefix)
-    if limits and characters:
-        raise prefix_files.UnsafePrefix(prefix, characters)
+    return prefix_files.change(prefix, edit, dry_run=bool(context.dry_run),
+                               broken_ok=broken_ok, on_wait=waiting(prefix))
 
 
 def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:

@@ -37,16 +37,13 @@ def execute(args: Namespace) -> int:
     from conda.exceptions import EnvironmentLocationNotFound
 
     from ..limits.defaults import from_file
-    from ..state import prefix_files
     from .common import (
         ceiling_warnings,
-        environment_lock,
+        change,
         print_json,
-        refuse_unsafe_path,
         refuse_windows,
         state_warnings,
         to_json,
-        write_limits,
     )
     from .exceptions import NothingToDoError
     from .files import applied_report, file_prefix, load
@@ -60,12 +57,9 @@ def execute(args: Namespace) -> int:
     prefix = file_prefix(args.name, args.prefix, [env])
     if not (prefix / "conda-meta").is_dir():
         raise EnvironmentLocationNotFound(str(prefix))
-    refuse_unsafe_path(prefix, env.limits)
     dry_run = bool(context.dry_run)
-    with environment_lock(prefix, shared=dry_run):
-        state = prefix_files.check(prefix)
-        if not dry_run:
-            write_limits(prefix, *from_file(env.limits, str(env.path)))
+    applied = from_file(env.limits, str(env.path))
+    state = change(prefix, lambda state: applied, broken_ok=True).before
     notes = state_warnings(state, rewritten=not dry_run)
     if state.error is not None:
         notes.append(f"the limits record was broken ({state.error.problem}); "

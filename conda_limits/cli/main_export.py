@@ -58,7 +58,6 @@ def execute(args: Namespace) -> int:
     from ..state.environment_yml import block_text
     from .common import (
         env_label,
-        environment_lock,
         print_json,
         read_state,
         state_warnings,
@@ -68,8 +67,7 @@ def execute(args: Namespace) -> int:
     from .files import load, locked, rewrite
 
     prefix = target_prefix(args)
-    with environment_lock(prefix, shared=True):
-        state = read_state(prefix)
+    state = read_state(prefix)
     limits = state.limits
     for warning in state_warnings(state, rewritten=False):
         print(f"warning: {warning}", file=sys.stderr)

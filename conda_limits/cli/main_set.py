@@ -77,17 +77,13 @@ def write_given(args: Namespace, given: LimitSet,
     from .common import (
         applies_where,
         ceiling_warnings,
-        environment_lock,
+        change,
         print_json,
-        read_sources,
-        read_state,
-        refuse_unsafe_path,
         state_warnings,
         table,
         target_prefix,
         titled,
         to_json,
-        write_limits,
     )
 
     if args.limits_file:
@@ -95,14 +91,11 @@ def write_given(args: Namespace, given: LimitSet,
 
         return set_in_file(args, given, extra_json)
     prefix = target_prefix(args)
-    refuse_unsafe_path(prefix, given)
     dry_run = bool(context.dry_run)
-    with environment_lock(prefix, shared=dry_run):
-        state = read_state(prefix)
-        limits = state.limits.merged(given)
-        sources = {**read_sources(prefix), **provenance.each(given.names(), provenance.COMMAND)}
-        if not dry_run:
-            write_limits(prefix, limits, sources)
+    stamped = provenance.each(given.names(), provenance.COMMAND)
+    done = change(prefix, lambda state: (state.limits.merged(given),
+                                         {**state.sources, **stamped}))
+    state, limits, sources = done.before, done.limits, done.sources
     warnings = ceiling_warnings(given)
     notes = state_warnings(state, rewritten=not dry_run)
     if context.json:

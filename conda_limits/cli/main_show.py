@@ -38,9 +38,7 @@ def execute(args: Namespace) -> int:
 
     from .common import (
         cpu_notes,
-        environment_lock,
         print_json,
-        read_sources,
         read_state,
         state_warnings,
         table,
@@ -54,10 +52,8 @@ def execute(args: Namespace) -> int:
 
         return show_file(args)
     prefix = target_prefix(args)
-    with environment_lock(prefix, shared=True):
-        state = read_state(prefix)
-        sources = read_sources(prefix)
-    limits = state.limits
+    state = read_state(prefix)
+    limits, sources = state.limits, state.sources
     warnings = state_warnings(state, rewritten=False) + unsafe_path_warnings(prefix, state)
     if context.json:
         data = to_json(prefix, limits, sources)

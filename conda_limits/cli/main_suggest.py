@@ -79,15 +79,14 @@ def execute(args: Namespace) -> int:
     from ..limits.model import Limit, LimitSet
     from ..usage import log
     from ..usage.suggest import MARGIN, suggest
-    from .common import environment_lock, print_json, read_state, refuse_windows, target_prefix
+    from .common import print_json, read_limits, refuse_windows, target_prefix
     from .exceptions import NothingToDoError
     from .main_set import write_given
 
     refuse_windows()
     prefix = target_prefix(args)
     margin = MARGIN if args.margin is None else args.margin
-    with environment_lock(prefix, shared=True):
-        limits = read_state(prefix).limits
+    limits = read_limits(prefix)
     current = {key: limit.effective for key, limit in limits.items()}
     if limits.mem is not None:
         current["mem"] = limits.mem

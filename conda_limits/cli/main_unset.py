@@ -34,16 +34,7 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
 
     from ..limits.model import LimitSet
-    from ..state import prefix_files
-    from .common import (
-        environment_lock,
-        print_json,
-        read_state,
-        state_warnings,
-        target_prefix,
-        to_json,
-        write_limits,
-    )
+    from .common import change, print_json, state_warnings, target_prefix, to_json
     from .exceptions import NothingToDoError
     from .options import given_switches
 
@@ -56,17 +47,12 @@ def execute(args: Namespace) -> int:
         return unset_in_file(args, keys)
     prefix = target_prefix(args)
     dry_run = bool(context.dry_run)
-    with environment_lock(prefix, shared=dry_run):
-        if args.limit_all:
-            # A broken record is no obstacle to removing everything.
-            state = prefix_files.check(prefix)
-            limits, removed = LimitSet(), []
-        else:
-            state = read_state(prefix)
-            limits = state.limits.without(keys)
-            removed = [k for k in keys if k in state.limits.names()]
-        if not dry_run:
-            write_limits(prefix, limits)
+    # A broken record is no obstacle to removing everything.
+    done = change(prefix, lambda state: (LimitSet() if args.limit_all else
+                                         state.limits.without(keys), None),
+                  broken_ok=args.limit_all)
+    state, limits = done.before, done.limits
+    removed = [] if args.limit_all else [k for k in keys if k in state.limits.names()]
     notes = [] if args.limit_all else state_warnings(state, rewritten=not dry_run)
     if args.limit_all and state.error is not None:
         notes.append(f"the limits record was broken ({state.error.problem}); "

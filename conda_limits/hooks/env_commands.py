@@ -132,8 +132,10 @@ def after_apply(command: str) -> None:
 
     from conda.base.context import context
 
-    from ..cli.common import environment_lock, write_limits
+    from ..cli.common import waiting
+    from ..cli.exceptions import conda_errors
     from ..cli.files import applied_report, file_prefix
+    from ..state.prefix_files import change
     from ..limits.defaults import OPT_OUT, from_file, merge
 
     plan = _pending.pop(command, None)
@@ -155,8 +157,8 @@ def after_apply(command: str) -> None:
     limits, sources = merge(plan.defaults, from_files)
     if command != "env_update" and not limits:
         return
-    with environment_lock(prefix):  # one change of the environment's limits at a time
-        write_limits(prefix, limits, sources)
+    with conda_errors(prefix):
+        change(prefix, lambda state: (limits, sources), broken_ok=True, on_wait=waiting(prefix))
     defaulted = [key for key in limits if key not in from_files[0]]
     named = ", ".join(str(env.path.absolute()) for env in files)
     if command == "env_update":

@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..limits.model import LimitSet
+    from ..state.prefix_files import State
+
+
+def _follow(state: State) -> tuple[LimitSet, None] | None:
+    """The recorded limits again, when the scripts no longer follow the thread variables."""
+    if state.error is not None or state.limits.cpu.pool_size() is None:
+        return None
+    return (state.limits, None) if state.out_of_date else None
 
 
 def after_env_vars(command: str) -> None:
@@ -17,24 +29,22 @@ def after_env_vars(command: str) -> None:
 
     from ..errors import LimitsError
     from ..printable import shown
-    from ..state import locking, prefix_files, record
+    from ..state import prefix_files, record
 
     prefix = Path(context.target_prefix)
     if not record.record_path(prefix).exists():
         return
     try:
-        with locking.environment(prefix):
-            state = prefix_files.check(prefix)
-            size = state.limits.cpu.pool_size()
-            if state.error is not None or size is None or not state.out_of_date:
-                return
-            prefix_files.write(prefix, state.limits)
-            own = prefix_files.own_pool_variables(prefix, state.limits)
+        done = prefix_files.change(prefix, _follow, broken_ok=True)
     except (LimitsError, OSError) as error:
         print(f"conda-limits: the activation scripts of {shown(prefix)} could not follow the "
               f"environment's variables ({error}); run `conda doctor --fix -p "
               f"{shown(prefix)}`", file=sys.stderr)
         return
+    size = done.limits.cpu.pool_size()
+    if not done.written or size is None:
+        return
+    own = prefix_files.own_pool_variables(prefix, done.limits)
     print(f"conda-limits: activation scripts updated: {followed(own, size)}", file=sys.stderr)
 
 

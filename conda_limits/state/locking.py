@@ -447,14 +447,15 @@ def _command_of(pid: int) -> str:
 
 
 def read_consistently(prefix: str | os.PathLike[str], read: Callable[[], T],
-                      consistent: Callable[[T], bool]) -> T:
+                      consistent: Callable[[T], bool],
+                      on_wait: Callable[[Holder | None], None] | None = None) -> T:
     """``read()`` under the environment's shared lock; when no lock could be taken and the
     result is not ``consistent``, once more (a writer that had just begun holds it now)."""
-    with environment(prefix, shared=True) as locked:
+    with environment(prefix, shared=True, on_wait=on_wait) as locked:
         result = read()
     if locked or consistent(result):
         return result
-    with environment(prefix, shared=True):
+    with environment(prefix, shared=True, on_wait=on_wait):
         return read()
 
 

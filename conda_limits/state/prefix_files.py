@@ -3,8 +3,10 @@
 Everything an environment needs at activation time is written into its prefix, so the
 scripts work without conda-limits (or conda's Python) being importable when they run.
 
-The record is the truth; the scripts are rendered from it. Every change holds the
-environment's lock (:mod:`conda_limits.state.locking`) and writes in this order, all or nothing
+The record is the truth; the scripts are rendered from it. Every change goes through
+:func:`change`, the one read-modify-write of an environment's limits: it holds the environment's
+lock (:mod:`conda_limits.state.locking`) once, reads the record once, lets the caller compute
+the new limits, validates them, and writes in this order, all or nothing
 (:mod:`conda_limits.state.transaction`):
 
 1. the record (written or removed);
@@ -20,6 +22,7 @@ script from the record and removes the temporary files the killed one left.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,31 +133,79 @@ def read(prefix: str | os.PathLike[str]) -> LimitSet:
 
 def write(prefix: str | os.PathLike[str], limits: LimitSet,
           sources: Sources | None = None) -> list[Path]:
-    """Make record and scripts in ``prefix`` match ``limits``; an empty set removes them.
+    """Make record and scripts in ``prefix`` match ``limits``; an empty set removes them
+    (:func:`change` with these limits, whatever the record held). ``sources`` None keeps
+    what the record says for the limits that stay. Returns the paths written or removed.
+    """
+    return change(prefix, lambda state: (limits, sources), broken_ok=True).written
 
-    ``sources`` says where the limits came from; None keeps what the record says for the
-    limits that stay. Holds the environment's lock (callers that read the record first
-    hold it around both). All or nothing: if any file cannot be written, the files already
-    changed are put back and :class:`PrefixNotWritable` is raised; any other exception
-    (``KeyboardInterrupt`` too) rolls back the same way and propagates. Every script is
-    rewritten that differs from the record, and the temporary files of interrupted writes
-    are removed. Raises :class:`UnsafePrefix` (nothing written) for limits in a prefix
-    whose path conda's activators expand, and :class:`~conda_limits.state.locking.LockTimeout`
-    when another process keeps the lock. Returns the paths written or removed.
+
+#: What :func:`change` asks of its caller: the new limits and their sources (None: the
+#: recorded sources of the limits that stay) for what is on disk; None leaves all as it is.
+Edit = Callable[["State"], "tuple[LimitSet, Sources | None] | None"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """What :func:`change` found on disk and what the environment has now."""
+
+    before: State  # the record and scripts as they were
+    limits: LimitSet  # the limits now (for a dry run: the limits it would write)
+    sources: Sources
+    written: list[Path] = field(default_factory=list)  # files written or removed
+    cleaned: list[Path] = field(default_factory=list)  # temporary files removed
+
+
+def change(prefix: str | os.PathLike[str], edit: Edit, *, dry_run: bool = False,
+           broken_ok: bool = False,
+           on_wait: Callable[[locking.Holder | None], None] | None = None) -> Change:
+    """The read-modify-write of an environment's limits: hold the environment's lock
+    (shared for a ``dry_run``, which writes nothing), read the record and compare the
+    scripts with it, ask ``edit`` for the new limits, refuse limits in a prefix whose path
+    conda's activators expand (:class:`UnsafePrefix`), then write the record and the scripts
+    (every script that differs, and the temporary files of interrupted writes are removed).
+
+    A broken record raises its :class:`~conda_limits.state.record.RecordError` unless
+    ``broken_ok`` (the edit then sees empty limits and ``before.error``). All or nothing: if a
+    file cannot be written, the files already changed are put back and
+    :class:`PrefixNotWritable` is raised; any other exception (``KeyboardInterrupt`` too)
+    rolls back the same way and propagates. A lock another process keeps raises
+    :class:`~conda_limits.state.locking.LockTimeout` (``on_wait`` is told whom it waits for).
     """
     prefix = Path(prefix)
-    if limits and unsafe_characters(prefix):
-        raise UnsafePrefix(prefix, unsafe_characters(prefix))
+    if dry_run or unsafe_characters(prefix):  # unsafe: refused before a lock file is made
+        before = check(prefix, on_wait=on_wait)
+        edited = _edited(prefix, before, edit, broken_ok)
+        if dry_run:
+            return Change(before, *(edited or (before.limits, before.sources)))
     try:
-        with locking.environment(prefix):
-            if sources is None:
-                sources = record.read_sources(prefix)
-            remove_leftovers(prefix)
-            return transaction.commit(_changes(prefix, limits, sources))
+        with locking.environment(prefix, on_wait=on_wait):
+            before = _check(prefix)
+            edited = _edited(prefix, before, edit, broken_ok)
+            if edited is None:
+                return Change(before, before.limits, before.sources)
+            cleaned = remove_leftovers(prefix)
+            written = transaction.commit(_changes(prefix, *edited))
+            return Change(before, *edited, written, cleaned)
     except locking.LockUnavailable as error:
         raise PrefixNotWritable(prefix, error.error) from None
     except OSError as error:
         raise PrefixNotWritable(prefix, error) from error
+
+
+def _edited(prefix: Path, before: State, edit: Edit,
+            broken_ok: bool) -> tuple[LimitSet, Sources] | None:
+    """The limits and sources ``edit`` makes of ``before``, validated for ``prefix``
+    (None: leave all as it is)."""
+    if before.error is not None and not broken_ok:
+        raise before.error
+    edited = edit(before)
+    if edited is None:
+        return None
+    limits, sources = edited[0], before.sources if edited[1] is None else edited[1]
+    if limits and unsafe_characters(prefix):
+        raise UnsafePrefix(prefix, unsafe_characters(prefix))
+    return limits, sources
 
 
 def _changes(prefix: Path, limits: LimitSet, sources: Sources) -> list[tuple[Path, bytes | None]]:
@@ -198,6 +249,7 @@ class State:
     out_of_date: list[Path] = field(default_factory=list)  # missing or differing scripts
     orphans: list[Path] = field(default_factory=list)  # scripts without a record
     leftovers: list[Path] = field(default_factory=list)  # temporary files of killed writes
+    sources: Sources = field(default_factory=dict)  # where the recorded limits came from
 
     @property
     def in_step(self) -> bool:
@@ -205,25 +257,27 @@ class State:
         return not (self.out_of_date or self.orphans or self.leftovers)
 
 
-def check(prefix: str | os.PathLike[str]) -> State:
+def check(prefix: str | os.PathLike[str],
+          on_wait: Callable[[locking.Holder | None], None] | None = None) -> State:
     """Read the record and compare the scripts with it, under the environment's shared
-    lock: a change in progress is waited for, never seen half-done."""
+    lock: a change in progress is waited for (``on_wait`` is told whom for), never seen
+    half-done."""
     prefix = Path(prefix)
     return locking.read_consistently(prefix, lambda: _check(prefix),
-                                     lambda state: state.in_step)
+                                     lambda state: state.in_step, on_wait)
 
 
 def _check(prefix: Path) -> State:
     left = leftovers(prefix)
     try:
-        limits = record.read(prefix)
+        limits, sources = record.read_with_sources(prefix)
     except record.RecordError as error:
         return State(LimitSet(), error, leftovers=left)
     wanted = {prefix / rel: text.encode("utf-8")
               for rel, text in render(limits, own_pool_variables(prefix, limits)).items()}
     out_of_date = [p for p, data in wanted.items() if not atomicfile.holds(p, data)]
     orphans = [p for p in script_paths(prefix) if p not in wanted and os.path.lexists(p)]
-    return State(limits, None, out_of_date, orphans, left)
+    return State(limits, None, out_of_date, orphans, left, sources)
 
 
 def stale_files(prefix: str | os.PathLike[str]) -> tuple[list[Path], list[Path]]:

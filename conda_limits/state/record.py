@@ -44,9 +44,18 @@ def record_path(prefix: str | os.PathLike[str]) -> Path:
 
 def read(prefix: str | os.PathLike[str]) -> LimitSet:
     """The environment's recorded limits (empty when there is no record)."""
+    return read_with_sources(prefix)[0]
+
+
+def read_with_sources(prefix: str | os.PathLike[str]) -> tuple[LimitSet, Sources]:
+    """The recorded limits and where each came from, from one reading of the record
+    (both empty when there is none)."""
     path = record_path(prefix)
     text = read_text(path)
-    return LimitSet() if text is None else loads(text, path)
+    if text is None:
+        return LimitSet(), {}
+    data = _load(text, path)
+    return _limits(data, path), _sources(data)
 
 
 def read_text(path: Path) -> str | None:
@@ -77,6 +86,10 @@ def read_sources(prefix: str | os.PathLike[str]) -> Sources:
         data = None if text is None else _load(text, path)
     except RecordError:
         return {}
+    return _sources(data)
+
+
+def _sources(data: Any) -> Sources:
     return provenance.from_record(data.get("sources")) if isinstance(data, dict) else {}
 
 
@@ -94,7 +107,10 @@ def _load(text: str, path: Path) -> Any:
 
 
 def loads(text: str, path: Path) -> LimitSet:
-    data = _load(text, path)
+    return _limits(_load(text, path), path)
+
+
+def _limits(data: Any, path: Path) -> LimitSet:
     if data is None:
         return LimitSet()
     if not isinstance(data, dict):
