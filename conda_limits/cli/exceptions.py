@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conda.exceptions import CondaError
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError, NotWritable
 from ..printable import shown
 
 
@@ -32,11 +32,9 @@ class PrefixNotWritableError(CondaLimitsError):
 
 
 class LimitsRecordError(CondaLimitsError):
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, hint: str) -> None:
         super().__init__("The environment's limits record is broken: %(problem)s\n"
-                         "Fix or remove the file, or run `conda limits unset --all` (it "
-                         "removes the record and the activation scripts, whatever they hold).",
-                         problem=problem)
+                         + _literal(hint), problem=problem)
 
 
 class LimitsFileError(CondaLimitsError):
@@ -53,13 +51,12 @@ class LimitsDefaultsError(CondaLimitsError):
     """Site defaults (``plugins: limits_defaults:`` in a .condarc) that cannot be used, or a
     bad ``CONDA_LIMITS_NO_DEFAULTS``."""
 
-    def __init__(self, problem: str, in_config: bool = True) -> None:
+    def __init__(self, problem: str, hint: str) -> None:
         from ..limits.defaults import KEY, OPT_OUT
 
-        hint = (" Fix or remove that default (%(key)s), or skip the defaults for this command "
-                "with %(opt_out)s=1." if in_config else "")
         # Passed as arguments: the problem quotes the configuration (see LimitsFileError).
-        super().__init__("%(problem)s\nThe environment was not created." + hint,
+        super().__init__("%(problem)s\nThe environment was not created."
+                         + (" " + _literal(hint) if hint else ""),
                          problem=problem, key=KEY, opt_out=OPT_OUT)
 
 
@@ -86,58 +83,29 @@ class RunLimitedError(CondaLimitsError):
         super().__init__("%(problem)s\nNothing was run.", problem=problem)
 
 
+def _literal(text: str) -> str:
+    """``text`` as part of a message that conda %-formats."""
+    return text.replace("%", "%%")
+
+
 def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
-    """The conda error that reports ``error``, an error of the conda-free core: the one place
-    that translates them. ``prefix`` is the environment the command was about, when known."""
-    # Imported here: this runs only when something went wrong.
-    from ..jupyter import kernelspec
-    from ..limits import defaults
-    from ..run import activation, command, process
-    from ..slurm import job, options, srun
-    from ..state import environment_yml, prefix_files, record
-    from ..system import memory_cap
-
-    if isinstance(error, record.RecordError):
-        return LimitsRecordError(str(error))
-    if isinstance(error, prefix_files.PrefixNotWritable):
-        return PrefixNotWritableError(shown(error.prefix), error.error.strerror or str(error.error))
-    if isinstance(error, environment_yml.EnvFileError):
-        return LimitsFileError(str(error))
-    if isinstance(error, defaults.DefaultsError):
-        return LimitsDefaultsError(str(error), in_config=error.in_config)
-    if isinstance(error, kernelspec.KernelSpecError):
-        return KernelInstallError(str(error))
-    if isinstance(error, command.CommandNotFound):
-        if error.problem:
-            return RunLimitedError(f"Cannot run {error.name!r}: {error.problem}.",
-                                   return_code=error.status)
-        where = f"the environment at {prefix}" if prefix else "the environment"
-        return RunLimitedError(f"Command not found: {error.name!r} is not on the PATH of "
-                               f"{where}.", return_code=127)
-    if isinstance(error, memory_cap.MemoryCapUnavailable):
-        from ..limits.resources import MEM
-        from ..limits.values import human
-
-        return RunLimitedError(
-            f"Cannot cap resident memory at {human(MEM, error.limit)} (mem) here: "
-            + "; ".join(error.reasons)
-            + ".\nRun as a user who may write a cgroup, let --mem-backend watch enforce it, "
-            "limit memory with --data instead, or run without the cap with --mem unlimited.")
-    if isinstance(error, (job.SlurmNotFound, options.SlurmOptionsError, srun.SrunError)):
-        return RunLimitedError(f"Cannot run the command with Slurm: {error}.")
-    from ..system import cpu_quota as quota
-
-    if isinstance(error, quota.CpuQuotaUnavailable):
-        return RunLimitedError(
-            f"Cannot hold the command to {error.cores} cores (cores) here: "
-            + "; ".join(error.reasons)
-            + ".\nRun as a user who may write a cgroup, or share the CPU with --threads "
-            "and --cpuset instead.")
-    if isinstance(error, (process.RunnerError, memory_cap.MemoryCapError, quota.CpuQuotaError,
-                          activation.ActivationError)):
-        return RunLimitedError(f"Cannot start the command: {error}.")
+    """The conda error that reports ``error``, an error of the conda-free core, by its kind:
+    the one place that translates them. ``prefix`` is the environment the command was about,
+    when known."""
+    if isinstance(error, NotWritable):
+        return PrefixNotWritableError(shown(error.prefix), error.reason)
+    if error.kind is Kind.RECORD:
+        return LimitsRecordError(str(error), error.hint)
+    if error.kind is Kind.FILE:
+        return LimitsFileError(error.report(prefix))
+    if error.kind is Kind.DEFAULTS:
+        return LimitsDefaultsError(str(error), error.hint)
+    if error.kind is Kind.KERNEL:
+        return KernelInstallError(error.report(prefix))
+    if error.kind is Kind.RUN:
+        return RunLimitedError(error.report(prefix), return_code=error.status)
     # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).
-    return CondaLimitsError("%(problem)s", problem=str(error))
+    return CondaLimitsError("%(problem)s", problem=error.report(prefix))
 
 
 @contextmanager

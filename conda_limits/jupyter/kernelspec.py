@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..printable import escape, shell_word, shown
 from ..state import atomicfile
 
@@ -29,6 +29,8 @@ _NAME_RE = re.compile(r"[a-zA-Z0-9._-]+")
 
 class KernelSpecError(LimitsError):
     """A kernelspec cannot be installed or removed; nothing was changed."""
+
+    kind = Kind.KERNEL
 
 
 @dataclass(frozen=True)

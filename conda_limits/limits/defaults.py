@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from . import cpu as cpu_settings
 from . import floors, provenance, resources
 from . import mem as mem_setting
@@ -40,8 +40,13 @@ NONE = ("", "0", "false", "no")
 class DefaultsError(LimitsError, ValueError):
     """Site defaults that cannot be used, or a bad ``CONDA_LIMITS_NO_DEFAULTS``."""
 
+    kind = Kind.DEFAULTS
+
     def __init__(self, message: str, *, in_config: bool = True) -> None:
         self.in_config = in_config  # the configuration is at fault (not the variable)
+        if in_config:
+            self.hint = (f"Fix or remove that default ({KEY}), or skip the defaults for this "
+                         f"command with {OPT_OUT}=1.")
         super().__init__(message)
 
 

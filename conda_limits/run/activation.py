@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits import resources
 from ..limits.values import Value
 from ..shells.protocol import ACTIVATE_D, HARD_KEY, POSIX_SCRIPT, parse_figure, saved_name
@@ -32,6 +32,9 @@ OWN_SCRIPT = POSIX_SCRIPT  # conda-limits' own .sh scripts, skipped here (see th
 
 class ActivationError(LimitsError, ValueError):
     """An activation that cannot be handed to a shell (e.g. a variable name sh cannot set)."""
+
+    kind = Kind.RUN
+    heading = "Cannot start the command"
 
 
 @dataclass(frozen=True)

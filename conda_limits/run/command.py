@@ -36,6 +36,12 @@ class CommandNotFound(RunnerError):
         super().__init__(f"cannot run {name}: {problem}" if problem else
                          f"command not found: {name} (not on the environment's PATH)")
 
+    def report(self, prefix: Path | None = None) -> str:
+        if self.problem:
+            return f"Cannot run {self.name!r}: {self.problem}."
+        where = f"the environment at {prefix}" if prefix else "the environment"
+        return f"Command not found: {self.name!r} is not on the PATH of {where}."
+
 
 def find_command(command: Sequence[str], activation: Activation) -> None:
     """Raise :class:`CommandNotFound` when ``command`` cannot be run.

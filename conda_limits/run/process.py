@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits import resources
 from ..limits.values import UNLIMITED, Value, human
 from ..system import rlimits
@@ -67,6 +67,9 @@ POLL_INTERVAL = 0.05
 
 class RunnerError(LimitsError, RuntimeError):
     """The command could not be started; it did not run."""
+
+    kind = Kind.RUN
+    heading = "Cannot start the command"
 
 
 class Outcome(NamedTuple):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits.model import LimitSet
 from ..printable import escape
 from ..run.activation import Activation, ActivationError, from_prefix
@@ -35,6 +35,9 @@ COMMENT = "conda-limits:"
 
 class SlurmNotFound(LimitsError, RuntimeError):
     """srun is not installed (or not on PATH) here; nothing was run."""
+
+    kind = Kind.RUN
+    heading = "Cannot run the command with Slurm"
 
     def __init__(self, path: str) -> None:
         self.path = path

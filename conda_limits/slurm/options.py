@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits.cpu import CpuSettings
 from ..limits.model import LimitSet
 
@@ -41,6 +41,9 @@ _NO_ARGUMENT_SHORT = frozenset("EHhkKlOQsuvVXZI")
 
 class SlurmOptionsError(LimitsError, ValueError):
     """The user's srun options cannot be used; the message says why."""
+
+    kind = Kind.RUN
+    heading = "Cannot run the command with Slurm"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..run.process import FORWARDED
 
 _HELD = {signal.SIGCHLD, *FORWARDED}
@@ -34,6 +34,9 @@ _OWN_LINES = (b"srun: ", b"slurmstepd")
 
 class SrunError(LimitsError, RuntimeError):
     """srun could not be started; nothing ran."""
+
+    kind = Kind.RUN
+    heading = "Cannot run the command with Slurm"
 
 
 @dataclass(frozen=True)

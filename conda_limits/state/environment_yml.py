@@ -27,7 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits.model import Limit, LimitSet, SchemaError, parse_limits
 from ..printable import escape
 from . import atomicfile, locking, userfile
@@ -46,6 +46,8 @@ _ROOT_CONTENT = re.compile(r"[^\s#]")  # a line starting (at column 0) with cont
 
 class EnvFileError(LimitsError):
     """An environment file that cannot be read, understood or edited (1-based position)."""
+
+    kind = Kind.FILE
 
     def __init__(self, path: str | os.PathLike[str], problem: str,
                  line: int | None = None, column: int | None = None) -> None:

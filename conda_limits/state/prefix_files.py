@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LimitsError
+from ..errors import LimitsError, NotWritable
 from ..limits.model import LimitSet
 from ..limits.provenance import Sources
 from ..shells.families import FAMILIES
@@ -38,13 +38,13 @@ from . import atomicfile, locking, record, transaction
 UNSAFE_CHARACTERS = "$`\"\\\n"
 
 
-class PrefixNotWritable(LimitsError, OSError):
+class PrefixNotWritable(NotWritable, OSError):
     """The environment's files cannot be written; nothing was changed."""
 
     def __init__(self, prefix: Path, error: OSError) -> None:
-        self.prefix = prefix
         self.error = error
-        super().__init__(f"cannot write the limits of {prefix}: {error.strerror or error}")
+        reason = error.strerror or str(error)
+        super().__init__(prefix, reason, f"cannot write the limits of {prefix}: {reason}")
 
 
 class UnsafePrefix(LimitsError, ValueError):

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits import provenance
 from ..limits.model import LimitSet, SchemaError, parse_limits
 from ..limits.provenance import Sources
@@ -31,6 +31,10 @@ HEADER = (
 
 class RecordError(LimitsError):
     """The record exists but cannot be read or understood; ``problem`` is printable."""
+
+    kind = Kind.RECORD
+    hint = ("Fix or remove the file, or run `conda limits unset --all` (it removes the record "
+            "and the activation scripts, whatever they hold).")
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 from ..limits.cpu import Cores
 from . import cgroups
 from .cgroups import Hierarchies, Scope
@@ -48,9 +48,20 @@ class CpuQuotaUnavailable(LimitsError):
         super().__init__("no cgroup backend can enforce a CPU quota here: "
                          + "; ".join(self.reasons))
 
+    kind = Kind.RUN
+    hint = ("Run as a user who may write a cgroup, or share the CPU with --threads and "
+            "--cpuset instead.")
+
+    def report(self, prefix: Path | None = None) -> str:
+        return (f"Cannot hold the command to {self.cores} cores (cores) here: "
+                f"{'; '.join(self.reasons)}.\n{self.hint}")
+
 
 class CpuQuotaError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
+
+    kind = Kind.RUN
+    heading = "Cannot start the command"
 
 
 def quota_us(cores: Cores) -> int:
