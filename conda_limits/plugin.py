@@ -56,12 +56,9 @@ def conda_settings() -> Iterator[CondaSetting]:
     `plugins: limits_record_usage:` turns the usage log off for a user;
     `plugins: limits_allow_tiny:` accepts values below what programs need;
     `plugins: limits_mem_backend:` picks how --mem is enforced."""
-    from .hooks import mem_backend_setting, site_defaults, tiny_setting, usage_setting
+    from .hooks.settings import settings
 
-    yield from site_defaults.settings()
-    yield from usage_setting.settings()
-    yield from tiny_setting.settings()
-    yield from mem_backend_setting.settings()
+    yield from settings()
 
 
 @hookimpl

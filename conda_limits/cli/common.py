@@ -31,6 +31,15 @@ def target_prefix(args: Namespace) -> Path:
     return prefix
 
 
+def recording_allowed() -> bool:
+    """Whether this user's conda configuration lets runs be recorded
+    (``plugins: limits_record_usage``)."""
+    from ..run.conda_env import plugin_flag
+    from ..usage.optout import SETTING
+
+    return plugin_flag(SETTING, True)
+
+
 def refuse_windows() -> None:
     if sys.platform == "win32":
         from .exceptions import LimitsNotSupportedError

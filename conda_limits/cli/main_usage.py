@@ -62,7 +62,7 @@ def _count(text: str) -> int:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from ..hooks.usage_setting import configured
+    from .common import recording_allowed
     from ..usage import log
     from ..usage.optout import off_reason
     from .common import print_json, refuse_windows, target_prefix
@@ -72,7 +72,7 @@ def execute(args: Namespace) -> int:
     if args.disable or args.enable or args.clear:
         return _switch(args, prefix)
     entries = log.read(prefix)
-    reason = off_reason(prefix, configured=configured())
+    reason = off_reason(prefix, configured=recording_allowed())
     runs = entries.runs[-args.last:] if args.last else entries.runs
     if context.json:
         print_json({"prefix": str(prefix), "recording": reason is None, "off_reason": reason,
@@ -124,7 +124,7 @@ def report(prefix: Path, entries: Entries, last: int, reason: str | None) -> lis
 def _switch(args: Namespace, prefix: Path) -> int:
     from conda.base.context import context
 
-    from ..hooks.usage_setting import configured
+    from .common import recording_allowed
     from ..usage import log, optout
     from .common import print_json
 
@@ -152,7 +152,7 @@ def _switch(args: Namespace, prefix: Path) -> int:
     if context.json:
         print_json({"prefix": str(prefix), "changed": changed, "dry_run": dry_run,
                     "removed": [str(path) for path in removed],
-                    "recording": optout.off_reason(prefix, configured=configured()) is None})
+                    "recording": optout.off_reason(prefix, configured=recording_allowed()) is None})
         return 0
     print(text)
     return 0

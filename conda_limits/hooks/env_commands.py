@@ -135,8 +135,8 @@ def after_apply(command: str) -> None:
     from ..cli.common import waiting
     from ..cli.exceptions import conda_errors
     from ..cli.files import applied_report, file_prefix
-    from ..state.prefix_files import change
     from ..limits.defaults import OPT_OUT, from_file, merge
+    from ..state.prefix_files import change
 
     plan = _pending.pop(command, None)
     if not plan or context.dry_run:

@@ -1,6 +1,6 @@
 """Site defaults in conda's configuration: the ``limits_defaults`` setting (conda >= 24.3).
 
-``plugin.py`` registers :func:`settings` through conda's settings hook, so conda reads
+``plugin.py`` registers the setting (:mod:`conda_limits.hooks.settings`), so conda reads
 ``plugins: limits_defaults:`` from every ``.condarc`` it reads, merges them as it merges any
 mapping (a later file wins per limit; ``#!final`` is honoured) and lists the setting in
 ``conda config --describe``. :func:`configured` hands the create hooks the merged defaults,
@@ -16,27 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..limits.defaults import OPT_OUT, SETTING
-from . import conda_setting
 
 if TYPE_CHECKING:
-    from conda.plugins.types import CondaSetting
-
     from ..limits.model import LimitSet
     from ..limits.provenance import Sources
-
-DESCRIPTION = (
-    "conda-limits: default resource limits of every environment created from now on, e.g. "
-    "{vmem: 4G, nofile: 1024}. Names and values as in environment.yml's `limits:` "
-    "(soft limits only); an environment.yml's own limits win. "
-    f"{OPT_OUT}=1 (or =vmem,nofile) skips them for one command."
-)
-
-
-def settings() -> Iterator[CondaSetting]:
-    """The ``CondaSetting`` of the defaults, if this conda has settings plugins."""
-    # A plain value per limit: conda's configuration types cannot hold a value that is
-    # either a scalar or a {soft, hard} mapping.
-    return conda_setting(SETTING, DESCRIPTION, mapping=True)
 
 
 def configured() -> tuple[LimitSet, Sources]:
@@ -110,7 +93,7 @@ def _per_file(config: Any) -> Iterator[tuple[str, Any]]:
             raise DefaultsError(f"CONDA_PLUGINS_{SETTING.upper()} is set, but conda's "
                                 "environment variables cannot hold a mapping of limits: unset "
                                 "it, and write the defaults in a .condarc")
-        value = _plain(raw)
+        value = plain(raw)
         if value is not None:  # `limits_defaults:` left empty: conda ignores it too
             yield str(source), _as_written(source, value)
 
@@ -146,13 +129,14 @@ def _read_again(source: Any) -> Any:
     return plugins.get(SETTING) if isinstance(plugins, Mapping) else None
 
 
-def _plain(raw: Any) -> Any:
-    """A raw configuration value as plain Python (mappings, lists and scalars)."""
+def plain(raw: Any) -> Any:
+    """A raw parameter of conda's configuration (a .condarc's, the command line's) as plain
+    Python (mappings, lists and scalars)."""
     value = raw.value(None)
     if isinstance(value, Mapping):
-        return {key: _plain(child) for key, child in value.items()}
+        return {key: plain(child) for key, child in value.items()}
     if isinstance(value, tuple):
-        return [_plain(child) for child in value]
+        return [plain(child) for child in value]
     return value
 
 
