@@ -76,15 +76,13 @@ def conda_pre_commands() -> Iterator[CondaPreCommand]:
 
 @hookimpl
 def conda_post_commands() -> Iterator[CondaPostCommand]:
-    """Apply environment.yml's `limits:` after create/update; add them to exports."""
+    """Add an environment's limits to exports; keep its scripts in step with its variables.
+    (What create/update apply comes from the pre-command: see ``hooks/env_commands.py``.)"""
     from conda.plugins.types import CondaPostCommand
 
     from .cli import later
-    from .hooks import APPLY_COMMANDS, ENV_VARS_COMMANDS, EXPORT_COMMANDS
+    from .hooks import ENV_VARS_COMMANDS, EXPORT_COMMANDS
 
-    yield CondaPostCommand(name="conda-limits-apply-environment-file",
-                           action=later("hooks.env_commands:after_apply"),
-                           run_for=set(APPLY_COMMANDS))
     yield CondaPostCommand(name="conda-limits-export",
                            action=later("hooks.env_commands:after_export"),
                            run_for=set(EXPORT_COMMANDS))

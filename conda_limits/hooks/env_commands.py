@@ -16,48 +16,57 @@ Pre- and post-command hooks (conda >= 23.7), registered in ``plugin.py``:
   stdout. Other formats cannot carry them: a note on stderr says so.
 
 A command whose files have no ``limits:`` key and no defaults to apply, or an environment
-without limits, is left to conda alone. Loaded on every conda command that collects hooks:
-imports stay inside functions.
+without limits, is left to conda alone.
+
+What the pre-command read and validated reaches the post-command of the same command without
+module state: the pre-command registers a :class:`Plan` with conda's plugin manager, a plugin
+whose post-command applies it and unregisters it. Each file is read once, by the pre-command.
+conda hands pre- and post-commands only the command's name: there is no public API for its
+arguments, which this module reads where conda's configuration keeps them
+(:func:`argument`). Imported only when conda runs one of these commands (``plugin.py`` names
+the functions through :func:`conda_limits.cli.later`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda.plugins import hookimpl
+
 from . import CREATE_COMMANDS
 
 if TYPE_CHECKING:
+    from conda.plugins.types import CondaPostCommand
+
     from ..limits.model import LimitSet
     from ..limits.provenance import Sources
     from ..state.environment_yml import EnvFile
 
 YAML_FORMAT = "environment-yaml"
 JSON_FORMAT = "environment-json"
+#: The name of a :class:`Plan` as a plugin of conda's, and of its post-command.
+PLAN = "conda-limits-apply-environment-file"
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What a create/update must apply: the files with limits, the site defaults."""
+def argument(name: str) -> Any:
+    """An argument of the running conda command, as plain Python (None when not given).
 
-    files: list[EnvFile]
-    defaults: tuple[LimitSet, Sources]
-
-
-_pending: dict[str, _Plan] = {}  # command -> what it must apply
-
-
-def _args() -> Mapping[str, Any]:
-    """The parsed arguments of the running conda command (as conda's context keeps them)."""
+    Read from the configuration source ``cmd_line`` of conda's context, where conda keeps the
+    parsed command line (``context.raw_data``, and each raw parameter's ``value``).
+    """
     from conda.base.context import context
 
-    return getattr(context, "_argparse_args", None) or {}
+    from .site_defaults import plain
+
+    raw = context.raw_data.get("cmd_line", {}).get(name)
+    return None if raw is None else plain(raw)
 
 
-def _file_args(args: Mapping[str, Any]) -> list[str]:
-    files = args.get("file")  # a list for `create`, a string for `env_create`/`env_update`
+def _file_args() -> list[str]:
+    files = argument("file")  # a list for `create`, a string for `env_create`/`env_update`
     if isinstance(files, str):
         return [files]
     return [str(f) for f in files or ()]
@@ -69,8 +78,9 @@ def _consequence(command: str) -> str:
 
 
 def _read(path: str, command: str) -> EnvFile | None:
-    """The file if YAML finds a ``limits`` key at its top level, validated (values below the
-    floors refused unless allowed); None for anything conda alone deals with."""
+    """The environment file (read once; its limits validated, values below the floors refused
+    unless allowed); None for anything conda alone deals with: missing, not text, not an
+    environment file (an explicit or requirements file)."""
     from ..cli.exceptions import LimitsFileError
     from ..cli.tiny import refuse_in_file
     from ..state import environment_yml
@@ -80,11 +90,11 @@ def _read(path: str, command: str) -> EnvFile | None:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None  # missing, a URL, not text: conda reports it
-    if not _has_limits_key(text):
-        return None  # no limits, or not an environment file (an explicit or requirements file)
     try:
         env = environment_yml.loads(text, file)
     except environment_yml.EnvFileError as error:
+        if not _has_limits_key(text):
+            return None  # not YAML, not a mapping: conda says so
         raise LimitsFileError(str(error), _consequence(command)) from None
     refuse_in_file(env, _consequence(command))
     return env
@@ -93,6 +103,8 @@ def _read(path: str, command: str) -> EnvFile | None:
 def _has_limits_key(text: str) -> bool:
     """Whether YAML reads ``text`` as a mapping with a ``limits`` key, however it is written:
     quoted, escaped, in a flow mapping, through a merge key."""
+    from collections.abc import Mapping
+
     from ruamel.yaml.error import YAMLError
 
     from ..state.environment_yml import KEY
@@ -105,63 +117,96 @@ def _has_limits_key(text: str) -> bool:
     return isinstance(data, Mapping) and KEY in data
 
 
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """What a create/update applies once conda has done its part: the files' limits over
+    the site defaults. A conda plugin for the one command it was made for."""
+
+    command: str
+    files: tuple[EnvFile, ...]  # the command's files with a `limits:` key
+    named: tuple[EnvFile, ...]  # every file that was read: the environment's name may be in one
+    defaults: tuple[LimitSet, Sources]
+    name: str | None  # -n
+    prefix: str | None  # -p
+
+    @hookimpl
+    def conda_post_commands(self) -> Iterator[CondaPostCommand]:
+        from conda.plugins.types import CondaPostCommand
+
+        yield CondaPostCommand(name=PLAN, action=self.after, run_for={self.command})
+
+    def after(self, command: str) -> None:
+        """Post-command: apply the plan (once: it leaves conda's plugins first)."""
+        _forget_plan()
+        after_apply(self)
+
+
+def _forget_plan() -> None:
+    """Unregister the plan of an earlier command (one that failed never ran its post-command)."""
+    from conda.base.context import context
+
+    manager = context.plugin_manager
+    if manager.get_plugin(PLAN) is not None:
+        manager.unregister(name=PLAN)
+
+
 def before_apply(command: str) -> None:
-    """Pre-command: validate the limits of the command's files and the site defaults a new
-    environment gets; fail before conda acts."""
-    _pending.pop(command, None)
-    args = _args()
-    files = [env for env in (_read(path, command) for path in _file_args(args)) if env]
-    defaults = _defaults(command, args)
+    """Pre-command: read the command's files, validate their limits and the site defaults
+    a new environment gets, and fail before conda acts; register what is to be applied."""
+    from conda.base.context import context
+
+    _forget_plan()
+    named = [env for env in (_read(path, command) for path in _file_args()) if env]
+    files = tuple(env for env in named if env.has_limits)
+    defaults = _defaults(command)
     if files or defaults[0]:
-        _pending[command] = _Plan(files, defaults)
+        plan = Plan(command, files, tuple(named), defaults, argument("name"),
+                    argument("prefix"))
+        context.plugin_manager.register(plan, name=PLAN)
 
 
-def _defaults(command: str, args: Mapping[str, Any]) -> tuple[LimitSet, Sources]:
+def _defaults(command: str) -> tuple[LimitSet, Sources]:
     """The site defaults a new environment gets (none for an update or a clone)."""
     from ..limits.model import LimitSet
     from .site_defaults import configured
 
-    if command not in CREATE_COMMANDS or args.get("clone"):
+    if command not in CREATE_COMMANDS or argument("clone"):
         return LimitSet(), {}
     return configured()
 
 
-def after_apply(command: str) -> None:
-    """Post-command: give the environment the files' limits over the defaults, and say so."""
+def after_apply(plan: Plan) -> None:
+    """Give the environment the files' limits over the defaults, and say so."""
     import sys
 
     from conda.base.context import context
 
     from ..cli.common import waiting
-    from ..cli.exceptions import conda_errors
+    from ..cli.exceptions import CondaLimitsError, conda_errors
     from ..cli.files import applied_report, file_prefix
     from ..limits.defaults import OPT_OUT, from_file, merge
     from ..state.prefix_files import change
 
-    plan = _pending.pop(command, None)
-    if not plan or context.dry_run:
+    if context.dry_run:
         return
     files = plan.files
     what = (f"the `limits:` section of {files[0].path}" if files else "the default limits")
     if sys.platform == "win32":
         _say([f"conda-limits: Windows has no resource limits; {what} was not applied."])
         return
-    args = _args()
-    prefix = file_prefix(args.get("name"), args.get("prefix"), files or _named(args))
+    prefix = file_prefix(plan.name, plan.prefix, plan.named)
     if not (prefix / "conda-meta").is_dir():
-        from ..cli.exceptions import CondaLimitsError
-
         raise CondaLimitsError(f"conda-limits cannot find the environment at {prefix} to apply "
                           + (", ".join(f"the limits of {env.path}" for env in files) or what))
     from_files = merge(*(from_file(env.limits, env.path) for env in files))
     limits, sources = merge(plan.defaults, from_files)
-    if command != "env_update" and not limits:
+    if plan.command != "env_update" and not limits:
         return
     with conda_errors(prefix):
         change(prefix, lambda state: (limits, sources), broken_ok=True, on_wait=waiting(prefix))
     defaulted = [key for key in limits if key not in from_files[0]]
     named = ", ".join(str(env.path.absolute()) for env in files)
-    if command == "env_update":
+    if plan.command == "env_update":
         heading = f"Updated the limits of the environment at {prefix} from {named}"
     elif files and defaulted:
         heading = f"Applied the limits of {named} and site defaults to the environment at {prefix}"
@@ -177,22 +222,6 @@ def after_apply(command: str) -> None:
         lines.append("conda's \"EnvironmentSectionNotValid ... - limits\" notice does not apply: "
                      "conda-limits reads that section.")
     _say(lines)
-
-
-def _named(args: Mapping[str, Any]) -> list[EnvFile]:
-    """The command's environment files that parse, for the name they give the environment
-    (none needed with -n/-p)."""
-    from ..state import environment_yml
-
-    if args.get("name") or args.get("prefix"):
-        return []
-    out = []
-    for path in _file_args(args):
-        try:
-            out.append(environment_yml.load(path))
-        except environment_yml.EnvFileError:
-            pass  # not an environment.yml (a requirements or explicit file): no name in it
-    return out
 
 
 def _say(lines: list[str]) -> None:
@@ -213,7 +242,6 @@ def after_export(command: str) -> None:
     from ..cli.exceptions import LimitsFileError
     from ..state import environment_yml, locking, record
 
-    args = _args()
     prefix = Path(context.target_prefix)
     try:
         with locking.environment(prefix, shared=True):
@@ -223,8 +251,8 @@ def after_export(command: str) -> None:
         return
     if not limits:
         return
-    file = args.get("file")
-    file_format, stdout_format = _export_formats(args, file)
+    file = argument("file")
+    file_format, stdout_format = _export_formats(file)
     lost = None
     try:
         if file is None:  # nothing was written to a file
@@ -256,7 +284,7 @@ def _selector(prefix: Path) -> str:
     return f"-p {prefix}" if label == str(prefix) else f"-n {label}"
 
 
-def _export_formats(args: Mapping[str, Any], file: str | None) -> tuple[str | None, str | None]:
+def _export_formats(file: str | None) -> tuple[str | None, str | None]:
     """The formats conda wrote to the file and to stdout (None: not written)."""
     from conda.base.context import context
 
@@ -264,7 +292,7 @@ def _export_formats(args: Mapping[str, Any], file: str | None) -> tuple[str | No
     if not hasattr(manager, "get_environment_exporter_by_format"):
         # conda < 25.7: the file is YAML, and stdout gets YAML (JSON with --json) as well.
         return (YAML_FORMAT if file else None), (JSON_FORMAT if context.json else YAML_FORMAT)
-    chosen = args.get("format")
+    chosen = argument("format")
     if chosen:
         name = manager.get_environment_exporter_by_format(chosen).name
     elif file:
