@@ -61,6 +61,10 @@ class EnvFileError(LimitsError):
         super().__init__(f"{where}: {self.problem}")
 
 
+#: :attr:`EnvFile.loaded` of a file whose whole document was not loaded (None is a document).
+NOT_LOADED: Any = object()
+
+
 @dataclass(frozen=True)
 class EnvFile:
     """A loaded environment file: its text, its validated limits and where its top-level
@@ -74,12 +78,13 @@ class EnvFile:
     bom: str = ""
     outline: Outline | None = field(default=None, repr=False, compare=False)
     # ``outline`` None: the file was read the careful way (``data``) from the start.
+    loaded: Any = field(default=NOT_LOADED, repr=False, compare=False)  # ``data``, if read
 
     @cached_property
     def data(self) -> Any:
         """The whole document, round-trip loaded (ruamel.yaml types; None when empty).
         Loaded when first asked for: a large file's reads and edits never need it."""
-        return _parse(self.text, self.path)
+        return _parse(self.text, self.path) if self.loaded is NOT_LOADED else self.loaded
 
     @property
     def name(self) -> str | None:
@@ -187,9 +192,7 @@ def loads(text: str, path: str | os.PathLike[str] = "<string>") -> EnvFile:
         limits = parse_limits(data[KEY], where=data) if data and has_limits else LimitSet()
     except SchemaError as error:
         raise EnvFileError(path, error.message, error.line, error.column) from None
-    env = EnvFile(path, text, limits, has_limits, newline, bom)
-    env.__dict__["data"] = data  # already loaded: the cached property's value
-    return env
+    return EnvFile(path, text, limits, has_limits, newline, bom, loaded=data)
 
 
 def _loads_by_outline(text: str, path: Path, newline: str, bom: str) -> EnvFile | None:
