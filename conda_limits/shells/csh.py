@@ -69,13 +69,6 @@ if ( $?__cl_rows ) then
 endif
 """
 
-CLEANUP = """\
-unset __cl_lvl __cl_k __cl_rows __cl_r __cl_s __cl_h __cl_v __cl_c __cl_t __cl_u __cl_x \\
-    __cl_y __cl_i __cl_done __cl_slow __cl_p __cl_label __cl_words __cl_csh __cl_blk \\
-    __cl_letter __cl_shblk __cl_name __cl_unit __cl_g __cl_f __cl_o __cl_1 __cl_2 __cl_3 \\
-    __cl_4 __cl_5 __cl_6 __cl_7 __cl_8 __cl_9
-"""
-
 # POSIX sh units for the no-/proc fallback: -f/-c count 512-byte blocks there.
 _SH_BLOCK = {"fsize": 512, "core": 512}
 
@@ -231,7 +224,8 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
                  "else",
                  f"    set __cl_c = {hard}",
                  "endif"]
-    body += [f'set __cl_t = {soft if limit.soft is not None else chr(34) + "$__cl_s" + chr(34)}',
+    target = soft if limit.soft is not None else '"$__cl_s"'
+    body += [f"set __cl_t = {target}",
              *_above("$__cl_t", "$__cl_c"),
              "if ( $__cl_x ) then"]
     if limit.soft is not None:
@@ -448,7 +442,7 @@ def render_activate(limits: LimitSet) -> str:
         rows = TRIAL_ROWS.format(trial=_trial(pairs))
     for resource, limit in limits.items_with_resource():
         lines += _apply(resource, limit)
-    return header(True, SHELL) + _flat(SETUP + rows + "\n".join(lines) + "\n" + END + CLEANUP)
+    return header(True, SHELL) + _flat(cleaned(SETUP + rows + "\n".join(lines) + "\n" + END))
 
 
 def render_deactivate(limits: LimitSet) -> str:
@@ -463,7 +457,14 @@ def render_deactivate(limits: LimitSet) -> str:
         lines += _restore(resource)
     lines += _slow_restore()
     lines.append(f"unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}")
-    return header(False, SHELL) + _flat(SETUP + "\n".join(lines) + "\n" + END + CLEANUP)
+    return header(False, SHELL) + _flat(cleaned(SETUP + "\n".join(lines) + "\n" + END))
+
+
+def cleaned(script: str) -> str:
+    """``script`` and, at its end, an ``unset`` of every temporary variable it uses."""
+    names = protocol.temporaries(script)
+    lines = [" ".join(names[i:i + 12]) for i in range(0, len(names), 12)]
+    return script + "unset " + " \\\n".join(lines) + "\n"
 
 
 __all__ = ["render_activate", "render_deactivate"]

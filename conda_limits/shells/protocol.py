@@ -15,6 +15,7 @@ This module imports nothing but the resource table: the renderers and the runner
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..limits.resources import Kind, Resource
@@ -42,6 +43,7 @@ WARNED = "_CONDA_LIMITS_WARNED"
 #: Every function and variable the scripts use while they run starts with this, and none is
 #: left behind (short: shells parse the text on every activation).
 PREFIX = "__cl_"
+_TEMPORARY = re.compile(rf"\b{PREFIX}\w+")
 
 #: Row of each limit in /proc/self/limits (the header is row 0) where the kernel numbers
 #: limits the generic way (x86, arm, riscv...: RLIMIT_* + 1). The scripts check the row's
@@ -83,6 +85,12 @@ def saved_name(level: int | str, name: str) -> str:
 def hard_name(level: int | str, resource_key: str) -> str:
     """``_CONDA_LIMITS_<level>_HARD_<KEY>``: the hard value before activation lowered it."""
     return saved_name(level, f"{HARD_KEY}_{resource_key}")
+
+
+def temporaries(script: str) -> list[str]:
+    """The names in ``script`` that start with :data:`PREFIX`, in the order they first
+    appear: what the script must unset (or may, for a word that names nothing) at its end."""
+    return list(dict.fromkeys(_TEMPORARY.findall(script)))
 
 
 def figure(value: Value | None) -> str:
