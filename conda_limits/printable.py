@@ -42,3 +42,10 @@ def shell_word(value: object) -> str:
 def shown(value: object) -> str:
     """``str(value)`` escaped: a path or name for a message."""
     return escape(str(value))
+
+
+def brief(raw: object, width: int = 60) -> str:
+    """A raw value (from a file or a command line) for a message: a string quoted, anything
+    cut to ``width`` characters."""
+    text = repr(raw) if isinstance(raw, str) else str(raw)
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -146,7 +146,7 @@ def execute(args: Namespace) -> int:
 
 def records(prefix: Path, no_record: bool) -> bool:
     """Whether this run goes into the usage log (flag, variable, marker, .condarc)."""
-    from .common import recording_allowed
     from ..usage.optout import off_reason
+    from .common import recording_allowed
 
     return off_reason(prefix, flag=no_record, configured=recording_allowed()) is None

@@ -62,10 +62,9 @@ def _count(text: str) -> int:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from .common import recording_allowed
     from ..usage import log
     from ..usage.optout import off_reason
-    from .common import print_json, refuse_windows, target_prefix
+    from .common import print_json, recording_allowed, refuse_windows, target_prefix
 
     refuse_windows()
     prefix = target_prefix(args)
@@ -124,9 +123,8 @@ def report(prefix: Path, entries: Entries, last: int, reason: str | None) -> lis
 def _switch(args: Namespace, prefix: Path) -> int:
     from conda.base.context import context
 
-    from .common import recording_allowed
     from ..usage import log, optout
-    from .common import print_json
+    from .common import print_json, recording_allowed
 
     dry_run = bool(context.dry_run)
     would = "would be" if dry_run else "is"

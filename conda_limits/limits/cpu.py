@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 from ..errors import LimitsError
+from ..printable import brief
 from . import affinity
 from .values import WrittenInt
 
@@ -81,12 +82,8 @@ class InvalidCpuSetting(LimitsError, ValueError):
         self.key = key
         self.raw = raw
         self.reason = reason or f"expected {ACCEPTED[key]}"
-        super().__init__(f"invalid value {_show(raw)} for {key}: {self.reason}")
+        super().__init__(f"invalid value {brief(raw)} for {key}: {self.reason}")
 
-
-def _show(raw: object) -> str:
-    text = repr(raw) if isinstance(raw, str) else str(raw)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse(key: str, raw: object) -> CpuValue:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import Kind, LimitsError
+from ..printable import brief
 from . import cpu as cpu_settings
 from . import floors, provenance, resources
 from . import mem as mem_setting
@@ -68,13 +69,13 @@ def parse(where: str, data: Any) -> LimitSet:
             try:
                 mem = mem_setting.parse_mem(raw)
             except InvalidValue as error:
-                raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
+                raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) from None
             continue
         if key in cpu_settings.KEYS:
             try:
                 cpu_settings.parse(key, raw)
             except cpu_settings.InvalidCpuSetting as error:
-                raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) \
+                raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) \
                     from None
             cpu[key] = raw
             continue
@@ -89,7 +90,7 @@ def parse(where: str, data: Any) -> LimitSet:
         try:
             out[key] = Limit(parse_value(resource, raw))
         except InvalidValue as error:
-            raise config_error(where, f"{error.reason} (got {_brief(raw)})", key) from None
+            raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) from None
     return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
 
 
@@ -97,7 +98,7 @@ def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:
     """Raise :class:`DefaultsError` for the first default below its floor (``floors.py``),
     naming the file it came from; ``hint`` says how to allow it."""
     tiny = [(resource, value) for resource, limit in limits.items_with_resource()
-            for _which, value in floors.tiny_values(limit, resource)]
+            if (value := limit.tiny(resource)) is not None]
     if floors.is_tiny(MEM, limits.mem):
         tiny.append((MEM, limits.mem))  # type: ignore[arg-type]
     for resource, value in tiny[:1]:
@@ -110,12 +111,8 @@ def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:
 def _kind(data: Any) -> str:
     if isinstance(data, (list, tuple)):
         return "a list"
-    return f"{_brief(data)}"
+    return f"{brief(data, 40)}"
 
-
-def _brief(raw: object) -> str:
-    text = repr(raw) if isinstance(raw, str) else str(raw)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def skipped(text: str | None) -> frozenset[str]:

@@ -22,16 +22,12 @@ whole process tree needs to start under the supervisor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from . import resources
 from .resources import Resource
 from .values import UNLIMITED, InvalidValue, Value, human
-
-if TYPE_CHECKING:
-    from .model import Limit
 
 #: What allows a value below its floor on the command line (``conda limits set``, ``run-limited``).
 FLAG: Final = "--allow-tiny"
@@ -129,14 +125,6 @@ def is_tiny(resource: Resource, value: Value | None) -> bool:
         int(value) < least
 
 
-def tiny_values(limit: Limit, resource: Resource) -> Iterator[tuple[str, Value]]:
-    """The soft and hard values of ``limit`` below the floor: ``("soft", 3)``, ..."""
-    for which in ("soft", "hard"):
-        value = getattr(limit, which)
-        if is_tiny(resource, value):
-            yield which, value
-
-
 def check(resource: Resource, value: Value | None, how: str = "") -> None:
     """Raise :class:`TinyValue` if ``value`` is below the floor; ``how`` says how to allow it."""
     if is_tiny(resource, value):
@@ -144,13 +132,5 @@ def check(resource: Resource, value: Value | None, how: str = "") -> None:
         raise TinyValue(resource, value, how)
 
 
-def check_limits(limits: Mapping[str, Limit], how: str = "") -> None:
-    """Raise :class:`TinyValue` for the first soft or hard value below its floor."""
-    for key, limit in limits.items():
-        resource = resources.get(key)
-        for _which, value in tiny_values(limit, resource):
-            raise TinyValue(resource, value, how)
-
-
 __all__ = ["FLAG", "FLOORS", "SETTING", "SUPERVISED", "VARIABLE", "Floor", "TinyValue", "check",
-           "check_limits", "floor", "is_tiny", "tiny_values"]
+           "floor", "is_tiny"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import LimitsError
+from ..printable import brief
 from . import cpu as cpu_settings
 from . import floors, resources
 from . import mem as mem_setting
@@ -79,6 +80,11 @@ class Limit:
     def with_hard(self) -> Limit:
         """This limit with the hard value set to the soft one (``--hard``)."""
         return replace(self, hard=self.soft) if self.soft is not None else self
+
+    def tiny(self, resource: Resource) -> Value | None:
+        """The first of the soft and hard values below the floor of ``resource``
+        (:mod:`.floors`); None when neither is."""
+        return next((v for v in (self.soft, self.hard) if floors.is_tiny(resource, v)), None)
 
     def check(self, resource: Resource) -> None:
         if self.soft is not None and self.hard is not None and exceeds(self.soft, self.hard):
@@ -237,7 +243,7 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                 mem = mem_setting.parse_mem(raw, check_floor=check_floors)
             except InvalidValue as error:
                 line, column = _position(data, key, value=True)
-                got = "" if isinstance(error, floors.TinyValue) else f" (got {_brief(raw)})"
+                got = "" if isinstance(error, floors.TinyValue) else f" (got {brief(raw, 40)})"
                 raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line,
                                   column) from None
             continue
@@ -246,7 +252,7 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                 cpu_settings.parse(key, raw)
             except InvalidCpuSetting as error:
                 line, column = _position(data, key, value=True)
-                raise SchemaError(f"limits.{key}: {error.reason} (got {_brief(raw)})",
+                raise SchemaError(f"limits.{key}: {error.reason} (got {brief(raw, 40)})",
                                   key, line, column) from None
             cpu[key] = raw
             continue
@@ -264,7 +270,7 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                               _fails(resource, raw[k], check_floors)), None)
                 if inner is not None:
                     line, column = _position(raw, inner, value=True)
-            got = "" if isinstance(error, floors.TinyValue) else f" (got {_brief(error.raw)})"
+            got = "" if isinstance(error, floors.TinyValue) else f" (got {brief(error.raw, 40)})"
             raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line, column) from None
     return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
 
@@ -274,7 +280,7 @@ def _kind(data: Any) -> str:
     if isinstance(data, list):
         return "a list"
     if isinstance(data, str):
-        return f"the string {_brief(data)}"
+        return f"the string {brief(data, 40)}"
     if isinstance(data, bool):
         return "a boolean"
     if isinstance(data, (int, float)):
@@ -290,15 +296,12 @@ def _fails(resource: Resource, raw: Any, check_floors: bool) -> bool:
     return check_floors and floors.is_tiny(resource, value)
 
 
-def _brief(raw: object) -> str:
-    text = repr(raw) if isinstance(raw, str) else str(raw)
-    return text if len(text) <= 40 else text[:37] + "..."
-
 
 def _parse_entry(resource: Resource, raw: Any, check_floors: bool) -> Limit:
     limit = _parse_limit(resource, raw)
-    if check_floors:
-        floors.check_limits({resource.key: limit})
+    tiny = limit.tiny(resource) if check_floors else None
+    if tiny is not None:
+        raise floors.TinyValue(resource, tiny)
     return limit
 
 

@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Final, Literal, Union
 
 from ..errors import LimitsError
+from ..printable import brief
 from .resources import Kind, Resource
 
 UNLIMITED: Final = "unlimited"
@@ -67,12 +68,8 @@ class InvalidValue(LimitsError, ValueError):
         self.resource = resource
         self.raw = raw
         self.reason = reason or f"expected {ACCEPTED[resource.kind]}"
-        super().__init__(f"invalid value {_show(raw)} for {resource.key}: {self.reason}")
+        super().__init__(f"invalid value {brief(raw)} for {resource.key}: {self.reason}")
 
-
-def _show(raw: object) -> str:
-    text = repr(raw) if isinstance(raw, str) else str(raw)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse(resource: Resource, raw: object) -> Value:
