@@ -49,3 +49,4 @@ def brief(raw: object, width: int = 60) -> str:
     cut to ``width`` characters."""
     text = repr(raw) if isinstance(raw, str) else str(raw)
     return text if len(text) <= width else text[:width - 3] + "..."
+

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..limits.mem import cap as mem_cap
 from ..limits.model import LimitSet
@@ -23,6 +23,9 @@ from ..state.env_vars import environment_variables
 from .activation import Activation, from_prefix
 from .plan import plan_activation
 from .process import Outcome, RunnerError, run_command
+
+if TYPE_CHECKING:
+    from ..usage.entry import Run
 
 
 class CommandNotFound(RunnerError):
@@ -165,13 +168,34 @@ def _speaker(stream: TextIO | None) -> Callable[[str | None], None]:
     return say
 
 
+def _entry(outcome: Outcome, command: Sequence[str], stopped_by: str | None) -> Run:
+    """The usage log's entry of a run that ended now: the process tree's sampled peaks, with
+    the exact peak resident memory and CPU time from wait4."""
+    from ..system.signals import signal_name
+    from ..usage.entry import Run, command_name, now
+    from ..usage.measure import finite, mem_use
+
+    used: dict[str, float] = dict(outcome.peaks)
+    if outcome.peak_rss is not None:
+        used["rss"] = max(outcome.peak_rss, used.get("rss", 0))
+    used["cpu"] = outcome.user + outcome.system
+    return Run(
+        at=now() - outcome.wall, via="run-limited",
+        command=command_name(command[0]) if command else "?", wall=outcome.wall,
+        status=outcome.status,
+        signal=None if outcome.signal is None else signal_name(outcome.signal),
+        stopped_by=stopped_by, used=used, limits=finite(outcome.limits),
+        mem=mem_use(outcome.memory),
+    )
+
+
 def _record_usage(prefix: str | os.PathLike[str], outcome: Outcome, command: Sequence[str],
                   stopped_by: str | None) -> str | None:
     """Add the run to the usage log; what went wrong, if it could not be (never raises)."""
-    from ..usage import log, measure
+    from ..usage import log
 
     try:
-        log.append(prefix, measure.from_outcome(outcome, command, stopped_by=stopped_by))
+        log.append(prefix, _entry(outcome, command, stopped_by))
     except log.NotRecorded as error:
         return str(error)
     except Exception as error:  # noqa: BLE001 (recording must never fail a run)
