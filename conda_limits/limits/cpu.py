@@ -26,10 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
-from ..errors import LimitsError
-from ..printable import brief
 from . import affinity
-from .values import WrittenInt
+from .values import Rejected, WrittenInt
 
 THREADS: Final = "threads"
 CPUSET: Final = "cpuset"
@@ -75,14 +73,12 @@ ACCEPTED: Final = {
 METAVAR: Final = {THREADS: "N", CPUSET: "LIST", CORES: "CORES"}
 
 
-class InvalidCpuSetting(LimitsError, ValueError):
+class InvalidCpuSetting(Rejected):
     """A value that cannot be accepted for ``key``; the message says what is accepted."""
 
     def __init__(self, key: str, raw: object, reason: str = "") -> None:
         self.key = key
-        self.raw = raw
-        self.reason = reason or f"expected {ACCEPTED[key]}"
-        super().__init__(f"invalid value {brief(raw)} for {key}: {self.reason}")
+        super().__init__(key, raw, reason or f"expected {ACCEPTED[key]}")
 
 
 

@@ -61,14 +61,22 @@ class WrittenInt(int):
         return self.text
 
 
-class InvalidValue(LimitsError, ValueError):
+class Rejected(LimitsError, ValueError):
+    """A value that cannot be accepted for the setting ``name``: ``raw`` as given,
+    ``reason`` what is wrong or accepted."""
+
+    def __init__(self, name: str, raw: object, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+        super().__init__(f"invalid value {brief(raw)} for {name}: {reason}")
+
+
+class InvalidValue(Rejected):
     """A limit value that cannot be accepted; the message says what is accepted."""
 
     def __init__(self, resource: Resource, raw: object, reason: str = "") -> None:
         self.resource = resource
-        self.raw = raw
-        self.reason = reason or f"expected {ACCEPTED[resource.kind]}"
-        super().__init__(f"invalid value {brief(raw)} for {resource.key}: {self.reason}")
+        super().__init__(resource.key, raw, reason or f"expected {ACCEPTED[resource.kind]}")
 
 
 

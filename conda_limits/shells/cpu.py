@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from ..limits import affinity
 from ..limits.cpu import CpuSettings
 from ..limits.threads import NAMES
+from . import fish
 from .protocol import SAVED_PREFIX
 
 ENV_KEY = "ENV_"  # _CONDA_LIMITS_<level>_ENV_<NAME>
@@ -270,13 +271,8 @@ function __cl_unvar --argument-names level name
 end
 """
 
-FISH_MAIN = r"""function __cl_cpu
-    set -l level 0
-    string match -qr '^\d+$' -- "$CONDA_SHLVL"; and set level $CONDA_SHLVL
-{body}end
-__cl_cpu
-functions -e __cl_cpu __cl_w __cl_allowed __cl_taskset {functions}
-"""
+#: The functions every CPU section for fish defines.
+FISH_HELPERS = "__cl_w __cl_allowed __cl_taskset"
 
 
 def fish_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
@@ -293,7 +289,7 @@ def fish_activate(cpu: CpuSettings, keep: tuple[str, ...] = ()) -> str:
         names += " __cl_cpuset"
         body += (f"    __cl_cpuset $level {affinity.format_cpu_list(cpu.cpuset)} "
                  f"{_cpus(cpu.cpuset)}\n")
-    return text + FISH_MAIN.format(body=body, functions=names)
+    return text + fish.main("__cl_cpu", body, f"{FISH_HELPERS} {names}")
 
 
 def fish_deactivate(cpu: CpuSettings) -> str:
@@ -301,10 +297,11 @@ def fish_deactivate(cpu: CpuSettings) -> str:
     body = "".join(f"    __cl_unvar $level {name}\n" for name in NAMES)
     if not cpu.cpuset:
         return (FISH_FUNCTIONS + FISH_VARIABLES
-                + FISH_MAIN.format(body=body, functions="__cl_var __cl_unvar"))
+                + fish.main("__cl_cpu", body, f"{FISH_HELPERS} __cl_var __cl_unvar"))
     body += "    __cl_uncpuset $level\n"
     return (FISH_FUNCTIONS + FISH_VARIABLES + FISH_RESTORE_CPUSET
-            + FISH_MAIN.format(body=body, functions="__cl_var __cl_unvar __cl_uncpuset"))
+            + fish.main("__cl_cpu", body,
+                           f"{FISH_HELPERS} __cl_var __cl_unvar __cl_uncpuset"))
 
 
 # csh/tcsh: no functions, so a block of fixed text per variable; names holding the level are

@@ -155,13 +155,23 @@ RESTORE = r"""function __cl_restore --argument-names level label key letter bloc
 end
 """
 
-MAIN = r"""function __cl_main
+MAIN = r"""function {name}
     set -l level 0
     string match -qr '^\d+$' -- "$CONDA_SHLVL"; and set level $CONDA_SHLVL
-{calls}end
-__cl_main
-functions -e __cl_main __cl_w __cl_above __cl_set __cl_get {functions}
+{body}end
+{name}
+functions -e {name} {functions}
 """
+
+
+#: The functions of :data:`FUNCTIONS`, which every limits script defines.
+LIMIT_HELPERS = "__cl_w __cl_above __cl_set __cl_get"
+
+
+def main(name: str, body: str, functions: str) -> str:
+    """The function ``name`` running ``body`` with ``$level`` the new ``CONDA_SHLVL`` (0 when
+    unset or not a number), called once, then erased with the helper ``functions``."""
+    return MAIN.format(name=name, body=body, functions=functions)
 
 
 def _words(resource: Resource) -> list[str]:
@@ -267,7 +277,7 @@ def render_activate(limits: LimitSet) -> str:
     fast = _fast_activate(pairs) if len(pairs) == len(limits) else ""
     return (header(True, SHELL) + fast
             + _quoted(FUNCTIONS + NEW + APPLY
-                      + MAIN.format(calls=calls, functions="__cl_apply __cl_new")))
+                      + main("__cl_main", calls, f"{LIMIT_HELPERS} __cl_apply __cl_new")))
 
 
 def render_deactivate(limits: LimitSet) -> str:
@@ -279,7 +289,8 @@ def render_deactivate(limits: LimitSet) -> str:
     own = [r for r, _ in limits.items_with_resource()]
     return (header(False, SHELL) + _fast_deactivate(own)
             + _quoted(FUNCTIONS + RAISE + RESTORE
-                      + MAIN.format(calls=raises + calls, functions="__cl_raise __cl_restore")))
+                      + main("__cl_main", raises + calls,
+                             f"{LIMIT_HELPERS} __cl_raise __cl_restore")))
 
 
 __all__ = ["render_activate", "render_deactivate"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from ..errors import LimitsError
+from ..errors import Kind, LimitsError
 
 #: The backends, in the order they are tried: a systemd scope, a cgroup v2 child, a v1 child.
 BACKENDS = ("systemd", "cgroup v2", "cgroup v1")
@@ -30,6 +30,23 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 class CgroupError(LimitsError, RuntimeError):
     """A cgroup could not be set up for the command (it was not started)."""
+
+    kind = Kind.RUN
+    heading = "Cannot start the command"
+
+
+class Unavailable(LimitsError):
+    """No backend can enforce a control here; ``reasons`` says why, per backend."""
+
+    kind = Kind.RUN
+
+    def __init__(self, problem: str, asked: str, reasons: Sequence[str]) -> None:
+        self.asked = asked  # what the user asked for, as "Cannot <asked> here" says it
+        self.reasons = tuple(reasons)
+        super().__init__(f"{problem} here: " + "; ".join(self.reasons))
+
+    def report(self, prefix: Path | None = None) -> str:
+        return f"Cannot {self.asked} here: {'; '.join(self.reasons)}.\n{self.hint}"
 
 
 @dataclass

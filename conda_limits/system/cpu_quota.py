@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import Kind, LimitsError
 from ..limits.cpu import Cores
 from . import cgroups
 from .cgroups import Hierarchies, Scope
@@ -39,29 +38,20 @@ PERIOD_US = 100_000
 BACKENDS = cgroups.BACKENDS
 
 
-class CpuQuotaUnavailable(LimitsError):
+class CpuQuotaUnavailable(cgroups.Unavailable):
     """No backend can enforce ``cores`` here; ``reasons`` says why, per backend."""
 
-    def __init__(self, cores: Cores, reasons: Sequence[str]) -> None:
-        self.cores = cores
-        self.reasons = tuple(reasons)
-        super().__init__("no cgroup backend can enforce a CPU quota here: "
-                         + "; ".join(self.reasons))
-
-    kind = Kind.RUN
     hint = ("Run as a user who may write a cgroup, or share the CPU with --threads and "
             "--cpuset instead.")
 
-    def report(self, prefix: Path | None = None) -> str:
-        return (f"Cannot hold the command to {self.cores} cores (cores) here: "
-                f"{'; '.join(self.reasons)}.\n{self.hint}")
+    def __init__(self, cores: Cores, reasons: Sequence[str]) -> None:
+        self.cores = cores
+        super().__init__("no cgroup backend can enforce a CPU quota",
+                         f"hold the command to {cores} cores (cores)", reasons)
 
 
 class CpuQuotaError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
-
-    kind = Kind.RUN
-    heading = "Cannot start the command"
 
 
 def quota_us(cores: Cores) -> int:

@@ -35,7 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Kind, LimitsError
+from ..limits.resources import MEM
+from ..limits.values import human
 from . import cgroups
 from .cgroups import PAGE, Hierarchies, Scope
 from .memory_watch import MemoryWatch
@@ -52,32 +53,20 @@ AUTO = "auto"
 OOM_CHECK = 0.1
 
 
-class MemoryCapUnavailable(LimitsError, RuntimeError):
+class MemoryCapUnavailable(cgroups.Unavailable, RuntimeError):
     """No backend can enforce ``--mem`` here; ``reasons`` says why, per backend."""
 
-    def __init__(self, limit: int, reasons: Sequence[str]) -> None:
-        self.limit = limit
-        self.reasons = tuple(reasons)
-        super().__init__("no backend can enforce a memory cap here: "
-                         + "; ".join(self.reasons))
-
-    kind = Kind.RUN
     hint = ("Run as a user who may write a cgroup, let --mem-backend watch enforce it, limit "
             "memory with --data instead, or run without the cap with --mem unlimited.")
 
-    def report(self, prefix: Path | None = None) -> str:
-        from ..limits.resources import MEM
-        from ..limits.values import human
-
-        return (f"Cannot cap resident memory at {human(MEM, self.limit)} (mem) here: "
-                f"{'; '.join(self.reasons)}.\n{self.hint}")
+    def __init__(self, limit: int, reasons: Sequence[str]) -> None:
+        self.limit = limit
+        super().__init__("no backend can enforce a memory cap",
+                         f"cap resident memory at {human(MEM, limit)} (mem)", reasons)
 
 
 class MemoryCapError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
-
-    kind = Kind.RUN
-    heading = "Cannot start the command"
 
 
 @dataclass(frozen=True)
