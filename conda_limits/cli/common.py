@@ -233,8 +233,11 @@ def _cpu_rows(limits: LimitSet, prefix: Path | None) -> list[tuple[str, str, str
                 flag = (f"! CPU(s) {affinity.format_cpu_list(value - allowed)} not "
                         "available here")
         else:
-            ceiling = f"{os.cpu_count()} CPUs"
-            flag = "run-limited and kernels only"
+            count = os.cpu_count() or 1
+            ceiling = f"{count} CPUs"
+            assert isinstance(value, settings.Cores)
+            flag = (f"! more than this machine's CPUs: {count} here"
+                    if value.hundredths > count * 100 else "run-limited and kernels only")
         rows.append((key, settings.human(key, value), ceiling, flag))
     return rows
 

@@ -107,13 +107,12 @@ def env(session_tmp_env):
 
 
 def test_usage_errors_and_bad_values_exit_2_failures_1(env, tmp_path):
-    cores = str((os.cpu_count() or 1) + 0.5)
+    # (--cores above this machine's CPUs is recorded with a warning: meant for a bigger one)
     for args in (["run-limited", "-p", env, "--mem", "0", "--", "true"],
                  ["limits", "kernel", "install", "-p", env, "--kernel-name", "a b"],
                  ["limits", "kernel", "remove", "a/b"],
                  ["limits", "set", "-p", env],
                  ["limits", "unset", "-p", env],
-                 ["limits", "set", "-p", env, "--cores", cores],
                  ["limits", "set", "-p", env, "--vmem", "100M"],
                  ["limits", "set", "-p", env, "--cpu", "1:30"],
                  ["run-limited", "-p", env, "--nofile", "4 G", "--", "true"],

@@ -172,6 +172,11 @@ def test_settings_for_a_bigger_machine_are_recorded_with_a_warning(conda_cli, tm
         assert warnings[0].startswith(f"warning: cpuset {BIG_CPUSET}: CPU(s) ")
         assert warnings[1].startswith(f"warning: cores {BIG_CORES} is more than this "
                                       f"machine's {os.cpu_count()} CPU(s)")
+        out, _, _ = conda_cli("limits", "show", "-p", prefix)
+        rows = {line.split()[0]: line for line in out.splitlines()
+                if line[:1].isalpha() and " apply " not in line and " applies " not in line}
+        assert rows["cpuset"].endswith(" not available here")
+        assert rows["cores"].endswith(f"! more than this machine's CPUs: {os.cpu_count()} here")
         out, _, _ = conda_cli("doctor", "-p", prefix)
         assert f"cpuset {BIG_CPUSET}: CPU(s) " in out
         assert f"cores {BIG_CORES} is more than this machine's" in out
