@@ -258,3 +258,12 @@ def test_the_line_of_show_names_the_backend_a_command_gets_here():
     first = next(name for name, reason in memory_cap.survey() if reason is None)
     assert line.startswith(first.replace(" ", "-"))
     assert memory_cap.order_here(("watch",)) == "watch (by watching the command's memory)"
+
+
+def test_a_program_that_ignores_sigterm_is_killed_after_the_grace(env, tmp_path):
+    code = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + GROW
+    result = run(env, [sys.executable, "-c", code], 200 * MiB, tmp_path)
+    assert result.returncode == 137, result.stderr  # SIGKILL
+    assert result.stderr.startswith("conda-limits: the --mem limit stopped the command: the "
+                                    "resident memory of its processes reached ")
+    assert the_run(env, tmp_path).stopped_by == "mem"
