@@ -10,6 +10,7 @@ The prompts here are the ones ``docs/examples/regenerate.py`` reads.
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from pygments.lexers.shell import BashSessionLexer
 
@@ -18,7 +19,7 @@ class ConsoleLexer(BashSessionLexer):
     """A bash session with ``$ `` prompts (after ``conda activate``, ``(env) $ ``)."""
 
     name = "Console (conda-limits docs)"
-    aliases = ["console"]
+    aliases: ClassVar[list[str]] = ["console"]
     _ps1rgx = re.compile(r"^((?:\([^)\n]*\) )?\$ )(.*\n?)")
     _bare_continuation = True  # "> " lines of a multi-line command, as the shell prompts
 

@@ -57,9 +57,11 @@ ROOT = EXAMPLES.parent.parent
 USER_HOME = "/home/me"
 USER_BASE = f"{USER_HOME}/miniforge3"
 USER_PROJECT = f"{USER_HOME}/project"
+#: The conda release the captured outputs are made with (the pages say so): conda's own
+#: messages differ between releases, so they are checked with this one only.
+CONDA_RELEASE = "26.7"
 TIMEOUT = 900  # seconds for one session
 SETUP_FAILED = 97  # exit status of a session whose setup failed
-NOBODY = 65534  # the user a session runs as when this script runs as root
 
 MARKER = re.compile(r"<!-- console: (?P<session>[\w-]+)(?P<setup>.*?)-->\n```console\n"
                     r"(?P<body>.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -225,6 +227,21 @@ class Scratch:
         return re.sub(r"^bash: line \d+: ", "bash: ", text, flags=re.MULTILINE)
 
 
+def session_user() -> tuple[int, int]:
+    """The user and group a session runs as when this script runs as root: the tests'
+    unprivileged user (CONDA_LIMITS_TEST_USER, default cl-tester, who may read the checkout
+    and run its interpreters), else nobody."""
+    import pwd
+
+    for name in (os.environ.get("CONDA_LIMITS_TEST_USER", "cl-tester"), "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return entry.pw_uid, entry.pw_gid
+    return 65534, 65534
+
+
 def session_script(scratch: Scratch, setup: list[str], blocks: list[Block]) -> str:
     """The bash script of a session: setup, then every command after a mark."""
     lines = [
@@ -251,9 +268,10 @@ def run_session(conda: Path, blocks: list[Block]) -> list[list[Command]]:
         script = session_script(scratch, blocks[0].setup, blocks)
         command = ["bash", "--norc", "--noprofile", "-c", script]
         if os.geteuid() == 0:  # what a user sees: root's conda lists every user's environments
+            uid, gid = session_user()
             for path in (scratch.root, *scratch.root.rglob("*")):
-                os.lchown(path, NOBODY, NOBODY)
-            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                os.lchown(path, uid, gid)
+            command = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
                        *command]
         done = subprocess.run(command,
                               env=scratch.environ(), stdout=subprocess.PIPE,
