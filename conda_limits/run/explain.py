@@ -23,7 +23,7 @@ from ..system.signals import signal_name
 from . import launcher
 
 if TYPE_CHECKING:
-    from ..system.memory_cap import MemoryStats
+    from ..system.memory_stats import MemoryStats
     from .process import Outcome
 
 #: The name of the --mem backend that enforces the cap by watching.

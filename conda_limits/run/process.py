@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     import resource
     from types import FrameType
 
-    from ..system.memory_cap import MemoryCap, MemoryStats
+    from ..system.memory_cap import MemoryCap
+    from ..system.memory_stats import MemoryStats
     from ..system.memory_watch import MemoryWatch
     from .cpu import CpuReport, CpuRun
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..limits.resources import MEM
 from ..limits.values import human
 from . import cgroups
 from .cgroups import PAGE, Hierarchies, Scope
+from .memory_stats import MemoryStats as MemoryStats  # where other modules have found it
 from .memory_watch import MemoryWatch
 
 WATCH = "watch"
@@ -67,19 +67,6 @@ class MemoryCapUnavailable(cgroups.Unavailable, RuntimeError):
 
 class MemoryCapError(cgroups.CgroupError):
     """A cgroup could not be set up for the command (it was not started)."""
-
-
-@dataclass(frozen=True)
-class MemoryStats:
-    """What the cgroup saw: its limit, peak usage and OOM kills (None: not known)."""
-
-    backend: str
-    limit: int
-    peak: int | None = None
-    oom_kills: int | None = None  # the watch backend counts its stop as one
-    stopped: int = 0  # processes conda-limits stopped after an OOM kill (the rest of the command)
-    interval: float | None = None  # watch: seconds between the last two looks (before a stop)
-    skipped: tuple[str, ...] = ()  # the backends tried before this one: "backend: why not"
 
 
 class MemoryCap(cgroups.Cgroup):

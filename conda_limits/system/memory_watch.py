@@ -44,7 +44,7 @@ from . import sample
 
 TYPE_CHECKING = False  # typing itself is not imported: the kernel's watcher stays small
 if TYPE_CHECKING:
-    from .memory_cap import MemoryStats
+    from .memory_stats import MemoryStats
 
 #: Seconds between looks far from the cap, and the shortest interval near it.
 MAX_INTERVAL = 0.2
@@ -140,9 +140,9 @@ class MemoryWatch:
         self._last = (now, total)
 
     def stats(self) -> MemoryStats:
-        """The figures as a cgroup backend gives them (:class:`.memory_cap.MemoryStats`): a
+        """The figures as a cgroup backend gives them (:class:`.memory_stats.MemoryStats`): a
         stop counts as one OOM kill."""
-        from .memory_cap import MemoryStats
+        from .memory_stats import MemoryStats
 
         return MemoryStats(self.backend, self.limit, self.peak or None,
                            1 if self.stopped_at is not None else 0,

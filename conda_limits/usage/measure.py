@@ -10,7 +10,7 @@ from ..limits.values import UNLIMITED, Value
 from .entry import MemUse
 
 if TYPE_CHECKING:
-    from ..system.memory_cap import MemoryStats
+    from ..system.memory_stats import MemoryStats
 
 
 def finite(limits: Mapping[str, tuple[Value, Value]]) -> dict[str, int]:
