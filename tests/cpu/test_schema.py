@@ -49,7 +49,7 @@ def test_bad_cpu_values_in_a_file_name_the_key_and_the_line(text, message):
         environment_yml.loads(text, "environment.yml")
     assert message in str(caught.value)
     if "unknown limit" in message:
-        assert str(caught.value).endswith("cpu, threads, cpuset, cores")
+        assert str(caught.value).endswith("cpu, mem, threads, cpuset, cores")
 
 
 def test_environment_yml_edits_keep_comments_and_spelling(tmp_path):
@@ -108,8 +108,8 @@ def test_doctor_names_cpu_settings_this_machine_cannot_honour(tmp_path):
     assert [f.message for f in found] == [
         (f"cpuset {min(allowed)},{far}: CPU(s) {far} not available here (allowed: "
         f"{format_cpu_list(allowed)}); {min(allowed)} are used"),
-        (f"cores {count + 1} is more than this machine's {count} CPU(s): the quota holds "
-        "nothing back here"),
+        (f"cores {count + 1} is more than this machine's {count} CPU(s): a quota of {count} "
+        "is used here"),
         (f"threads {len(allowed) + 1} is more than the {len(allowed)} CPU(s) this process may "
         f"use ({format_cpu_list(allowed)}): the pools' threads will wait for each other")]
     assert not any(f.fixable for f in found)
