@@ -7,6 +7,7 @@ are skipped with the reason otherwise. conda is never faked.
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 
 import pytest
@@ -22,6 +23,26 @@ requires_conda = pytest.mark.skipif(
 
 if HAS_CONDA:
     pytest_plugins = ("conda.testing.fixtures",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that need conda also carry the ``conda`` mark, so that ``-m conda`` picks
+    them (CI runs them alone in its older conda)."""
+    for item in items:
+        if requires_conda.mark in item.iter_markers("skipif"):
+            item.add_marker(pytest.mark.conda)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Why tests skipped, one line a reason with its count, most frequent first."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):
+            reasons[report.longrepr[2].removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section(f"skip reasons ({sum(reasons.values())} skipped)")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count:5}  {reason}")
 
 
 @pytest.fixture(scope="session")
