@@ -5,9 +5,9 @@
     saves the soft limits from /proc/self/limits, sets them and puts them back (no level, no
     checks, no warnings). Each shell runs many cycles in one process, timed from outside;
     rounds alternate scripts, floor and empty scripts, and the fastest round of each counts
-    (the machine is shared). Printed: CPU milliseconds (user + system) per cycle above empty scripts, the ratio
-    to the floor (target: at most 2.5), and the processes the scripts start (strace; target 0
-    but in tcsh, whose floor forks too).
+    (the machine is shared). Printed: CPU milliseconds (user + system) per cycle above empty
+    scripts, the ratio to the floor (target: at most 2.5), and the processes the scripts start
+    (strace; target 0 but in tcsh, whose floor forks too).
 (b) The import time of ``conda_limits.plugin``, which conda imports on every command, in a
     fresh interpreter that has conda: on top of ``conda.plugins`` (which conda has loaded by
     then) and in ``python -X importtime``; and whether ruamel got imported. Target: < 1 ms.

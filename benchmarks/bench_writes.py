@@ -79,7 +79,7 @@ def holds(check: Callable[[], object]) -> bool:
     """Whether ``check`` passes (its assertions hold, nothing raises)."""
     try:
         check()
-    except Exception as error:  # an assertion, a broken record: inconsistent either way
+    except Exception as error:  # noqa: BLE001 (an assertion, a broken record: inconsistent)
         print(f"    {type(error).__name__}: {error}"[:300], flush=True)
         return False
     return True
@@ -129,7 +129,8 @@ def kill_trials(folder: Path, trials: int, cli: bool, tally: Tally) -> None:
                 code = run_writer(prefix, new_values, kill_at=step, cli=cli)
                 killed = code != 0
                 tally.add(f"kills ({via}): {name}, every step",
-                          holds(lambda prefix=prefix, old=old, new=new, killed=killed:
+                          holds(lambda prefix=prefix, old=old, new=new, killed=killed,
+                                new_values=new_values:
                                 _after_kill(prefix, old, new, killed, new_values, cli)),
                           f"at step {step}")
                 if not killed:

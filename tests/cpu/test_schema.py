@@ -40,7 +40,8 @@ def test_merged_and_without_handle_cpu_settings():
     ("limits:\n  threads: 0\n", "environment.yml:2:12: limits.threads: at least 1 thread"),
     ("limits:\n  cpuset: 9-3\n", "environment.yml:2:11: limits.cpuset: the range 9-3 goes down"),
     ("limits:\n  cores: -1\n", "environment.yml:2:10: limits.cores: above 0"),
-    ("limits:\n  threads: 0x10\n", "environment.yml:2:12: limits.threads: not plain decimal digits"),
+    ("limits:\n  threads: 0x10\n",
+     "environment.yml:2:12: limits.threads: not plain decimal digits"),
     ("limits:\n  threads: 1.5\n", "environment.yml:2:12: limits.threads: expected a whole number"),
     ("limits:\n  cpus: 2\n", "unknown limit 'cpus' under 'limits'; known limits: vmem,"),
 ])
