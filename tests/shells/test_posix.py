@@ -5,8 +5,10 @@ Limits are read from ``/proc/self/limits`` by a child process of the shell (``ca
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -211,7 +213,8 @@ def test_bash_started_from_xonsh_applies_limits(tmp_path):
 
 
 def test_real_xonsh_gets_the_hint(tmp_path):
-    xonsh = shutil.which("xonsh")
+    # beside the test interpreter (a venv's or conda base's bin, often not on PATH), or on PATH
+    xonsh = shutil.which("xonsh", path=os.path.dirname(sys.executable)) or shutil.which("xonsh")
     if xonsh is None:
         pytest.skip("xonsh is not installed (pip install xonsh to run this)")
     env = make_env(tmp_path, "realxonsh", {"nofile": 1500})
