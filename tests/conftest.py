@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import os
 
 import pytest
 
@@ -25,16 +26,35 @@ if HAS_CONDA:
     pytest_plugins = ("conda.testing.fixtures",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Set by .ci/run to the conda base its conda passes use: there, a pass without conda leaves
+# the conda tests to them (deselected, and said so) instead of skipping them.
+IN_CONDA = os.environ.get("CONDA_LIMITS_TESTS_IN_CONDA", "")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tests that need conda also carry the ``conda`` mark, so that ``-m conda`` picks
     them (CI runs them alone in its older conda)."""
     for item in items:
         if requires_conda.mark in item.iter_markers("skipif"):
             item.add_marker(pytest.mark.conda)
+    if IN_CONDA and not HAS_CONDA:
+        left = [item for item in items if item.get_closest_marker("conda")]
+        if left:
+            config.hook.pytest_deselected(items=left)
+            items[:] = [item for item in items if not item.get_closest_marker("conda")]
+            config.stash[_LEFT_TO_CONDA] = len(left)
+
+
+_LEFT_TO_CONDA = pytest.StashKey[int]()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Why tests skipped, one line a reason with its count, most frequent first."""
+    left = terminalreporter.config.stash.get(_LEFT_TO_CONDA, 0)
+    if left:
+        terminalreporter.section("tests that need conda")
+        terminalreporter.write_line(f"{left} deselected here (conda is not importable): CI runs "
+                                    f"them in its conda passes, in {IN_CONDA}")
     reasons: collections.Counter[str] = collections.Counter()
     for report in terminalreporter.stats.get("skipped", []):
         if isinstance(report.longrepr, tuple):

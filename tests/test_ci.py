@@ -1,9 +1,12 @@
-"""The newcomer's two commands in README.md are the ones CI runs."""
+"""The newcomer's two commands in README.md are the ones CI runs, and the GitHub workflow runs
+the same script as CI."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,14 +20,25 @@ def _readme_commands() -> list[str]:
             if line.startswith("$ ")]
 
 
+def _ci_lines() -> list[str]:
+    return [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
 def test_ci_runs_the_setup_and_test_commands_readme_gives() -> None:
     setup, test = _readme_commands()
-    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
-          if line.strip() and not line.lstrip().startswith("#")]
+    ci = _ci_lines()
     assert setup in ci
-    assert test in ci  # the test command, unchanged
-    # then the same command again as the unprivileged user (the last, continued line)
-    last = ci[ci.index(test) + 1:]
-    assert last[0].startswith("runuser -u cl-tester -- ")
-    assert test + " -p no:cacheprovider" in " ".join(part.rstrip("\\").strip() for part in last)
+    # the first tests CI runs: the test command, unchanged
+    assert next(line for line in ci if "-m pytest" in line) == test
+    # then the same command again as the unprivileged user, runuser in plain sight
+    text = " ".join(line.rstrip("\\").strip() for line in ci)
+    assert re.search(r"runuser -u cl-tester -- env .*?" + re.escape(test + " -p no:cacheprovider"),
+                     text)
 
+
+def test_the_workflow_runs_the_parts_of_ci_run() -> None:
+    workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / "tests.yml").read_text())
+    runs = " ".join(step.get("run", "") for job in workflow["jobs"].values()
+                    for step in job["steps"])
+    assert "bash .ci/run checks" in runs and "bash .ci/run conda" in runs
