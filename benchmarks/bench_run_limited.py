@@ -192,9 +192,9 @@ def main() -> None:
         if not prlimit:
             print("2. skipped: util-linux prlimit is not installed")
             return
-        code = ("import sys; from conda_limits.run import command; from conda_limits.limits.model import "
-                "parse_limits; sys.exit(command.run(sys.argv[1], ['true'], "
-                "parse_limits({'nofile': 1024})))")
+        code = ("import sys; from conda_limits.run import command; "
+                "from conda_limits.limits.model import parse_limits; "
+                "sys.exit(command.run(sys.argv[1], ['true'], parse_limits({'nofile': 1024})))")
         show("2a. the runner in a fresh Python process against prlimit",
              alternate(args.runs, **{
                  "python -c command.run(['true'])": lambda: timed(

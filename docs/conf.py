@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE / "_ext"), str(HERE.parent)]
 
-from conda_limits import __version__
+from conda_limits import __version__  # noqa: E402 (found through the path above)
 
 project = html_title = "conda-limits"
 author = "conda-limits contributors"

@@ -134,7 +134,8 @@ def test_a_block_parses_into_commands_prompts_and_outputs():
 
 def test_a_loop_goes_on_at_the_second_prompt():
     body = ("$ conda limits list --quiet | while IFS= read -r p; do\n"
-            ">     conda limits unset -p \"$p\" --all\n> done\nRemoved all limits\n> not a prompt\n")
+            ">     conda limits unset -p \"$p\" --all\n> done\nRemoved all limits\n"
+            "> not a prompt\n")
     commands = regenerate.parse_body(body)
     assert len(commands) == 1
     assert commands[0].script == ("conda limits list --quiet | while IFS= read -r p; do\n"

@@ -96,7 +96,8 @@ def test_the_record_keeps_mem_and_no_script_applies_it(env):
 def test_site_defaults_take_mem_and_refuse_a_tiny_one():
     limits = defaults.parse("/etc/conda/.condarc", {"mem": "8G", "nofile": 1024})
     assert limits.mem == 8 * 2**30 and "mem" in defaults.skipped("mem")
-    with pytest.raises(defaults.DefaultsError, match=r"limits_defaults\.mem: 0 would leave the command no memory"):
+    with pytest.raises(defaults.DefaultsError,
+                       match=r"limits_defaults\.mem: 0 would leave the command no memory"):
         defaults.parse("/etc/conda/.condarc", {"mem": 0})
     tiny = defaults.parse("/etc/conda/.condarc", {"mem": "1M"})
     sources = defaults.from_file(tiny, "/etc/conda/.condarc")[1]

@@ -50,7 +50,8 @@ def test_durations(text, expected):
 
 
 @pytest.mark.parametrize("text", [
-    "4Q", "-3", "", "   ", "1.5h", "1.1G", "1.5K", "4.", ".5G", "1e9", "0x10", "+5", "4 G B", "1000",  # not KiB
+    "4Q", "-3", "", "   ", "1.5h", "1.1G", "1.5K", "4.", ".5G", "1e9", "0x10", "+5", "4 G B",
+    "1000",  # not KiB
     "１２", "٣", "1G; touch /tmp/x", "$(id)", "`id`", "1\n2", "9" * 41, "4GG", "G",
     None, 1.5, True, [1], {"soft": 1},
 ])

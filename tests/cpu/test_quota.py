@@ -174,7 +174,8 @@ def test_as_an_unprivileged_user_without_a_backend_the_quota_is_refused_with_eac
     import conda_limits
 
     source = str(Path(conda_limits.__file__).parent.parent)
-    code = ("from conda_limits.system import cpu_quota as quota\nfrom conda_limits.limits.cpu import Cores\n"
+    code = ("from conda_limits.system import cpu_quota as quota\n"
+            "from conda_limits.limits.cpu import Cores\n"
             "try:\n quota.cpu_quota(Cores(100)).close()\nexcept quota.CpuQuotaUnavailable as e:\n"
             " print(e)\n raise SystemExit(3)")
     proc = subprocess.run([sys.executable, "-c", code], user=65534, group=65534,
