@@ -14,7 +14,7 @@ from pathlib import Path
 from .limits.model import LimitSet
 from .limits.resources import MEM, get
 from .limits.values import UNLIMITED, human, pretty
-from .printable import escape
+from .printable import escape, prefix_option
 from .state import prefix_files
 from .system.rlimits import above_ceiling
 
@@ -73,30 +73,32 @@ class Report:
         return tuple(f for f in self.findings if f.fixable)
 
 
-def diagnose(prefix: str | os.PathLike[str]) -> Report:
+def diagnose(prefix: str | os.PathLike[str], target: str | None = None) -> Report:
     """Check the record, the scripts, leftovers of interrupted writes, the prefix path, the
-    hard ceilings, vmem against GPU packages, and the limits against the recorded runs."""
+    hard ceilings, vmem against GPU packages, and the limits against the recorded runs.
+    ``target`` names the environment in the hints' commands (default ``-p PATH``)."""
     prefix = Path(prefix)
+    target = target or prefix_option(prefix)
     state = prefix_files.check(prefix)
     findings = script_findings(state)  # the fixable ones first: they share one hint
     if state.error is not None:
         error = state.error
         findings.append(Finding(
             Kind.RECORD, f"the limits record is broken: {error.problem}",
-            f"fix or remove {escape(str(error.path))}, or run `conda limits unset --all` "
+            f"fix or remove {escape(str(error.path))}, or run `conda limits unset {target} --all` "
             "(it removes the record and the scripts, whatever they hold)", (error.path,)))
-    findings += path_findings(prefix, state)
+    findings += path_findings(prefix, state, target)
     if state.error is not None:
         return Report(prefix, LimitSet(), tuple(findings))
-    findings += ceiling_findings(state.limits)
-    findings += mem_findings(state.limits)
-    findings += cpu_findings(state.limits)
-    findings += vmem_gpu_findings(state.limits, gpu_packages(prefix))
-    findings += usage_findings(prefix, state.limits)
+    findings += ceiling_findings(state.limits, target)
+    findings += mem_findings(state.limits, target)
+    findings += cpu_findings(state.limits, target)
+    findings += vmem_gpu_findings(state.limits, gpu_packages(prefix), target)
+    findings += usage_findings(prefix, state.limits, target)
     return Report(prefix, state.limits, tuple(findings))
 
 
-def usage_findings(prefix: Path, limits: LimitSet) -> list[Finding]:
+def usage_findings(prefix: Path, limits: LimitSet, target: str) -> list[Finding]:
     """Limits the recorded runs keep hitting, or are far below (:mod:`conda_limits.usage`)."""
     from .usage import log
     from .usage.suggest import checks
@@ -106,15 +108,16 @@ def usage_findings(prefix: Path, limits: LimitSet) -> list[Finding]:
         return []
     runs = log.read(prefix).runs
     return [Finding(Kind.HIT if check.kind == "hit" else Kind.LOOSE, check.message, check.hint)
-            for check in checks(runs, current)]
+            for check in checks(runs, current, target)]
 
 
-def path_findings(prefix: Path, state: prefix_files.State) -> list[Finding]:
+def path_findings(prefix: Path, state: prefix_files.State, target: str) -> list[Finding]:
     """A prefix path that conda's activators expand, in an environment with scripts."""
     problem = prefix_files.unsafe_scripts(prefix, state)
-    return [Finding(Kind.UNSAFE_PATH, problem,
+    return ([Finding(Kind.UNSAFE_PATH, problem,
                     "move the environment to a path without these characters, or remove "
-                    "its limits and scripts with `conda limits unset --all`")] if problem else []
+                    f"its limits and scripts with `conda limits unset {target} --all`")]
+            if problem else [])
 
 
 def script_findings(state: prefix_files.State) -> list[Finding]:
@@ -147,18 +150,19 @@ def _count(paths: tuple[Path, ...] | list[Path], noun: str) -> str:
     return f"1 {noun} is" if len(paths) == 1 else f"{len(paths)} {noun}s are"
 
 
-def ceiling_findings(limits: LimitSet) -> list[Finding]:
+def ceiling_findings(limits: LimitSet, target: str) -> list[Finding]:
     """Values above this process's hard limit: activation applies the ceiling instead."""
     return [Finding(Kind.CEILING,
                     f"{resource.key} {which} value {pretty(resource, value)} is above the "
                     f"current hard limit ({pretty(resource, ceiling)}); activation uses "
                     f"{pretty(resource, ceiling)} here",
-                    f"lower it with `conda limits set --{resource.key} VALUE`, or ask the "
+                    f"lower it with `conda limits set {target} --{resource.key} VALUE`, or ask "
+                    "the "
                     "administrator to raise the hard limit")
             for resource, which, value, ceiling in above_ceiling(limits)]
 
 
-def mem_findings(limits: LimitSet) -> list[Finding]:
+def mem_findings(limits: LimitSet, target: str) -> list[Finding]:
     """A ``mem`` cap above this machine's memory, or that no backend can enforce here for
     this user (``conda run-limited`` and kernels then refuse to start under it)."""
     from .limits.mem import above_machine, cap
@@ -169,7 +173,7 @@ def mem_findings(limits: LimitSet) -> list[Finding]:
     findings = []
     above = above_machine(limit)
     if above:
-        findings.append(Finding(Kind.MEM, above, "lower it with `conda limits set --mem SIZE`, "
+        findings.append(Finding(Kind.MEM, above, f"lower it with `conda limits set {target} --mem SIZE`, "
                                 "unless the environment runs on a bigger machine"))
     from .system import memory_cap
 
@@ -181,25 +185,25 @@ def mem_findings(limits: LimitSet) -> list[Finding]:
             f"({'; '.join(error.reasons)}): `conda run-limited` and kernels of this "
             "environment refuse to start",
             "run them where a cgroup is writable or systemd delegates the memory controller, "
-            "pass `--mem unlimited` to `conda run-limited` for one run, or "
-            "`conda limits unset --mem`"))
+            f"pass `--mem unlimited` to `conda run-limited {target}` for one run, or "
+            f"`conda limits unset {target} --mem`"))
     except (memory_cap.MemoryCapError, OSError) as error:
         findings.append(Finding(Kind.MEM, f"mem {pretty(MEM, limit)}: the memory cap could "
                                 f"not be tried here: {error}"))
     return findings
 
 
-def cpu_findings(limits: LimitSet) -> list[Finding]:
+def cpu_findings(limits: LimitSet, target: str) -> list[Finding]:
     """CPU settings this machine cannot honour as recorded (CPUs it lacks, more cores or
     threads than it has)."""
     if not limits.cpu:
         return []
     from .limits.cpu_checks import problems
 
-    return [Finding(Kind.CPU, message, hint) for message, hint in problems(limits.cpu)]
+    return [Finding(Kind.CPU, message, hint) for message, hint in problems(limits.cpu, target)]
 
 
-def vmem_gpu_findings(limits: LimitSet, packages: list[str]) -> list[Finding]:
+def vmem_gpu_findings(limits: LimitSet, packages: list[str], target: str) -> list[Finding]:
     """An address-space limit in an environment with CUDA, PyTorch, JAX or TensorFlow."""
     vmem = limits.get("vmem")
     if vmem is None or vmem.effective == UNLIMITED or not packages:
@@ -211,9 +215,9 @@ def vmem_gpu_findings(limits: LimitSet, packages: list[str]) -> list[Finding]:
         f"vmem ({size}) limits address space, and this environment has CUDA/ML packages "
         f"({shown}): CUDA reserves address space of about twice the GPU's memory, so "
         "importing them can fail with 'failed to map segment'",
-        f"cap memory with `data` instead (`conda limits set --data {figure}` "
-        "and `conda limits unset --vmem`), or cap resident memory with "
-        f"`conda run-limited --mem {figure}`")]
+        f"cap memory with `data` instead (`conda limits set {target} --data {figure}` "
+        f"and `conda limits unset {target} --vmem`), or cap resident memory with "
+        f"`conda run-limited {target} --mem {figure}`")]
 
 
 def gpu_packages(prefix: str | os.PathLike[str]) -> list[str]:

@@ -39,6 +39,12 @@ def shell_word(value: object) -> str:
     return shlex.quote(escape(str(value)))
 
 
+def prefix_option(prefix: object) -> str:
+    """``-p PATH`` for a command that names an environment by its path (the glue names it
+    ``-n NAME`` where the user did)."""
+    return f"-p {shell_word(prefix)}"
+
+
 def shown(value: object) -> str:
     """``str(value)`` escaped: a path or name for a message."""
     return escape(str(value))

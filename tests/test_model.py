@@ -73,7 +73,8 @@ def test_merge_without_and_yaml_form():
     assert merged.without(["vmem", "stack"]).to_yaml() == {
         "nofile": {"soft": 2048, "hard": 2048}, "cpu": "1m"}
     assert parse_limits(merged.to_yaml()) == merged
-    assert merged.to_json()["vmem"] == {"soft": 4 * 2**30, "hard": None}
+    assert merged.to_json()["vmem"] == {"kind": "rlimit", "value": 4 * 2**30,
+                                        "soft": 4 * 2**30, "hard": None, "unit": "bytes"}
 
 
 def test_with_hard():

@@ -20,12 +20,18 @@ if TYPE_CHECKING:
     from ..state.prefix_files import State as PrefixState
 
 
+#: How this command's user named its environment (see :func:`target_prefix`).
+_NAMED: dict[Path, str] = {}
+
+
 def target_prefix(args: Namespace) -> Path:
-    """The environment chosen by -n/-p (else the active one); it must exist."""
+    """The environment chosen by -n/-p (else the active one); it must exist. The hints of
+    this command name it as the user did (:func:`target_option`)."""
     from conda.base.context import context, determine_target_prefix
     from conda.exceptions import EnvironmentLocationNotFound
 
     prefix = Path(determine_target_prefix(context, args))
+    remember_target(prefix, getattr(args, "name", None), getattr(args, "prefix", None))
     if not (prefix / "conda-meta").is_dir():
         raise EnvironmentLocationNotFound(str(prefix))
     return prefix
@@ -99,9 +105,9 @@ def change(prefix: Path, edit: Edit, *, broken_ok: bool = False) -> Change:
                                broken_ok=broken_ok, on_wait=waiting(prefix))
 
 
-def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:
-    """What disagrees between the record and the scripts: for a reader (``show``), what to
-    do about it; after a write (``rewritten``), that it was repaired."""
+def state_warnings(state: PrefixState, prefix: Path, *, rewritten: bool) -> list[str]:
+    """What disagrees between the record and the scripts of ``prefix``: for a reader
+    (``show``), what to do about it; after a write (``rewritten``), that it was repaired."""
     if state.in_step:
         return []
     details = [f"{len(paths)} {what}" for paths, what in (
@@ -113,15 +119,16 @@ def state_warnings(state: PrefixState, *, rewritten: bool) -> list[str]:
         return [(f"the activation scripts did not match the limits record "
                  f"({', '.join(details)}): an earlier change was interrupted, or files were "
                  "edited. They follow the record now.")]
+    target = target_option(prefix)
     if not (state.out_of_date or state.orphans):
-        return [(f"{details[0]} remain: `conda doctor --fix` or the next `conda limits set` "
-                 "removes them.")]
+        return [(f"{details[0]} remain: `conda doctor {target} --fix` or the next "
+                 f"`conda limits set {target}` removes them.")]
     consequence = ("activation does not apply what the record says" if state.out_of_date else
                    "activation applies limits that are not recorded")
     return [(f"the activation scripts do not match the limits record ({', '.join(details)}): "
              f"{consequence}. A change was interrupted, or files were edited: "
-             "`conda doctor --fix` rewrites them from the record (so does any "
-             "`conda limits set`).")]
+             f"`conda doctor {target} --fix` rewrites them from the record (so does any "
+             f"`conda limits set {target}`).")]
 
 
 def ceiling_warnings(limits: LimitSet) -> list[str]:
@@ -286,7 +293,7 @@ def applies_where(limits: LimitSet, prefix: Path) -> list[str]:
     """
     from ..limits.model import SUPERVISED
 
-    activate = f"`conda activate {escape(env_label(prefix))}`"
+    activate = f"`{activate_command(prefix)}`"
     cpu = limits.cpu
     supervised = [key for key in SUPERVISED if key in limits.names()]
     in_shell = bool(len(limits)) or cpu.threads is not None or cpu.cpuset is not None
@@ -330,19 +337,37 @@ def print_json(data: dict[str, Any]) -> None:
     out; its own commands mostly end with one)."""
     from conda.cli.common import stdout_json
 
-    stdout_json(data)
+    from ..limits.model import SCHEMA_VERSION
+
+    stdout_json({"schema_version": SCHEMA_VERSION, **data})
     sys.stdout.write("\n")
 
 
+def remember_target(prefix: Path, name: str | None, path: str | None) -> None:
+    """Remember that the user named ``prefix`` with ``-n name`` or ``-p path``."""
+    if name:
+        _NAMED[prefix] = f"-n {shell_word(name)}"
+    elif path:
+        _NAMED[prefix] = f"-p {shell_word(path)}"
+
+
 def target_option(prefix: Path) -> str:
-    """``-n NAME`` or ``-p PATH``: how a command line names the environment."""
+    """``-n NAME`` or ``-p PATH``, quoted for the shell: how a command to paste names the
+    environment. As the user named it on this command line, else by conda's name for it."""
+    if prefix in _NAMED:
+        return _NAMED[prefix]
     label = env_label(prefix)
-    return f"-p {shown_path(label)}" if label == str(prefix) else f"-n {label}"
+    return f"-p {shell_word(label)}" if label == str(prefix) else f"-n {shell_word(label)}"
 
 
 def shown_path(text: str) -> str:
     """A path as one shell word of a command to copy (see :func:`shell_word`)."""
     return shell_word(text)
+
+
+def activate_command(prefix: Path) -> str:
+    """``conda activate NAME`` (or ``PATH``), quoted for the shell."""
+    return f"conda activate {shell_word(env_label(prefix))}"
 
 
 def env_label(prefix: Path) -> str:

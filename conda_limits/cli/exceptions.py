@@ -95,7 +95,7 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
     if isinstance(error, NotWritable):
         return PrefixNotWritableError(shown(error.prefix), error.reason)
     if error.kind is Kind.RECORD:
-        return LimitsRecordError(str(error), error.hint)
+        return LimitsRecordError(str(error), _record_hint(error, prefix))
     if error.kind is Kind.FILE:
         return LimitsFileError(error.report(prefix))
     if error.kind is Kind.DEFAULTS:
@@ -106,6 +106,17 @@ def conda_error(error: LimitsError, prefix: Path | None = None) -> CondaError:
         return RunLimitedError(error.report(prefix), return_code=error.status)
     # Passed as an argument: conda before 25.x %-formats every message (see LimitsFileError).
     return CondaLimitsError("%(problem)s", problem=error.report(prefix))
+
+
+def _record_hint(error: LimitsError, prefix: Path | None) -> str:
+    """A broken record's hint, naming its environment as the user named it."""
+    from ..state.record import RecordError
+    from .common import target_option
+
+    owner = prefix or (error.prefix if isinstance(error, RecordError) else None)
+    if owner is None or not isinstance(error, RecordError):
+        return error.hint
+    return error.hint_naming(target_option(owner))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..printable import shown
+from ..printable import shell_word, shown
 
 if TYPE_CHECKING:
     from ..limits.model import LimitSet
@@ -84,8 +84,9 @@ def _edited(env: EnvFile, limits: LimitSet, warnings: list[str],
     for warning in warnings:
         print(f"warning: {warning}")
     if not context.dry_run:
-        print(f"\n`conda env create -f {shown(env.path)}` applies them to the new environment; "
-              f"`conda limits apply -f {shown(env.path)} -n ENV` to an existing one.")
+        print(f"\n`conda env create -f {shell_word(str(env.path))}` applies them to the new "
+              f"environment; `conda limits apply -f {shell_word(str(env.path))} -n ENV` to an "
+              "existing one.")
     return 0
 
 

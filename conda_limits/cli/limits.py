@@ -5,7 +5,7 @@ from __future__ import annotations
 from argparse import ArgumentParser, HelpFormatter, Namespace
 from importlib import import_module
 
-VERBS = ("set", "show", "unset", "kernel", "export", "apply", "usage", "suggest")
+VERBS = ("set", "show", "unset", "list", "kernel", "export", "apply", "usage", "suggest")
 
 
 def configure_parser(parser: ArgumentParser) -> None:

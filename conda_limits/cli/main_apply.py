@@ -60,7 +60,7 @@ def execute(args: Namespace) -> int:
     dry_run = bool(context.dry_run)
     applied = from_file(env.limits, str(env.path))
     state = change(prefix, lambda state: applied, broken_ok=True).before
-    notes = state_warnings(state, rewritten=not dry_run)
+    notes = state_warnings(state, prefix, rewritten=not dry_run)
     if state.error is not None:
         notes.append(f"the limits record was broken ({state.error.problem}); "
                      f"{'it would be' if dry_run else 'it was'} replaced.")

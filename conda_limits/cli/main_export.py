@@ -69,7 +69,7 @@ def execute(args: Namespace) -> int:
     prefix = target_prefix(args)
     state = read_state(prefix)
     limits = state.limits
-    for warning in state_warnings(state, rewritten=False):
+    for warning in state_warnings(state, prefix, rewritten=False):
         print(f"warning: {warning}", file=sys.stderr)
     export_format = getattr(args, "export_format", "limits")
     if export_format != "limits":

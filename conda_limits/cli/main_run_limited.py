@@ -66,6 +66,9 @@ def configure_parser(parser: ArgumentParser) -> None:
     parser.add_argument("--report", action="store_true",
                         help="After the command, print its peak memory, CPU and wall time and "
                         "the limits and CPU settings in force (on stderr).")
+    parser.add_argument("--report-json", metavar="FILE",
+                        help="Write the report as JSON into FILE (replaced), for scripts: "
+                        "see the JSON page of the documentation.")
     parser.add_argument("--no-record", action="store_true",
                         help="Do not add this run to the environment's usage log (see `conda "
                         "limits usage`; CONDA_LIMITS_NO_RECORD=1 does the same).")
@@ -127,7 +130,7 @@ def execute(args: Namespace) -> int:
                           for key, value in given_values(args).items()}, given_cpu(args),
                          given_mem(args))
     if getattr(args, "slurm", None) is not None:
-        if args.report:
+        if args.report or args.report_json:
             raise ArgumentError("--report measures a command on this machine; with --slurm, "
                                 "ask Slurm (sacct -j JOB) for the job's figures.")
         from ..slurm import job
@@ -141,6 +144,7 @@ def execute(args: Namespace) -> int:
         return command.run(prefix, argv, overrides,
                            mem_backends=mem_backends(args.mem_backend),
                            activation=conda_activation(prefix), report=args.report,
+                           report_file=args.report_json,
                            record_usage=records(prefix, args.no_record))
 
 

@@ -97,7 +97,7 @@ def write_given(args: Namespace, given: LimitSet,
                                          {**state.sources, **stamped}))
     state, limits, sources = done.before, done.limits, done.sources
     warnings = ceiling_warnings(given)
-    notes = state_warnings(state, rewritten=not dry_run)
+    notes = state_warnings(state, prefix, rewritten=not dry_run)
     if context.json:
         print_json(to_json(prefix, limits, sources, warnings=warnings + notes,
                            dry_run=dry_run, **(extra_json or {})))

@@ -54,7 +54,8 @@ def execute(args: Namespace) -> int:
     prefix = target_prefix(args)
     state = read_state(prefix)
     limits, sources = state.limits, state.sources
-    warnings = state_warnings(state, rewritten=False) + unsafe_path_warnings(prefix, state)
+    warnings = (state_warnings(state, prefix, rewritten=False)
+                + unsafe_path_warnings(prefix, state))
     if context.json:
         data = to_json(prefix, limits, sources)
         if warnings:
@@ -80,7 +81,8 @@ def execute(args: Namespace) -> int:
 def unsafe_path_warnings(prefix: Path, state: PrefixState) -> list[str]:
     """A prefix path that conda's activators expand, in an environment with scripts."""
     from ..state import prefix_files
+    from .common import target_option
 
     problem = prefix_files.unsafe_scripts(prefix, state)
     return [(f"{problem}. Move the environment, or remove its limits with "
-             "`conda limits unset --all`.")] if problem else []
+             f"`conda limits unset {target_option(prefix)} --all`.")] if problem else []

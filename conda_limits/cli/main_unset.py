@@ -34,7 +34,14 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
 
     from ..limits.model import LimitSet
-    from .common import change, print_json, state_warnings, target_prefix, to_json
+    from .common import (
+        change,
+        print_json,
+        state_warnings,
+        target_option,
+        target_prefix,
+        to_json,
+    )
     from .exceptions import NothingToDoError
     from .options import given_switches
 
@@ -53,7 +60,7 @@ def execute(args: Namespace) -> int:
                   broken_ok=args.limit_all)
     state, limits = done.before, done.limits
     removed = [] if args.limit_all else [k for k in keys if k in state.limits.names()]
-    notes = [] if args.limit_all else state_warnings(state, rewritten=not dry_run)
+    notes = [] if args.limit_all else state_warnings(state, prefix, rewritten=not dry_run)
     if args.limit_all and state.error is not None:
         notes.append(f"the limits record was broken ({state.error.problem}); "
                      f"{'it would be' if dry_run else 'it was'} removed with the scripts.")
@@ -70,7 +77,7 @@ def execute(args: Namespace) -> int:
             print("note: this environment is active in the calling shell; with its "
                   "deactivate scripts gone, `conda deactivate` will not restore the limits "
                   "activation applied (they end with the shell). Run `conda deactivate` before "
-                  "`conda limits unset --all` to have them restored.")
+                  f"`conda limits unset {target_option(prefix)} --all` to have them restored.")
     elif removed:
         print(f"{verb} {', '.join(removed)} from the environment at {shown(prefix)}.")
     else:

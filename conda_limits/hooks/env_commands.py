@@ -271,17 +271,12 @@ def after_export(command: str) -> None:
     else:
         lost = lost or stdout_format
     if lost:
+        from ..cli.common import remember_target, target_option
+
+        remember_target(prefix, argument("name"), argument("prefix"))
         print(f"conda-limits: the {lost} output does not include this environment's limits "
-              f"({', '.join(limits)}); `conda limits export {_selector(prefix)}` prints them.",
-              file=sys.stderr)
-
-
-def _selector(prefix: Path) -> str:
-    """``-n NAME`` for a named environment, else ``-p PATH``."""
-    from ..cli.common import env_label
-
-    label = env_label(prefix)
-    return f"-p {prefix}" if label == str(prefix) else f"-n {label}"
+              f"({', '.join(limits.names())}); `conda limits export {target_option(prefix)}` "
+              "prints them.", file=sys.stderr)
 
 
 def _export_formats(file: str | None) -> tuple[str | None, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from argparse import Namespace
 from collections.abc import Callable, Iterator
 from inspect import signature
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,12 +48,14 @@ def has_fixer() -> bool:
 
 def check(prefix: str, verbose: bool) -> None:
     """Health check action: print the state of the environment's limits."""
+    from ..cli.common import target_option
     from ..errors import LimitsError
     from ..health import Kind, diagnose
     from ..printable import shown
 
+    target = target_option(Path(prefix))  # as conda names it: -n NAME, or -p PATH
     try:
-        report = diagnose(prefix)
+        report = diagnose(prefix, target)
     except LimitsError as error:  # e.g. a writer that keeps the environment's lock
         print(f"{X_MARK} Resource limits (conda-limits): {error}\n")
         return
@@ -64,9 +67,10 @@ def check(prefix: str, verbose: bool) -> None:
             print(f"{OK_MARK} No resource limits are set for this environment.\n")
         return
     print(f"{X_MARK} Resource limits (conda-limits):\n")
-    fix_hint = ("run `conda doctor --fix` to rewrite them from the record" if has_fixer() else
-                "set any limit again with `conda limits set` to rewrite them from the record, "
-                "or remove all with `conda limits unset --all`")
+    fix_hint = (f"run `conda doctor {target} --fix` to rewrite them from the record"
+                if has_fixer() else
+                f"set any limit again with `conda limits set {target}` to rewrite them from the "
+                f"record, or remove all with `conda limits unset {target} --all`")
     if any(finding.kind is Kind.RECORD for finding in report.findings):
         fix_hint = ""  # nothing can be rewritten from a broken record: its hint says what to do
     last_fixable = report.findings.index(report.fixable[-1]) if report.fixable else -1
@@ -85,12 +89,13 @@ def check(prefix: str, verbose: bool) -> None:
 def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     """Health check fixer: rewrite the activation scripts from the record, remove the
     temporary files of interrupted writes."""
+    from ..cli.common import target_option, target_prefix
     from ..cli.exceptions import conda_errors
     from ..health import Kind, diagnose, fix_scripts
     from ..printable import shown
 
     with conda_errors():
-        report = diagnose(prefix)
+        report = diagnose(prefix, target_option(target_prefix(args)))
         # Scripts are not written from a broken record, nor into a path conda expands
         # (removing them from there, with no limits recorded, is fine).
         refused = [f for f in report.findings if f.kind is Kind.RECORD or
@@ -114,7 +119,4 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
 
 
 def _summary(limits: LimitSet) -> str:
-    from ..limits.values import pretty
-
-    return ", ".join(f"{resource.key} {pretty(resource, limit.effective)}"
-                     for resource, limit in limits.items_with_resource())
+    return limits.summary()

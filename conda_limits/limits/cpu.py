@@ -164,6 +164,10 @@ def to_json(key: str, value: CpuValue) -> int | float | list[int]:
     return to_yaml(key, value)  # type: ignore[return-value]
 
 
+#: What each setting's JSON value counts: threads per pool, CPU numbers, cores.
+UNITS: Final = {THREADS: "threads", CPUSET: "cpus", CORES: "cores"}
+
+
 @dataclass(frozen=True)
 class CpuSettings:
     """The CPU settings of an environment or a run (``None``: not set)."""
@@ -218,8 +222,10 @@ class CpuSettings:
         return {k: to_yaml(k, v) for k, v in self.items()}
 
     def to_json(self) -> dict[str, Any]:
-        """``{key: {"value": ...}}``: an object per setting, as each rlimit has one."""
-        return {k: {"value": to_json(k, v)} for k, v in self.items()}
+        """``{key: {"kind": "cpu", "value": ..., ...}}``: the shape of every setting, as
+        :meth:`conda_limits.limits.model.LimitSet.to_json` gives it."""
+        return {k: {"kind": "cpu", "value": to_json(k, v), "soft": None, "hard": None,
+                    "unit": UNITS[k]} for k, v in self.items()}
 
 
 def from_mapping(data: Mapping[str, Any]) -> CpuSettings:

@@ -22,13 +22,19 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def _cpuset_problem(cpu: CpuSettings, allowed: frozenset[int]) -> tuple[str, str] | None:
+def _set_command(target: str, option: str) -> str:
+    """```conda limits set -n NAME --cpuset LIST``` (without a target where none is known)."""
+    return "`" + " ".join(word for word in ("conda limits set", target, option) if word) + "`"
+
+
+def _cpuset_problem(cpu: CpuSettings, allowed: frozenset[int],
+                    target: str = "") -> tuple[str, str] | None:
     if not cpu.cpuset:
         return None
     here = affinity.format_cpu_list(allowed)
     outside = cpu.cpuset - allowed
     wanted = affinity.format_cpu_list(cpu.cpuset)
-    hint = (f"set CPUs of {here} with `conda limits set --cpuset LIST`, unless the "
+    hint = (f"set CPUs of {here} with {_set_command(target, '--cpuset LIST')}, unless the "
             "environment runs on another machine")
     if outside == cpu.cpuset:
         return ((f"cpuset {wanted}: none of these CPUs is available here (allowed: {here}); "
@@ -40,26 +46,28 @@ def _cpuset_problem(cpu: CpuSettings, allowed: frozenset[int]) -> tuple[str, str
     return None
 
 
-def _cores_problem(cpu: CpuSettings) -> tuple[str, str] | None:
+def _cores_problem(cpu: CpuSettings, target: str = "") -> tuple[str, str] | None:
     count = _cpu_count()
     if cpu.cores is None or cpu.cores.hundredths <= count * 100:
         return None
     return ((f"cores {cpu.cores} is more than this machine's {count} CPU(s): a quota of "
              f"{count} is used here"),
-            (f"set at most {count} with `conda limits set --cores X`, unless the environment "
-             "runs on another machine"))
+            (f"set at most {count} with {_set_command(target, '--cores X')}, unless the "
+             "environment runs on another machine"))
 
 
-def problems(cpu: CpuSettings) -> list[tuple[str, str]]:
-    """``(what is wrong, what to do)`` for each CPU setting that does not fit this machine."""
+def problems(cpu: CpuSettings, target: str) -> list[tuple[str, str]]:
+    """``(what is wrong, what to do)`` for each CPU setting that does not fit this machine;
+    ``target`` names the environment in the commands (``-n NAME``, ``-p PATH``)."""
     allowed = affinity.allowed_cpus()
-    out = [p for p in (_cpuset_problem(cpu, allowed), _cores_problem(cpu)) if p]
+    out = [p for p in (_cpuset_problem(cpu, allowed, target), _cores_problem(cpu, target))
+           if p]
     if cpu.threads is not None and cpu.threads > len(allowed):
         here = affinity.format_cpu_list(allowed)
         out.append(((f"threads {cpu.threads} is more than the {len(allowed)} CPU(s) this "
                     f"process may use ({here}): the pools' threads will wait for each other"),
-                    (f"set at most {len(allowed)} with `conda limits set --threads N`, unless "
-                    "the environment runs on another machine")))
+                    (f"set at most {len(allowed)} with {_set_command(target, '--threads N')}, "
+                     "unless the environment runs on another machine")))
     return out
 
 

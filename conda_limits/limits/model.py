@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from ..errors import LimitsError
 from ..printable import brief
@@ -22,7 +22,7 @@ from . import cpu as cpu_settings
 from . import floors, resources
 from . import mem as mem_setting
 from .cpu import CpuSettings, InvalidCpuSetting
-from .resources import Resource
+from .resources import Kind, Resource
 from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
 
 #: Every key the ``limits:`` schema takes: the rlimits, then mem, then the CPU settings.
@@ -102,8 +102,17 @@ class Limit:
         out["hard"] = _yaml_scalar(resource, self.hard)
         return out
 
-    def to_json(self) -> dict[str, Value | None]:
-        return {"soft": self.soft, "hard": self.hard}
+    def to_json(self, resource: Resource) -> dict[str, Value | str | None]:
+        """The shape every setting has in JSON (``SCHEMA_VERSION``): see docs/json.md."""
+        return {"kind": "rlimit", "value": self.effective, "soft": self.soft,
+                "hard": self.hard, "unit": UNITS[resource.kind]}
+
+
+#: The version of the JSON shapes the commands print (``schema_version``; docs/json.md).
+#: Raised when a key changes meaning or goes away; keys may be added within a version.
+SCHEMA_VERSION: Final = 1
+#: What the numbers of each kind of limit count, in JSON.
+UNITS: Final = {Kind.SIZE: "bytes", Kind.COUNT: "count", Kind.DURATION: "seconds"}
 
 
 def _yaml_scalar(resource: Resource, value: Value) -> int | str:
@@ -164,6 +173,17 @@ class LimitSet(Mapping[str, Limit]):
         return (f"LimitSet({self._limits!r}{f', {self.cpu!r}' if self.cpu else ''}"
                 f"{f', mem={self.mem!r}' if self.mem is not None else ''})")
 
+    def summary(self) -> str:
+        """Every setting and its value, in table order: ``nofile 4096, threads 2``."""
+        from . import cpu
+        from .values import pretty
+
+        return ", ".join([*(f"{resource.key} {pretty(resource, limit.effective)}"
+                            for resource, limit in self.items_with_resource()),
+                          *([f"mem {pretty(resources.MEM, self.mem)}"] if self.mem is not None
+                            else []),
+                          *(f"{key} {cpu.human(key, value)}" for key, value in self.cpu.items())])
+
     def items_with_resource(self) -> Iterator[tuple[Resource, Limit]]:
         for key, limit in self._limits.items():
             yield resources.get(key), limit
@@ -191,9 +211,12 @@ class LimitSet(Mapping[str, Limit]):
                 **self._mem_item(mem), **self.cpu.to_yaml()}
 
     def to_json(self) -> dict[str, Any]:
-        """Each rlimit as ``{soft, hard}``; mem and each CPU setting as ``{value}``."""
-        return {**{key: limit.to_json() for key, limit in self._limits.items()},
-                **self._mem_item({"value": self.mem}), **self.cpu.to_json()}
+        """Every setting in one shape: ``kind``, ``value`` (what is in force), ``soft`` and
+        ``hard`` (rlimits; null for the others), ``unit`` (docs/json.md)."""
+        return {**{r.key: limit.to_json(r) for r, limit in self.items_with_resource()},
+                **self._mem_item({"kind": "mem", "value": self.mem, "soft": None,
+                                  "hard": None, "unit": "bytes"}),
+                **self.cpu.to_json()}
 
 
 def _position(node: Any, key: Any, *, value: bool) -> tuple[int | None, int | None]:
@@ -319,4 +342,4 @@ def _parse_limit(resource: Resource, raw: Any) -> Limit:
     return Limit(parse(resource, raw))
 
 
-__all__ = ["Limit", "LimitSet", "SchemaError", "parse_limits", "UNLIMITED", "SCHEMA_HELP"]
+__all__ = ["SCHEMA_HELP", "UNLIMITED", "Limit", "LimitSet", "SchemaError", "parse_limits"]

@@ -80,7 +80,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         mem_backends: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None, activation: Activation | None = None,
         report: bool = False, stderr: TextIO | None = None,
-        record_usage: bool = False) -> int:
+        record_usage: bool = False, report_file: str | None = None) -> int:
     """Run ``command`` in the environment at ``prefix`` under its limits; return its status.
 
     ``overrides`` win over the environment's recorded limits, ``mem`` included; ``mem``
@@ -90,7 +90,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
     it). ``activation`` is the environment computed by conda; without it, a conda-free
     activation of ``prefix`` on top of ``env`` (default: this process's) is used. One line
     on ``stderr`` says when a limit stopped the command; ``report`` adds a summary;
-    ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`).
+    ``record_usage`` adds the run to the environment's usage log (:mod:`conda_limits.usage`);
+    ``report_file`` gets the report as JSON (:mod:`.report_data`).
     Raises :class:`RunnerError` (and record/cgroup errors) when nothing was run.
     """
     from . import cpu as cpu_command
@@ -125,7 +126,7 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         activation = replace(activation, environ={**activation.environ, **cpu.environ})
     for warning in [*plan.warnings, *(cpu.warnings if cpu else [])]:
         say(f"{explain.LINE_START}{warning}")
-    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage,
+    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage or bool(report_file),
                           cpu=cpu)
     if memory is not None:
         outcome = outcome._replace(sources={**outcome.sources, "mem": mem_source})
@@ -141,6 +142,12 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
             "command left running in its cores cgroup")
     if report:
         say(explain.report(outcome, command))
+    if report_file:
+        from . import report_data
+
+        problem = report_data.write(report_file, report_data.report_data(outcome, command, stop))
+        if problem:
+            say(f"{explain.LINE_START}the report was not written: {problem}")
     if record_usage:
         problem = _record_usage(prefix, outcome, command, stop.limit if stop else None)
         if problem:

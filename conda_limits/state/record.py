@@ -18,7 +18,7 @@ from ..errors import Kind, LimitsError
 from ..limits import provenance
 from ..limits.model import LimitSet, SchemaError, parse_limits
 from ..limits.provenance import Sources
-from ..printable import escape
+from ..printable import escape, prefix_option
 from .atomicfile import FileTooLarge, MiB, read_bytes
 
 RECORD = Path("etc", "conda", "limits.yml")
@@ -33,13 +33,29 @@ class RecordError(LimitsError):
     """The record exists but cannot be read or understood; ``problem`` is printable."""
 
     kind = Kind.RECORD
-    hint = ("Fix or remove the file, or run `conda limits unset --all` (it removes the record "
-            "and the activation scripts, whatever they hold).")
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path = path
         self.problem = escape(problem)
         super().__init__(f"{escape(str(path))}: {self.problem}")
+
+    @property
+    def prefix(self) -> Path | None:
+        """The environment whose record this is (None for a record read from elsewhere)."""
+        parts = RECORD.parts
+        if self.path.parts[-len(parts):] != parts:
+            return None
+        return Path(*self.path.parts[:-len(parts)])
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        return self.hint_naming(prefix_option(self.prefix) if self.prefix else "")
+
+    def hint_naming(self, target: str) -> str:
+        """What to do, naming the environment with ``target`` (``-n NAME``, ``-p PATH``)."""
+        command = " ".join(word for word in ("conda limits unset", target, "--all") if word)
+        return (f"Fix or remove the file, or run `{command}` (it removes the record and the "
+                "activation scripts, whatever they hold).")
 
 
 def record_path(prefix: str | os.PathLike[str]) -> Path:

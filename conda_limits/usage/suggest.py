@@ -191,8 +191,9 @@ class Check:
     hint: str
 
 
-def checks(runs: Sequence[Run], current: Mapping[str, Value]) -> list[Check]:
-    """Limits recorded runs keep hitting, and limits far above anything they used."""
+def checks(runs: Sequence[Run], current: Mapping[str, Value], target: str) -> list[Check]:
+    """Limits recorded runs keep hitting, and limits far above anything they used;
+    ``target`` names the environment in the hints' commands (``-n NAME``, ``-p PATH``)."""
     out = []
     for key, value in current.items():
         if key not in MEASURED or key == "mem" or value == UNLIMITED:
@@ -203,7 +204,8 @@ def checks(runs: Sequence[Run], current: Mapping[str, Value]) -> list[Check]:
             out.append(Check(key, "hit", (
                 f"{key} {pretty(resource, value)} stopped {len(hits)} recorded runs "
                 f"(last on {when(hits[-1].at)})"),
-                "raise it, e.g. `conda limits suggest --apply` proposes a value from the runs"))
+                f"raise it, e.g. `conda limits suggest {target} --apply` proposes a value from "
+                "the runs"))
             continue
         suggestion = _one(key, runs, value, MARGIN)
         if suggestion.value is None or suggestion.peak is None or suggestion.stopped:
@@ -214,7 +216,7 @@ def checks(runs: Sequence[Run], current: Mapping[str, Value]) -> list[Check]:
                 f"{key} {pretty(resource, value)} is far above what {suggestion.runs} recorded "
                 f"runs used (at most {approx(resource, suggestion.peak)}): it "
                 "protects little"),
-                f"`conda limits set --{key} {human(resource, suggestion.value)}` "
+                f"`conda limits set {target} --{key} {human(resource, suggestion.value)}` "
                 "(what `conda limits suggest` proposes)"))
     return out
 

@@ -84,9 +84,11 @@ def test_set_unset_show_on_a_file(conda_cli, tmp_path):
         "vmem: 4G        #", "vmem: 8G        #") + "  cpu: 2h\n"
 
     out, _, _ = conda_cli("limits", "show", "-f", path, "--json")
-    assert json.loads(out) == {"file": str(path), "limits": {
-        "vmem": {"soft": 8 * 2**30, "hard": None}, "stack": {"soft": 8 * 2**20, "hard": None},
-        "nofile": {"soft": 1024, "hard": None}, "cpu": {"soft": 7200, "hard": None}}}
+    data = json.loads(out)
+    assert data["file"] == str(path) and data["schema_version"] == 1
+    assert {key: (value["soft"], value["hard"]) for key, value in data["limits"].items()} == {
+        "vmem": (8 * 2**30, None), "stack": (8 * 2**20, None), "nofile": (1024, None),
+        "cpu": (7200, None)}
 
     out, _, code = conda_cli("limits", "unset", "-f", path, "--cpu", "--nofile")
     assert not code and "Removed nofile, cpu" in out
@@ -322,7 +324,9 @@ def test_limits_export_prints_the_block_and_merges_into_a_file(conda_cli, limite
     out, _, code = conda_cli("limits", "export", "-p", limited_env)
     assert not code and out == environment_yml.block_text(LIMITS)
     out, _, _ = conda_cli("limits", "export", "-p", limited_env, "--json")
-    assert json.loads(out)["limits"]["vmem"] == {"soft": 4 * 2**30, "hard": None}
+    assert json.loads(out)["limits"]["vmem"] == {"kind": "rlimit", "value": 4 * 2**30,
+                                                 "soft": 4 * 2**30, "hard": None,
+                                                 "unit": "bytes"}
 
     text = "# keep me\nname: x  # and me\ndependencies: [python]\nlimits:\n  cpu: 1h\n"
     path = write(tmp_path / "environment.yml", text)

@@ -28,10 +28,13 @@ def test_set_show_unset(conda_cli, tmp_env):
 
         out, _, code = conda_cli("limits", "show", "-p", prefix, "--json")
         assert code == 0
-        assert json.loads(out) == {"prefix": str(prefix), "limits": {
-            "vmem": {"soft": 4 * 2**30, "hard": None, "source": SET},
-            "stack": {"soft": 8 * 2**20, "hard": None, "source": SET},
-            "nofile": {"soft": 1024, "hard": None, "source": SET}}}
+        assert json.loads(out) == {"schema_version": 1, "prefix": str(prefix), "limits": {
+            "vmem": {"kind": "rlimit", "value": 4 * 2**30, "soft": 4 * 2**30, "hard": None,
+                     "unit": "bytes", "source": SET},
+            "stack": {"kind": "rlimit", "value": 8 * 2**20, "soft": 8 * 2**20, "hard": None,
+                      "unit": "bytes", "source": SET},
+            "nofile": {"kind": "rlimit", "value": 1024, "soft": 1024, "hard": None,
+                       "unit": "count", "source": SET}}}
 
         out, _, _ = conda_cli("limits", "show", "-p", prefix)
         assert "# Name" in out and "8 MiB" in out and "Source" in out
@@ -47,7 +50,7 @@ def test_set_show_unset(conda_cli, tmp_env):
         out, _, _ = conda_cli("limits", "show", "-p", prefix)
         assert "No limits are set" in out
         out, _, _ = conda_cli("limits", "show", "-p", prefix, "--json")
-        assert json.loads(out) == {"prefix": str(prefix), "limits": {}}
+        assert json.loads(out) == {"schema_version": 1, "prefix": str(prefix), "limits": {}}
 
 
 def test_set_hard_and_unlimited(conda_cli, tmp_env):
@@ -59,8 +62,9 @@ def test_set_hard_and_unlimited(conda_cli, tmp_env):
         assert record.read(prefix)["nofile"].hard == 512
         assert record.read(prefix)["cpu"].soft == "unlimited"
         out, _, _ = conda_cli("limits", "show", "-p", prefix, "--json")
-        assert json.loads(out)["limits"]["cpu"] == {"soft": "unlimited", "hard": "unlimited",
-                                                    "source": SET}
+        assert json.loads(out)["limits"]["cpu"] == {
+            "kind": "rlimit", "value": "unlimited", "soft": "unlimited", "hard": "unlimited",
+            "unit": "seconds", "source": SET}
 
 
 def test_value_above_the_hard_ceiling_is_recorded_with_a_warning(conda_cli, tmp_env):

@@ -90,12 +90,13 @@ CONDA = Path(sys.prefix, "bin", "conda")
 SOURCE = str(Path(conda_limits.__file__).resolve().parent.parent)
 
 
-def conda(*args: object, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+def conda(*args: object, stdout: int | None = subprocess.PIPE,
+          environ: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     if not CONDA.exists():
         pytest.skip(f"no conda executable at {CONDA}")
     return subprocess.run([str(CONDA), *map(str, args)], stdout=stdout, check=False,
                           stderr=subprocess.PIPE, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": SOURCE})
+                          env={**os.environ, "PYTHONPATH": SOURCE, **(environ or {})})
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +131,10 @@ def test_usage_errors_and_bad_values_exit_2_failures_1(env, tmp_path):
 @pytest.mark.parametrize("args", [
     ["limits", "show"], ["limits", "set", "--nofile", "1024"], ["limits", "usage"],
     ["limits", "unset", "--cpu", "--dry-run"], ["limits", "suggest"], ["limits", "export"],
-    ["limits", "kernel", "list"],
+    ["limits", "kernel", "list"], ["limits", "list"],
 ], ids=lambda args: " ".join(args[1:]))
 def test_json_output_ends_with_a_newline(env, args):
-    if args[1] != "kernel":
+    if args[1:] not in (["kernel", "list"], ["list"]):
         args = [*args, "-p", env]
     result = conda(*args, "--json")
     assert result.returncode == 0, result.stderr
@@ -173,11 +174,11 @@ def test_usage_clear_dry_run_keeps_the_log(env):
     ["limits", "show"], ["limits", "show", "--json"], ["limits", "set", "--nofile", "1024"],
     ["limits", "unset", "--cpu", "--dry-run"], ["limits", "usage"], ["limits", "suggest"],
     ["limits", "export"], ["limits", "kernel", "list"], ["limits", "set", "--help"],
-    ["limits", "--help"], ["run-limited", "--help"],
+    ["limits", "--help"], ["run-limited", "--help"], ["limits", "list"],
 ], ids=lambda args: " ".join(args[1:]))
 def test_a_closed_pipe_ends_quietly(env, args):
     """As ``conda limits show | head -1`` when head has gone: no traceback, no report."""
-    if "--help" not in args and args[1] != "kernel":
+    if "--help" not in args and args[1:] not in (["kernel", "list"], ["list"]):
         args = [*args, "-p", env]
     read, write = os.pipe()
     os.close(read)
@@ -187,3 +188,131 @@ def test_a_closed_pipe_ends_quietly(env, args):
         os.close(write)
     assert result.returncode == 128 + signal.SIGPIPE, result.stderr
     assert result.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory):
+    """An environment named ai_env in an envs dir of its own (CONDA_ENVS_DIRS)."""
+    envs = tmp_path_factory.mktemp("envs")
+    environ = {"CONDA_ENVS_DIRS": str(envs)}
+    created = conda("create", "-q", "-y", "--offline", "-n", "ai_env", environ=environ)
+    assert created.returncode == 0, created.stderr
+    return envs / "ai_env", environ
+
+
+def test_hints_name_the_environment_as_the_user_did(named):
+    prefix, environ = named
+    assert conda("limits", "set", "-n", "ai_env", "--threads", "64", "--nofile", "4096",
+                 environ=environ).returncode == 0
+    doctor = conda("doctor", "-n", "ai_env", environ=environ)
+    assert "`conda limits set -n ai_env --threads N`" in doctor.stdout, doctor.stdout
+    doctor = conda("doctor", "-p", prefix, environ=environ)
+    assert "`conda limits set -n ai_env --threads N`" in doctor.stdout  # conda's name for it
+    # a script out of date: show says how to repair it, naming the environment
+    next((prefix / "etc" / "conda" / "activate.d").glob("*.sh")).write_text("# edited\n")
+    for option, named_as in ((["-n", "ai_env"], "-n ai_env"), (["-p", f"{prefix}/"],
+                                                                 f"-p {prefix}/")):
+        show = conda("limits", "show", *option, environ=environ)
+        assert f"`conda doctor {named_as} --fix`" in show.stdout, show.stdout
+    record.record_path(prefix).write_text("limits: [\n")
+    for option, named_as in ((["-n", "ai_env"], "-n ai_env"), (["-p", prefix], f"-p {prefix}")):
+        broken = conda("limits", "show", *option, environ=environ)
+        assert broken.returncode == 1
+        assert f"`conda limits unset {named_as} --all`" in broken.stderr, broken.stderr
+    doctor = conda("doctor", "-n", "ai_env", environ=environ)
+    assert "`conda limits unset -n ai_env --all`" in doctor.stdout
+    assert conda("limits", "unset", "-n", "ai_env", "--all", environ=environ).returncode == 0
+
+
+def test_a_path_is_quoted_for_the_shell_in_hints(conda_cli, tmp_path):
+    prefix = tmp_path / "my envs" / "x"
+    created = conda("create", "-q", "-y", "--offline", "-p", prefix)
+    assert created.returncode == 0, created.stderr
+    out = conda("limits", "set", "-p", prefix, "--threads", "64").stdout
+    assert f"`conda activate '{prefix}'`" in out
+    doctor = conda("doctor", "-p", prefix).stdout
+    assert f"`conda limits set -p '{prefix}' --threads N`" in doctor
+
+
+def test_notes_that_list_the_limits_name_every_setting(named):
+    prefix, environ = named
+    conda("limits", "unset", "-n", "ai_env", "--all", environ=environ)
+    assert conda("limits", "set", "-n", "ai_env", "--nofile", "4096", "--threads", "2",
+                 environ=environ).returncode == 0
+    doctor = conda("doctor", "-n", "ai_env", environ=environ)
+    assert "The resource limits (nofile 4096, threads 2) are recorded" in doctor.stdout
+    exported = conda("env", "export", "-n", "ai_env", "--json", environ=environ)
+    if "does not include" in exported.stderr:  # conda versions whose JSON export has no place
+        assert "(nofile, threads)" in exported.stderr
+        assert "`conda limits export -n ai_env`" in exported.stderr
+
+
+def test_list_names_every_environment_with_limits_and_the_way_out(named):
+    prefix, environ = named
+    envs = prefix.parent
+    conda("limits", "unset", "-n", "ai_env", "--all", environ=environ)
+    assert conda("limits", "set", "-n", "ai_env", "--data", "1280M", "--threads", "2",
+                 environ=environ).returncode == 0
+    for name in ("plain", "orphan"):
+        assert conda("create", "-q", "-y", "--offline", "-n", name,
+                     environ=environ).returncode == 0
+    assert conda("limits", "set", "-n", "orphan", "--nofile", "512",
+                 environ=environ).returncode == 0
+    record.record_path(envs / "orphan").unlink()  # scripts left without a record
+
+    listed = conda("limits", "list", environ=environ)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()}
+    assert rows["ai_env"].split(None, 1)[1] == "data 1.25 GiB, threads 2"
+    assert "activation scripts without a record" in rows["orphan"]
+    assert "plain" not in rows
+    quiet = conda("limits", "list", "--quiet", environ=environ).stdout.splitlines()
+    ours = [line for line in quiet if line.startswith(str(envs))]
+    assert sorted(ours) == [str(envs / "ai_env"), str(envs / "orphan")]
+    data = json.loads(conda("limits", "list", "--json", environ=environ).stdout)
+    by_prefix = {e["prefix"]: e for e in data["environments"]}
+    assert by_prefix[str(envs / "ai_env")]["limits"]["threads"]["value"] == 2
+    assert by_prefix[str(envs / "orphan")]["limits"] == {}
+    assert by_prefix[str(envs / "orphan")]["files"]
+
+    # the way out before uninstalling, as docs/commands/limits-list.md gives it (limited
+    # to this test's environments)
+    loop = ('while IFS= read -r p; do case $p in "$ENVS"/*) '
+            'conda limits unset -p "$p" --all $DRY;; esac; done')
+    for dry in ("--dry-run", ""):
+        done = subprocess.run(
+            ["sh", "-c", f"{CONDA} limits list --quiet | {{ {loop}; }}"], text=True,
+            capture_output=True, timeout=300, check=False,
+            env={**os.environ, **environ, "PYTHONPATH": SOURCE, "ENVS": str(envs),
+                 "DRY": dry, "PATH": f"{CONDA.parent}:{os.environ['PATH']}"})
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.count("all limits of the environment") == 2
+        left = [line for line in conda("limits", "list", "--quiet", environ=environ)
+                .stdout.splitlines() if line.startswith(str(envs))]
+        assert left == ([] if not dry else ours)
+    assert not any((envs / "orphan" / "etc" / "conda" / "activate.d").glob("*conda-limits*"))
+
+
+def test_run_limited_writes_its_report_as_json(env, tmp_path):
+    path = tmp_path / "report.json"
+    result = conda("run-limited", "-p", env, "--nofile", "512", "--threads", "1",
+                   "--report-json", path, "--", "sh", "-c", "echo out; exit 3")
+    assert result.returncode == 3 and result.stdout == "out\n", result.stderr
+    assert "conda-limits report" not in result.stderr  # --report-json alone prints nothing
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == 1 and data["command"] == ["sh", "-c", "echo out; exit 3"]
+    assert data["status"] == 3 and data["signal"] is None and data["stopped_by"] is None
+    assert data["limits"]["nofile"] == {"kind": "rlimit", "value": 512, "soft": 512,
+                                        "hard": data["limits"]["nofile"]["hard"],
+                                        "unit": "count", "source": {"kind": "flag"}}
+    assert data["limits"]["data"]["source"] == {"kind": "environment"}
+    assert data["limits"]["data"]["value"] == 1280 * MiB
+    assert data["limits"]["threads"]["value"] == 1 and data["limits"]["threads"]["kind"] == "cpu"
+    assert data["wall_seconds"] >= 0 and data["thread_pools"]["size"] == 1
+
+    result = conda("run-limited", "-p", env, "--report-json", tmp_path / "no" / "r.json",
+                   "--", "sh", "-c", "exit 4")
+    assert result.returncode == 4
+    assert "conda-limits: the report was not written" in result.stderr
+    result = conda("run-limited", "-p", env, "--slurm", "--report-json", path, "--", "true")
+    assert result.returncode == 2 and "--report" in result.stderr

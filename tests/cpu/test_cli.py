@@ -38,7 +38,8 @@ def test_set_show_unset_cpu_settings(conda_cli, tmp_env):
                 "not to an interactive shell") in out
         out, _, _ = conda_cli("limits", "show", "-p", prefix, "--json")
         limits = json.loads(out)["limits"]
-        assert limits["cpuset"] == {"value": [0], "source": {"kind": "conda-limits-set"}}
+        assert limits["cpuset"] == {"kind": "cpu", "value": [0], "soft": None, "hard": None,
+                                    "unit": "cpus", "source": {"kind": "conda-limits-set"}}
         out, _, code = conda_cli("limits", "unset", "-p", prefix, "--threads", "--cores")
         assert code == 0 and "Removed threads, cores" in out
         assert record.read(prefix).cpu == CpuSettings(cpuset=frozenset({0}))

@@ -89,8 +89,9 @@ def test_to_yaml_and_to_json_give_plain_scalars():
                                     "vmem": "4G"})
     assert parsed == CpuSettings(4, frozenset({0, 1, 3}), Cores(250))
     assert parsed.to_yaml() == {"threads": 4, "cpuset": "0-1,3", "cores": 2.5}
-    assert parsed.to_json() == {"threads": {"value": 4}, "cpuset": {"value": [0, 1, 3]},
-                                "cores": {"value": 2.5}}
+    assert {key: value["value"] for key, value in parsed.to_json().items()} == {
+        "threads": 4, "cpuset": [0, 1, 3], "cores": 2.5}
+    assert {value["unit"] for value in parsed.to_json().values()} == {"threads", "cpus", "cores"}
     assert CpuSettings(cores=Cores(200)).to_yaml() == {"cores": 2}
     assert settings.from_mapping(parsed.to_yaml()) == parsed
 

@@ -223,12 +223,10 @@ def test_show_says_where_each_value_came_from(cli, tmp_path, condarc):
     assert rows["nofile"].endswith(f"default ({rc})")
 
     out, _, _ = cli("limits", "show", "-p", prefix, "--json")
-    assert json.loads(out) == {"prefix": str(prefix), "limits": {
-        "vmem": {"soft": 8 * 2**30, "hard": None, "source": {"kind": "conda-limits-set"}},
-        "stack": {"soft": 8 * 2**20, "hard": None,
-                  "source": {"kind": "environment-file", "path": str(path)}},
-        "nofile": {"soft": 1024, "hard": None,
-                   "source": {"kind": "condarc", "path": str(rc)}}}}
+    assert {key: value["source"] for key, value in json.loads(out)["limits"].items()} == {
+        "vmem": {"kind": "conda-limits-set"},
+        "stack": {"kind": "environment-file", "path": str(path)},
+        "nofile": {"kind": "condarc", "path": str(rc)}}
 
     cli("limits", "apply", "-f", path, "-p", prefix)
     assert record.read_sources(prefix) == {"stack": provenance.environment_file(str(path))}

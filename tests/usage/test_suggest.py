@@ -131,20 +131,22 @@ def test_suggestions_as_json():
 def test_doctor_checks_a_limit_that_keeps_stopping_runs():
     hits = [Run(at=float(i), via="run-limited", command="python", wall=1.0, status=152,
                 signal="SIGXCPU", stopped_by="cpu", limits={"cpu": 60}) for i in range(2)]
-    found = checks(hits, {"cpu": 60})
+    found = checks(hits, {"cpu": 60}, "-n ai_env")
     assert [(c.key, c.kind) for c in found] == [("cpu", "hit")]
     assert "stopped 2 recorded runs" in found[0].message
-    assert checks(hits, {"cpu": 120}) == []  # they were stopped by another value
-    assert checks(hits[:1], {"cpu": 60}) == []
+    assert "`conda limits suggest -n ai_env --apply`" in found[0].hint
+    assert checks(hits, {"cpu": 120}, "-n x") == []  # they were stopped by another value
+    assert checks(hits[:1], {"cpu": 60}, "-n x") == []
 
 
 def test_doctor_checks_a_limit_far_above_anything_used():
     runs = [run(i, nofile=20, data=100 * MiB) for i in range(3)]
-    found = checks(runs, {"nofile": 65536, "data": 512 * MiB, "vmem": UNLIMITED})
+    found = checks(runs, {"nofile": 65536, "data": 512 * MiB, "vmem": UNLIMITED},
+                   "-p '/opt/my envs/x'")
     assert [(c.key, c.kind) for c in found] == [("nofile", "loose")]
     assert "65536 is far above what 3 recorded runs used (at most 20)" in found[0].message
-    assert "--nofile 256" in found[0].hint
-    assert checks(runs[:2], {"nofile": 65536}) == []  # too few runs to say
+    assert "`conda limits set -p '/opt/my envs/x' --nofile 256`" in found[0].hint
+    assert checks(runs[:2], {"nofile": 65536}, "-n x") == []  # too few runs to say
 
 
 @pytest.mark.parametrize("key", ["data", "vmem", "nofile"])
