@@ -88,11 +88,12 @@ def test_value_above_the_hard_ceiling():
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard == resource.RLIM_INFINITY:
         pytest.skip("the open-files hard limit is unlimited here: nothing can be above it")
-    findings = health.ceiling_findings(parse_limits({"nofile": hard + 1, "stack": "8M"}))
+    findings = health.ceiling_findings(parse_limits({"nofile": hard + 1, "stack": "8M"}),
+                                       "-n ai_env")
     assert [f.kind for f in findings] == [Kind.CEILING]
     assert f"{hard + 1}" in findings[0].message and f"({hard})" in findings[0].message
-    assert "--nofile" in findings[0].hint
-    assert health.ceiling_findings(parse_limits({"nofile": hard})) == []
+    assert "`conda limits set -n ai_env --nofile VALUE`" in findings[0].hint
+    assert health.ceiling_findings(parse_limits({"nofile": hard}), "-n ai_env") == []
 
 
 def installs(env, *conda: str, pip: tuple[str, ...] = ()) -> None:
@@ -125,17 +126,18 @@ def test_vmem_with_gpu_packages_suggests_data_or_mem(env):
     assert kinds(report) == [Kind.VMEM_GPU]
     finding = report.findings[0]
     assert "cuda-version, pytorch" in finding.message and "16 GiB" in finding.message
-    assert "--data 16G" in finding.hint and "--mem 16G" in finding.hint
+    assert f"`conda limits set -p {env} --data 16G`" in finding.hint
+    assert f"`conda run-limited -p {env} --mem 16G`" in finding.hint
     assert not finding.fixable
 
 
 @pytest.mark.parametrize("limits", [{"data": "16G"}, {"vmem": "unlimited"}, {}])
 def test_no_gpu_finding_without_a_finite_vmem(env, limits):
     installs(env, "pytorch-2.5.1-cuda126_py312h0_0")
-    assert health.vmem_gpu_findings(parse_limits(limits), health.gpu_packages(env)) == []
+    assert health.vmem_gpu_findings(parse_limits(limits), health.gpu_packages(env), "-n x") == []
 
 
 def test_no_gpu_finding_without_gpu_packages(env):
     installs(env, "numpy-2.1.3-py312h0_0", pip=("requests-2.32.3",))
     assert health.vmem_gpu_findings(parse_limits({"vmem": "4G"}),
-                                    health.gpu_packages(env)) == []
+                                    health.gpu_packages(env), "-n x") == []
