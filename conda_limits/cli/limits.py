@@ -9,6 +9,7 @@ VERBS = ("set", "show", "unset", "list", "kernel", "export", "apply", "usage", "
 
 
 def configure_parser(parser: ArgumentParser) -> None:
+    parser.formatter_class = _formatter()
     parser.description = (
         "Resource limits (ulimit) for conda environments: recorded in the environment, "
         "applied by `conda activate`, restored by `conda deactivate`."
@@ -24,9 +25,9 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 
 def _formatter() -> type[HelpFormatter]:
-    from argparse import RawDescriptionHelpFormatter
+    from .help_format import HelpFormatter
 
-    return RawDescriptionHelpFormatter
+    return HelpFormatter
 
 
 def execute(args: Namespace) -> int:

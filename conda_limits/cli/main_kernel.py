@@ -16,7 +16,8 @@ DESCRIPTION = HELP + (
 EPILOG = """Examples:
 
     conda limits kernel install -n ai_env
-    conda limits kernel install -n ai_env --kernel-name ai-4g --display-name "AI env (4 GiB)"
+    conda limits kernel install -n ai_env --kernel-name ai-4g \\
+        --display-name "AI env (4 GiB)"
     conda limits kernel install -n ai_env --mem 8G --sys-prefix
     conda limits kernel list
     conda limits kernel remove ai_env-limited
@@ -25,7 +26,8 @@ EPILOG = """Examples:
 INSTALL_EXAMPLES = """Examples:
 
     conda limits kernel install -n ai_env
-    conda limits kernel install -n ai_env --kernel-name ai-4g --display-name "AI env (4 GiB)"
+    conda limits kernel install -n ai_env --kernel-name ai-4g \\
+        --display-name "AI env (4 GiB)"
     conda limits kernel install -n ai_env --mem 8G --sys-prefix
 """
 LIST_EXAMPLES = """Examples:
@@ -40,15 +42,14 @@ REMOVE_EXAMPLES = """Examples:
 
 
 def configure_parser(parser: ArgumentParser) -> None:
-    from argparse import RawDescriptionHelpFormatter
-
     from ..limits.resources import Kind
+    from .help_format import HelpFormatter
     from .options import METAVARS, add_environment, add_json, add_yes, mem_type
 
     sub = parser.add_subparsers(dest="kernel_verb", metavar="COMMAND", required=True)
 
     install = sub.add_parser("install", help="Install a limit-aware kernelspec for an "
-                             "environment.", formatter_class=RawDescriptionHelpFormatter,
+                             "environment.", formatter_class=HelpFormatter,
                              description="Install a Jupyter kernelspec that runs the "
                              "environment's ipykernel under the environment's limits.",
                              epilog=INSTALL_EXAMPLES)
@@ -67,7 +68,8 @@ def configure_parser(parser: ArgumentParser) -> None:
     install.add_argument("--mem", metavar=METAVARS[Kind.SIZE], type=mem_type(),
                          help="Cap this kernel's resident memory with a cgroup (as "
                          "`conda run-limited --mem`); wins over the environment's recorded "
-                         "mem, which kernels otherwise get ('unlimited': no cap).")
+                         "mem, which kernels otherwise get ('unlimited': no cap). SIZE as "
+                         "for --vmem: e.g. 8G, 4.5G, 512MiB.")
     install.add_argument("--force", action="store_true",
                          help="Replace a kernelspec of the same name.")
     add_yes(install)
@@ -77,7 +79,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     listing = sub.add_parser("list", help="List the kernelspecs conda-limits installed.",
                              description="List the Jupyter kernelspecs conda-limits "
                              "installed, wherever Jupyter looks for kernels.",
-                             formatter_class=RawDescriptionHelpFormatter,
+                             formatter_class=HelpFormatter,
                              epilog=LIST_EXAMPLES)
     add_json(listing)
     listing.set_defaults(kernel_execute=execute_list)
@@ -85,7 +87,7 @@ def configure_parser(parser: ArgumentParser) -> None:
     remove = sub.add_parser("remove", help="Remove a kernelspec conda-limits installed.",
                             description="Remove a Jupyter kernelspec conda-limits installed "
                             "(others are refused).",
-                            formatter_class=RawDescriptionHelpFormatter,
+                            formatter_class=HelpFormatter,
                             epilog=REMOVE_EXAMPLES)
     remove.add_argument("kernel_name", metavar="NAME", type=_kernel_name,
                         help="Name of the kernelspec.")

@@ -8,7 +8,7 @@ hands over to
 
 from __future__ import annotations
 
-from argparse import REMAINDER, ArgumentParser, Namespace, RawDescriptionHelpFormatter
+from argparse import REMAINDER, ArgumentParser, Namespace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -30,8 +30,10 @@ EPILOG = """Examples:
     conda run-limited -n ai_env --vmem 2G --cpu 10m -- python leak.py
     conda run-limited -n ai_env --mem 4G --report -- python train_gpu.py
     conda run-limited -n ai_env --slurm --mem 8G -- python train.py
-    conda run-limited -n ai_env --slurm="-p gpu --time=2:00:00 --gres=gpu:1" -- python train.py
-    conda run-limited -n ai_env --threads 2 --cores 1.5 --report -- python fit.py
+    conda run-limited -n ai_env --slurm="-p gpu --time=2:00:00 --gres=gpu:1" \\
+        -- python train.py
+    conda run-limited -n ai_env --threads 2 --cores 1.5 --report \\
+        -- python fit.py
 """
 
 
@@ -40,7 +42,9 @@ def configure_parser(parser: ArgumentParser) -> None:
 
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
-    parser.formatter_class = RawDescriptionHelpFormatter
+    from .help_format import HelpFormatter
+
+    parser.formatter_class = HelpFormatter
     add_environment(parser)
     add_limit_values(parser, mem_help=(
         "Cap the resident memory of the command and its children through a cgroup (unlike "

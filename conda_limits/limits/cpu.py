@@ -62,8 +62,8 @@ CpuValue: TypeAlias = int | frozenset[int] | Cores
 SUMMARY: Final = {
     THREADS: "size of the compute thread pools (OMP_NUM_THREADS, MKL, OpenBLAS, ...); "
              "not --cpu, which is CPU seconds",
-    CPUSET: "CPUs the processes may run on (affinity), e.g. 0-3,8",
-    CORES: "CPU-time quota in cores through a cgroup, e.g. 2.5 (run-limited and kernels only)",
+    CPUSET: "CPUs the processes may run on (affinity)",
+    CORES: "CPU-time quota in cores through a cgroup (run-limited and kernels only)",
 }
 ACCEPTED: Final = {
     THREADS: f"a whole number of threads from 1 to {MAX_THREADS}, e.g. 4",

@@ -19,34 +19,14 @@ import argparse
 import os
 import re
 from contextlib import contextmanager
-from importlib import import_module
 
+from command_parsers import build_parser, subcommands
 from docutils import nodes
 from docutils.parsers.rst import Parser as RSTParser
 from docutils.utils import new_document
 from sphinx.util.docutils import SphinxDirective
 
 WIDTH = "72"  # columns of the usage lines: they fit the theme's code block
-
-
-def build_parser(modules: dict[str, str], command: str) -> argparse.ArgumentParser:
-    """The parser of ``command`` ("conda limits set"), built by its module."""
-    words = command.split()
-    if len(words) < 2 or words[0] != "conda" or words[1] not in modules:
-        raise ValueError(f"unknown command {command!r}; conda_commands knows: "
-                         + ", ".join(f"conda {name}" for name in modules))
-    parser = argparse.ArgumentParser(prog=f"conda {words[1]}")
-    import_module(modules[words[1]]).configure_parser(parser)
-    for word in words[2:]:
-        parser = _subcommands(parser).choices[word]
-    return parser
-
-
-def _subcommands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    raise KeyError(f"{parser.prog} has no subcommands")
 
 
 @contextmanager
@@ -157,7 +137,7 @@ def leaf_commands(modules: dict[str, str]) -> list[str]:
     def walk(command: str) -> None:
         parser = build_parser(modules, command)
         try:
-            choices = _subcommands(parser).choices
+            choices = subcommands(parser).choices
         except KeyError:
             out.append(command)
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -59,10 +60,12 @@ def test_an_undecodable_record(conda_cli, env):
     path = record.record_path(env)
     path.write_bytes(path.read_bytes() + b"\xff\n")
     _, _, info = conda_cli("limits", "show", "-p", env, raises=LimitsRecordError)
-    assert "not UTF-8 text" in str(info.value) and "unset --all" in str(info.value)
+    assert "not UTF-8 text" in str(info.value)
+    assert f"`conda limits unset -p {env} --all`" in str(info.value)
     conda_cli("limits", "set", "-p", env, "--vmem", "8G", raises=LimitsRecordError)
     out, _, _ = doctor(conda_cli, env)
-    assert "the limits record is broken: not UTF-8 text" in out and "unset --all" in out
+    assert "the limits record is broken: not UTF-8 text" in out
+    assert f"`conda limits unset -p {env} --all`" in out
     out, _, code = conda_cli("limits", "unset", "-p", env, "--all")
     assert not code and "the limits record was broken (not UTF-8 text" in out
     assert not path.exists() and not any(p.exists() for p in prefix_files.script_paths(env))
@@ -77,7 +80,7 @@ def test_an_undecodable_script(conda_cli, env, script):
     path.write_bytes(path.read_bytes() + b"\xff\xfe\n")
     out, _, _ = conda_cli("limits", "show", "-p", env)
     assert "warning: the activation scripts do not match the limits record (1 missing or " \
-        "different)" in out and "conda doctor --fix" in out
+        "different)" in out and f"`conda doctor -p {env} --fix`" in out
     out, _, _ = doctor(conda_cli, env, "--verbose")
     assert "1 activation script is out of date" in out and str(path) in out
     out, _, code = conda_cli("limits", "set", "-p", env, "--vmem", "8G")
@@ -115,7 +118,7 @@ def test_show_notices_what_a_killed_set_left_and_the_next_set_repairs_it(env):
     assert shown.returncode == 0
     assert "warning: the activation scripts do not match the limits record" in shown.stdout
     as_json = json.loads(conda_run("limits", "show", "-p", env, "--json").stdout)
-    assert as_json["warnings"] and "conda doctor --fix" in as_json["warnings"][0]
+    assert as_json["warnings"] and f"`conda doctor -p {env} --fix`" in as_json["warnings"][0]
     again = conda_run("limits", "set", "-p", env, "--data", "4G")
     assert again.returncode == 0 and "note: the activation scripts did not match" in again.stdout
     assert settled(env) == parse_limits({"nofile": 2048, "vmem": "8G", "data": "4G"})
@@ -239,7 +242,8 @@ def test_scripts_already_in_such_a_prefix_are_reported_and_can_be_removed(conda_
     moved = tmp_path / "e$(touch PWNED)"
     safe.rename(moved)  # moved by hand, or renamed before conda-limits checked paths
     out, _, _ = conda_cli("limits", "show", "-p", moved)
-    assert "which conda's activation expands" in out and "unset --all" in out
+    assert "which conda's activation expands" in out
+    assert f"`conda limits unset -p {shlex.quote(str(moved))} --all`" in out
     out, _, _ = doctor(conda_cli, moved)
     assert "which conda's activation expands" in out
     out, _, code = conda_cli("limits", "unset", "-p", moved, "--all")

@@ -53,7 +53,8 @@ def test_set_show_unset(conda_cli, tmp_env):
         assert out.count("mem and cores apply to `conda run-limited`, Jupyter kernels and "
                          "Slurm jobs only, not to an interactive shell") == 1
         data = json.loads(conda_cli("limits", "show", "-p", prefix, "--json")[0])["limits"]
-        assert data["mem"] == {"value": 4 * 2**30, "source": {"kind": "conda-limits-set"}}
+        assert data["mem"] == {"kind": "mem", "value": 4 * 2**30, "soft": None, "hard": None,
+                               "unit": "bytes", "source": {"kind": "conda-limits-set"}}
         assert set(data["cores"]) == set(data["mem"])  # the same shape as the CPU settings
         script = prefix / "etc" / "conda" / "activate.d" / "zz-conda-limits.sh"
         assert "4294967296" not in script.read_text() and "mem" not in script.read_text()
@@ -110,7 +111,9 @@ def test_environment_yml_create_export_apply(conda_cli, tmp_path, command):
     assert code == 0, err
     assert "  mem: 3G  # for the GPU jobs\n" in path.read_text()
     out, _, _ = conda_cli("limits", "show", "-f", path, "--json")
-    assert json.loads(out)["limits"] == {"mem": {"value": 3 * 2**30}}
+    assert json.loads(out)["limits"] == {"mem": {"kind": "mem", "value": 3 * 2**30,
+                                                 "soft": None, "hard": None,
+                                                 "unit": "bytes"}}
     conda_cli("limits", "apply", "-f", path, "-p", prefix)
     assert record.read(prefix).mem == 3 * 2**30
     conda_cli("limits", "unset", "-f", path, "--mem")

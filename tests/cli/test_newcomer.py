@@ -316,3 +316,47 @@ def test_run_limited_writes_its_report_as_json(env, tmp_path):
     assert "conda-limits: the report was not written" in result.stderr
     result = conda("run-limited", "-p", env, "--slurm", "--report-json", path, "--", "true")
     assert result.returncode == 2 and "--report" in result.stderr
+
+
+def _command_parsers():
+    sys.path.insert(0, str(Path(SOURCE, "docs", "_ext")))
+    try:
+        import command_parsers
+    finally:
+        sys.path.pop(0)
+    return command_parsers
+
+
+COMMANDS = {"limits": "conda_limits.cli.limits",
+            "run-limited": "conda_limits.cli.main_run_limited"}
+
+
+def _leaves(parsers, command):
+    try:
+        words = parsers.subcommands(parsers.build_parser(COMMANDS, command)).choices
+    except KeyError:
+        return [command]
+    return [command, *(leaf for word in words for leaf in _leaves(parsers, f"{command} {word}"))]
+
+
+def test_the_command_pages_are_the_real_help(monkeypatch):
+    """The docs' command pages are rendered from the parsers as conda builds them: their
+    text is what ``--help`` prints, within 80 columns, each example once."""
+    parsers = _command_parsers()
+    monkeypatch.setenv("COLUMNS", "80")
+    commands = [leaf for name in COMMANDS for leaf in _leaves(parsers, f"conda {name}")]
+    assert "conda limits kernel install" in commands and "conda limits list" in commands
+    for command in commands:
+        real = subprocess.run([str(CONDA), *command.split()[1:], "--help"], text=True,
+                              capture_output=True, check=False, timeout=300,
+                              env={**os.environ, "PYTHONPATH": SOURCE, "COLUMNS": "80"})
+        assert real.returncode == 0, real.stderr
+        documented = parsers.build_parser(COMMANDS, command).format_help()
+        assert documented == real.stdout, command
+        description = real.stdout.split("\n\n")[1:]
+        wide = [line for part in description for line in part.splitlines()
+                if len(line) > 80 and not line.startswith("usage:") and "[" not in line]
+        assert not wide, (command, wide)
+        if command != "conda limits":
+            assert "Examples:" in real.stdout, command
+        assert real.stdout.count("e.g. 0-3,8") <= 1, command

@@ -204,7 +204,7 @@ def test_doctor_reports_limits_the_runs_contradict(tmp_env):
         out = conda("doctor", "-p", str(prefix)).stdout
         assert "cpu 1 s stopped 3 recorded runs" in out
         assert "nofile 16384 is far above what 3 recorded runs used" in out
-        assert "conda limits set --nofile 256" in out
+        assert f"conda limits set -p {prefix} --nofile 256" in out
 
 
 @pytest.mark.parametrize("condarc, variable, expected", [

@@ -68,9 +68,9 @@ def test_stale_and_missing_scripts_reported(conda_cli, tmp_env, doctor):
         assert "1 activation script is missing" in out and str(deactivate) in out
         assert "1 activation script is out of date" in out and str(activate) in out
         if has_fixer():
-            assert "run `conda doctor --fix`" in out
+            assert f"run `conda doctor -p {prefix} --fix`" in out
         else:
-            assert "set any limit again with `conda limits set`" in out
+            assert f"set any limit again with `conda limits set -p {prefix}`" in out
 
 
 def test_stale_and_missing_scripts_fixed(conda_cli, tmp_env, doctor, needs_fixer):
@@ -107,7 +107,8 @@ def test_vmem_in_a_cuda_environment(conda_cli, tmp_env, doctor):
         out, _, code = doctor(prefix)
         assert not code
         assert "vmem (8 GiB) limits address space" in out and "(pytorch)" in out
-        assert "conda limits set --data 8G" in out and "conda run-limited --mem 8G" in out
+        assert f"conda limits set -p {prefix} --data 8G" in out
+        assert f"conda run-limited -p {prefix} --mem 8G" in out
 
 
 def test_value_above_the_hard_ceiling(conda_cli, tmp_env, doctor):
