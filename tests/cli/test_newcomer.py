@@ -114,6 +114,8 @@ def test_usage_errors_and_bad_values_exit_2_failures_1(env, tmp_path):
                  ["limits", "kernel", "remove", "a/b"],
                  ["limits", "set", "-p", env],
                  ["limits", "unset", "-p", env],
+                 ["limits", "set", "-p", env, "--cores", "0"],
+                 ["limits", "set", "-p", env, "--threads", "2.5"],
                  ["limits", "set", "-p", env, "--vmem", "100M"],
                  ["limits", "set", "-p", env, "--cpu", "1:30"],
                  ["run-limited", "-p", env, "--nofile", "4 G", "--", "true"],
