@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from ..limits import affinity
 from ..limits.cpu import CpuSettings
 from ..limits.threads import NAMES
-from . import fish
+from . import csh, fish
 from .protocol import SAVED_PREFIX
 
 ENV_KEY = "ENV_"  # _CONDA_LIMITS_<level>_ENV_<NAME>
@@ -308,11 +308,7 @@ def fish_deactivate(cpu: CpuSettings) -> str:
 # read with eval (no fork). The CPU set is read with one sed and set with one taskset (forks
 # are fine in csh, and happen only for a configured cpuset); its CPUs are given as they are,
 # and the kernel keeps those the shell's cgroup allows.
-CSH_SETUP = """\
-set __cl_lvl = 0
-if ( $?CONDA_SHLVL ) set __cl_lvl = "$CONDA_SHLVL"
-if ( "$__cl_lvl" == "" || "$__cl_lvl" =~ *[^0-9]* ) set __cl_lvl = 0
-"""
+CSH_SETUP = csh.LEVEL
 CSH_VAR = """\
 eval 'set __cl_x = $?_CONDA_LIMITS_'"$__cl_lvl"'_ENV_{name}'
 if ( ! $__cl_x ) then

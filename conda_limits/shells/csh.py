@@ -18,7 +18,8 @@ csh has no functions, so every limit gets its own block of fixed text. What the 
   to run forks (its trial subshell). Without ``/proc`` (macOS, BSD) ``sh -c 'ulimit ...'``
   reports the limits in POSIX units. ``@`` computes in 64-bit integers.
 - Nothing that csh would expand twice or treat as history (``!``) appears in the text; an
-  unset variable is never read (``$?CONDA_SHLVL`` first).
+  unset variable is never read (``$?CONDA_SHLVL`` first, and its value only inside
+  ``then ... endif``).
 """
 
 from __future__ import annotations
@@ -42,11 +43,17 @@ def _load(var: str, key: str) -> str:
             f"if ( $__cl_x ) eval 'set {var} = \"${name}\"'")
 
 
-SETUP = f"""\
+#: The level, digits or 0. tcsh expands the words of a one-line ``if`` even when its test
+#: is false: an unset CONDA_SHLVL is read only inside ``then ... endif``.
+LEVEL = """\
 set __cl_lvl = 0
-if ( $?CONDA_SHLVL ) set __cl_lvl = "$CONDA_SHLVL"
+if ( $?CONDA_SHLVL ) then
+set __cl_lvl = "$CONDA_SHLVL"
+endif
 if ( "$__cl_lvl" == "" || "$__cl_lvl" =~ *[^0-9]* ) set __cl_lvl = 0
-{_load("__cl_k", HARD_KEY)}
+"""
+SETUP = f"""\
+{LEVEL}{_load("__cl_k", HARD_KEY)}
 """
 
 # Activation reads /proc/self/limits once, a line per word (one fork).

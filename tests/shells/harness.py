@@ -738,6 +738,22 @@ class ActivationScenarios:
         assert result["off"].soft("nofile") == 1000
         assert_clean(result["off"])
 
+    def test_without_a_level_the_scripts_count_it_as_zero(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # Scripts sourced by hand, outside conda: no CONDA_SHLVL at all (csh must not read it).
+        env = make_env(tmp_path, "nolvl", {"nofile": 1500, "threads": 2})
+        s = Session(shell).source(script(env, "activate", shell.family)).snapshot("on")
+        s.echo("alive").source(script(env, "deactivate", shell.family)).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)),
+                       env={"OMP_NUM_THREADS": "7"})
+        assert result.returncode == 0, result.stderr
+        assert not result.stderr, result.stderr
+        assert "alive" in result.lines
+        assert result["on"].soft("nofile") == 1500
+        assert result["on"].saved["_CONDA_LIMITS_0_NOFILE"] == "1000"
+        assert result["off"].soft("nofile") == 1000
+        assert_clean(result["off"])
+
     def test_deactivates_what_an_outer_bash_activated(self, shell: Shell, tmp_path: Path) -> None:
         # Same variables and units in every family: a shell started inside an activated
         # bash can run `conda deactivate` (units differ: -f in 512-byte blocks in dash).
