@@ -4,7 +4,11 @@ The scripts are fixed shell text plus integers from a validated :class:`LimitSet
 the previous limits in the variables of :mod:`conda_limits.shells.protocol`. Each starts with
 a fast path for the common case (:mod:`conda_limits.shells.posix_fast`), which returns before
 the shell parses the rest; the full script below it handles everything, and says what it
-could not do. How the full script keeps its promises:
+could not do. After a fast path the full script is comment lines that the script reads back
+from its own file (ksh93 parses a whole file before it runs any of it, at a cost per byte
+that comments hardly have): bash, zsh and ksh93 know that file's path; dash and mksh find it
+under ``$CONDA_PREFIX``, the environment whose scripts conda is running (still the one being
+left while deactivate.d runs). How the full script keeps its promises:
 
 - No forks on Linux: the shell reads ``/proc/self/limits`` itself (``mapfile`` in bash,
   ``$(<file)`` in zsh, ``read`` elsewhere) and takes a limit's row by its position, checked
@@ -28,11 +32,24 @@ could not do. How the full script keeps its promises:
 
 from __future__ import annotations
 
+import hashlib
+
 from ..limits.model import Limit, LimitSet
 from ..limits.resources import RESOURCES, Resource
 from ..limits.values import Value
 from . import posix_fast, protocol
-from .protocol import HARD_KEY, PREFIX, ROW, WARNED, figure, header, text, unit
+from .protocol import (
+    HARD_KEY,
+    POSIX_SUFFIX,
+    PREFIX,
+    ROW,
+    SCRIPT_NAME,
+    WARNED,
+    figure,
+    header,
+    text,
+    unit,
+)
 
 SHELL = "POSIX sh (bash, zsh, dash, ksh): builtins only; never exits the shell."
 
@@ -215,6 +232,32 @@ esac
 """
 
 
+# After a fast path: this file's own path (bash, zsh and ksh93 know it; dash and mksh do not,
+# and conda sets CONDA_PREFIX to this environment while it runs its activate.d and
+# deactivate.d scripts), its "#|" lines read back, run if they are this script's (its tag).
+LOAD = r"""# The full script, run only where the lines above did not finish the job: the "#|" lines
+# at the end of this file, read back (ksh93 parses a whole file before it runs any of it,
+# and passes over comments almost for free).
+__cl_f= __cl_x= __cl_n='
+'
+if [ -n "${{BASH_VERSION-}}" ]; then __cl_f=${{BASH_SOURCE-}}
+elif [ -n "${{ZSH_VERSION-}}" ]; then eval '__cl_f=${{(%):-%x}}'
+else case ${{KSH_VERSION-}} in *93*) eval '__cl_f=${{.sh.file}}' ;; esac
+fi
+[ -r "$__cl_f" ] || __cl_f=${{CONDA_PREFIX-}}/etc/conda/{path}
+if [ -r "$__cl_f" ]; then
+  while IFS= read -r __cl_r; do
+    case $__cl_r in "#|"*) __cl_x=$__cl_x${{__cl_r#??}}$__cl_n ;; esac
+  done <"$__cl_f"
+fi
+case $__cl_x in
+  "{tag}$__cl_n"*) eval "$__cl_x" || : ;;
+  *) printf 'conda-limits: %s\n' "cannot read the rest of {path} (this shell does not say where it is, and CONDA_PREFIX does not lead to it); limits left as they are" >&2 || : ;;
+esac
+unset __cl_f __cl_x __cl_n {names} || :
+"""
+
+
 def letter(resource: Resource) -> str:
     """The ``ulimit`` option as script text: fixed, but chosen at run time for nproc."""
     return "$__cl_p" if resource.key == "nproc" else resource.ulimit
@@ -271,13 +314,17 @@ def _apply_call(resource: Resource, limit: Limit) -> str:
     return "  __cl_apply " + " ".join(words) + "\n"
 
 
-def _quoted(script: str) -> str:
-    """``script`` after a fast path: one single-quoted string for ``eval``. ksh93 parses a
-    whole file before it runs any of it, and a string costs a fraction of the code it holds
-    (bash, zsh and dash never read past the fast path's ``return``)."""
-    text = script.replace("'", "'\\''")
-    return ("# The full script, run only where the lines above did not finish the job.\n"
-            f"eval '{text}' || :\n")
+def _commented(script: str, folder: str) -> str:
+    """``script`` after a fast path, as comment lines (``#|``) that the lines above them read
+    back and run. ksh93 parses a whole file before it runs any of it, and passes over a
+    comment for a fraction of what the same code or a quoted string costs; bash, zsh and
+    dash never read past the fast path's ``return``. ``folder``: the script's own folder,
+    where it is found under ``$CONDA_PREFIX``."""
+    tag = f"# conda-limits {hashlib.sha256(script.encode()).hexdigest()[:16]}"
+    lines = "".join(f"#|{line}\n" for line in [tag, *script.splitlines()])
+    names = " ".join(["__cl_l", "__cl_b", "__cl_p", *posix_fast.NAMES])
+    path = f"{folder}/{SCRIPT_NAME}{POSIX_SUFFIX}"
+    return LOAD.format(tag=tag, path=path, names=names) + lines
 
 
 def full_activate(limits: LimitSet) -> str:
@@ -296,7 +343,8 @@ def render_activate(limits: LimitSet) -> str:
     fast = _soft_only(limits)
     if not fast:
         return header(True, SHELL) + full_activate(limits)
-    return header(True, SHELL) + posix_fast.activate(fast) + _quoted(full_activate(limits))
+    return (header(True, SHELL) + posix_fast.activate(fast)
+            + _commented(full_activate(limits), "activate.d"))
 
 
 def render_deactivate(limits: LimitSet) -> str:
@@ -304,7 +352,7 @@ def render_deactivate(limits: LimitSet) -> str:
     that is exactly ``limits``'s."""
     own = [r for r, _ in limits.items_with_resource()]
     return (header(False, SHELL) + posix_fast.deactivate(own, RESOURCES)
-            + _quoted(full_deactivate()))
+            + _commented(full_deactivate(), "deactivate.d"))
 
 
 def full_deactivate() -> str:

@@ -157,12 +157,16 @@ class Session:
         return self.raw(f'{word} "{path}"')
 
     def activate(self, prefix: Path, level: int) -> Session:
-        """conda's part of an activation: the new level, then the activate scripts."""
-        return self.level(level).source(script(prefix, "activate", self.family))
+        """conda's part of an activation: the new level and prefix, then the activate
+        scripts."""
+        return self.level(level).setenv_quoted("CONDA_PREFIX", str(prefix)).source(
+            script(prefix, "activate", self.family))
 
     def deactivate(self, prefix: Path, level: int) -> Session:
-        """conda's part of a deactivation: deactivate scripts at the old level."""
-        return self.level(level).source(script(prefix, "deactivate", self.family))
+        """conda's part of a deactivation: deactivate scripts at the old level, with the
+        prefix of the environment being left (conda changes it after them)."""
+        return self.level(level).setenv_quoted("CONDA_PREFIX", str(prefix)).source(
+            script(prefix, "deactivate", self.family))
 
     def refuse_limits(self) -> Session:
         """Make every limit change fail from here on, as a kernel refusal would."""

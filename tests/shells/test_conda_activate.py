@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 
 from ..conftest import requires_conda
-from .harness import BASH, FISH, TCSH, ZSH, Session, Shell, assert_clean, baseline
+from .harness import (
+    BASH,
+    DASH,
+    FISH,
+    TCSH,
+    ZSH,
+    Session,
+    Shell,
+    assert_clean,
+    baseline,
+    clean_environ,
+)
 
 pytestmark = [requires_conda, pytest.mark.shell, pytest.mark.conda]
 
@@ -55,12 +66,21 @@ def hooked(shell: Shell, workdir: Path) -> Session:
         if not (CONDA.parent.parent / "etc" / "profile.d" / "conda.csh").exists():
             session.raw(f'alias conda source "{shipped}"')
         return session
-    name = "zsh" if shell is ZSH else "bash"
+    name = "zsh" if shell is ZSH else "bash" if shell is BASH else "posix"
     return session.raw(f'eval "$("{CONDA}" shell.{name} hook)"')
 
 
 def conda(session: Session, *args: str | Path) -> Session:
     return session.raw("conda " + " ".join(f'"{arg}"' for arg in args))
+
+
+def stacked(shell: Shell, a: Path, b: Path, workdir: Path) -> Session:
+    """Snapshots "base", "A", "B on A" (stacked), "A again" and "after" (all deactivated)."""
+    s = hooked(shell, workdir).snapshot("base")
+    conda(s, "activate", a).snapshot("A")
+    conda(s, "activate", "--stack", b).snapshot("B on A")
+    conda(s, "deactivate").snapshot("A again")
+    return conda(s, "deactivate").snapshot("after")
 
 
 A_VIEW = {"nofile": 1000, "vmem": 4 * 2**30}
@@ -96,11 +116,7 @@ def test_activate_and_deactivate(shell, envs, tmp_path):
 @pytest.mark.parametrize("shell", [BASH, ZSH, FISH], ids=lambda s: s.name)
 def test_stack_and_deactivate(shell, envs, tmp_path):
     a, b = envs
-    s = hooked(shell, tmp_path).snapshot("base")
-    conda(s, "activate", a).snapshot("A")
-    conda(s, "activate", "--stack", b).snapshot("B on A")
-    conda(s, "deactivate").snapshot("A again")
-    conda(s, "deactivate").snapshot("after")
+    s = stacked(shell, a, b, tmp_path)
     result = run_quietly(s, tmp_path)
     base = result["base"].softs()
     assert result["A"].softs() == {**base, **A_VIEW}
@@ -151,3 +167,58 @@ def test_limit_unset_while_active_is_still_undone(envs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result["A"].soft("vmem") == 4 * 2**30
     assert_back_to_base(result)
+
+
+@pytest.fixture
+def spaced(conda_cli, tmp_path):
+    """Two environments under a path with a space: A (nofile 3000, hard too) and B (nofile
+    5000, stack 16M), whose fast paths cannot finish under A (or a hard limit of 4000)."""
+    envs = []
+    for name, flags in (("a", ["--nofile", "3000", "--hard"]),
+                        ("b", ["--nofile", "5000", "--stack", "16M"])):
+        prefix = tmp_path / "with space" / name
+        conda_cli("create", "-p", prefix, "--yes", "--offline", "--quiet")
+        _, _, code = conda_cli("limits", "set", "-p", prefix, *flags)
+        assert code in (0, None)
+        envs.append(prefix)
+    return envs
+
+
+@pytest.mark.parametrize("shell", [BASH, DASH, ZSH], ids=lambda s: s.name)
+def test_the_rest_of_a_script_is_found_under_conda(shell, spaced, tmp_path):
+    # Where a fast path cannot finish, the script reads the rest of itself back from its
+    # file: found by its own path (bash, zsh) or under CONDA_PREFIX (dash), in a stacked
+    # activation (B's limit above A's hard limit) and in deactivation (A lowered a hard
+    # limit), where CONDA_PREFIX is still the environment being left.
+    a, b = spaced
+    s = stacked(shell, a, b, tmp_path)
+    result = s.run(tmp_path, limits=baseline(nofile=(2000, 4000)))
+    assert result.returncode == 0, result.stderr
+    assert result.warnings() == [
+        "conda-limits: nofile 5000 is above the hard limit, 3000; using the hard limit"]
+    base = result["base"].softs()
+    assert result["A"].softs() == {**base, "nofile": 3000}
+    assert result["B on A"].softs() == {**base, "nofile": 3000, "stack": 16 * 2**20}
+    assert result["A again"].limits == result["A"].limits
+    assert result["A again"].saved == result["A"].saved
+    assert result["after"].softs() == base
+    assert_clean(result["after"])
+
+
+def test_the_rest_of_a_script_is_found_under_conda_run(spaced, tmp_path):
+    # conda run sources the activate scripts from its own wrapper script.
+    _, b = spaced
+    limits = baseline(nofile=(2000, 4000))
+
+    def start() -> None:
+        import resource
+
+        for rlimit, pair in limits.items():
+            resource.setrlimit(rlimit, pair)
+
+    proc = subprocess.run([str(CONDA), "run", "-p", str(b), "sh", "-c", "ulimit -n; ulimit -s"],
+                          check=False,
+                          capture_output=True, text=True, env=clean_environ(), timeout=120,
+                          preexec_fn=start, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4000", "16384"]
