@@ -17,7 +17,7 @@ from conda_limits.system import cpu_quota as quota
 pytest.importorskip("jupyter_client", reason="jupyter_client is not installed")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed")
 
-from ..jupyter.test_launch import install
+from ..jupyter.test_launch import install, kenv, start  # noqa: F401 (kenv, start: fixtures)
 from .probes import probe
 
 PROBE = probe("'omp': os.environ.get('OMP_NUM_THREADS'), 'cpus': sorted(os.sched_getaffinity(0)), "

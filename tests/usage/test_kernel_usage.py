@@ -10,7 +10,12 @@ from conda_limits.limits.model import parse_limits
 from conda_limits.state import prefix_files
 from conda_limits.usage import log, optout
 
-from ..jupyter.test_launch import _v1_memory_writable, install
+from ..jupyter.test_launch import (  # noqa: F401 (kenv, start: fixtures)
+    _v1_memory_writable,
+    install,
+    kenv,
+    start,
+)
 from .test_watch import recorded
 
 MiB = 1 << 20
