@@ -31,6 +31,7 @@ Where none of those allowed can enforce the cap, :func:`choose` raises
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -51,6 +52,8 @@ SETTING = "limits_mem_backend"
 AUTO = "auto"
 #: Seconds between two looks at a cgroup's OOM count while the command runs.
 OOM_CHECK = 0.1
+#: Seconds the OOM killer's victim gets to leave the cgroup before the rest is stopped.
+VICTIM_EXIT = 0.5
 
 
 class MemoryCapUnavailable(cgroups.Unavailable, RuntimeError):
@@ -80,6 +83,7 @@ class MemoryCap(cgroups.Cgroup):
         self.limit = limit
         self.skipped: tuple[str, ...] = ()  # the backends tried first, and why not them
         self.stopped = 0  # processes killed here after an OOM kill
+        self.oom_seen = False  # an OOM kill was seen and the rest of the command stopped
         if scope is not None:
             scope.properties += ["-p", f"MemoryMax={limit}", "-p", "MemorySwapMax=0"]
 
@@ -122,18 +126,27 @@ class MemoryCap(cgroups.Cgroup):
         return OOM_CHECK
 
     def look(self) -> None:
-        """After an OOM kill in the cgroup, kill the rest of the command (once)."""
-        if self.stopped or self.directory is None:
+        """After an OOM kill in the cgroup, kill the rest of the command (once). The OOM
+        killer's victim may still be leaving the cgroup: it is given :data:`VICTIM_EXIT`
+        seconds to go, so that it is not counted among the processes stopped here."""
+        if self.oom_seen or self.directory is None:
             return
         if self.oom_kills():
-            self.stopped = max(1, cgroups.signal_all(self.directory))
+            self.oom_seen = True
+            there = set(cgroups.procs(self.directory))
+            deadline = time.monotonic() + VICTIM_EXIT
+            while there and set(cgroups.procs(self.directory)) >= there:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.005)
+            self.stopped = cgroups.signal_all(self.directory)
 
     def close(self) -> None:
         """As :meth:`Cgroup.close`; after a stop for an OOM kill, what is still leaving the
         cgroup was part of that stop, not left running."""
-        stopped = self.stopped
+        oom_seen = self.oom_seen
         super().close()
-        if stopped:
+        if oom_seen:
             self.removed_leftovers = 0
 
     def oom_kills(self) -> int | None:
