@@ -235,6 +235,9 @@ esac
 # After a fast path: this file's own path (bash, zsh and ksh93 know it; dash and mksh do not,
 # and conda sets CONDA_PREFIX to this environment while it runs its activate.d and
 # deactivate.d scripts), its "#|" lines read back, run if they are this script's (its tag).
+# zsh reads the file in one piece ($(<file) does not fork there); bash 4 reads the lines from
+# the tag on (LINENO: this line's number in the file), with mapfile; other shells read every
+# line (dash one byte at a time: a few milliseconds, only where the fast path cannot finish).
 LOAD = r"""# The full script, run only where the lines above did not finish the job: the "#|" lines
 # at the end of this file, read back (ksh93 parses a whole file before it runs any of it,
 # and passes over comments almost for free).
@@ -245,7 +248,13 @@ elif [ -n "${{ZSH_VERSION-}}" ]; then eval '__cl_f=${{(%):-%x}}'
 else case ${{KSH_VERSION-}} in *93*) eval '__cl_f=${{.sh.file}}' ;; esac
 fi
 [ -r "$__cl_f" ] || __cl_f=${{CONDA_PREFIX-}}/etc/conda/{path}
-if [ -r "$__cl_f" ]; then
+if [ ! -r "$__cl_f" ]; then :
+elif [ -n "${{ZSH_VERSION-}}" ]; then
+  eval '__cl_x="${{(F)${{(@)${{(@M)${{(@f)"$(<"$__cl_f")"}}:#[#][|]*}}#[#][|]}}}}"$__cl_n'
+elif [ -n "${{BASH_VERSION-}}" ] && [ "${{BASH_VERSINFO-0}}" -ge 4 ]; then
+  __cl_r=$((LINENO + {skip}))
+  eval 'mapfile -t -s "$__cl_r" __cl_r <"$__cl_f" && printf -v __cl_x "%s\n" ${{__cl_r[@]+"${{__cl_r[@]#??}}"}}'
+else
   while IFS= read -r __cl_r; do
     case $__cl_r in "#|"*) __cl_x=$__cl_x${{__cl_r#??}}$__cl_n ;; esac
   done <"$__cl_f"
@@ -324,7 +333,9 @@ def _commented(script: str, folder: str) -> str:
     lines = "".join(f"#|{line}\n" for line in [tag, *script.splitlines()])
     names = " ".join(["__cl_l", "__cl_b", "__cl_p", *posix_fast.NAMES])
     path = f"{folder}/{SCRIPT_NAME}{POSIX_SUFFIX}"
-    return LOAD.format(tag=tag, path=path, names=names) + lines
+    # bash skips the lines up to its LINENO line and the LOAD lines after it (then the tag).
+    after = LOAD.split("LINENO", 1)[1].count("\n") - 1
+    return LOAD.format(tag=tag, path=path, names=names, skip=after) + lines
 
 
 def full_activate(limits: LimitSet) -> str:

@@ -123,6 +123,29 @@ def test_zsh_options(tmp_path, option):
     assert_clean(result["off"])
 
 
+@pytest.mark.parametrize("option", ["nounset errexit", "ksh_arrays", "sh_word_split", "no_glob"])
+def test_zsh_options_where_the_fast_path_cannot_finish(tmp_path, option):
+    # The rest of the script is read back from its file: a value above the hard limit on
+    # activation, a lowered hard limit on deactivation.
+    ZSH.required()
+    above = make_env(tmp_path, "above", {"nofile": 3000})
+    hard = make_env(tmp_path, "hard", {"nofile": {"soft": 1500, "hard": 1800}})
+    s = Session(ZSH).raw(f"setopt {option}").raw("setopt > before.txt")
+    s.source(script(above, "activate", "sh")).snapshot("above")
+    s.source(script(above, "deactivate", "sh")).source(script(hard, "activate", "sh"))
+    s.snapshot("hard").source(script(hard, "deactivate", "sh")).snapshot("off")
+    s.raw("setopt > after.txt")
+    result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "conda-limits: nofile 3000 is above the hard limit, 2000; using the hard limit"]
+    assert result["above"].soft("nofile") == 2000
+    assert result["hard"].limits["nofile"] == (1500, 1800)
+    assert result["off"].soft("nofile") == 1000
+    assert (tmp_path / "before.txt").read_text() == (tmp_path / "after.txt").read_text()
+    assert_clean(result["off"])
+
+
 # -- zsh's own table of hard limits --------------------------------------------------------
 # zsh keeps a hard limit lowered with `ulimit -H` in a table that its children get, and applies
 # it to itself only on its next change: the shell's own /proc/self/limits shows the old one.
