@@ -46,13 +46,6 @@ def recording_allowed() -> bool:
     return plugin_flag(SETTING, True)
 
 
-def refuse_windows() -> None:
-    if sys.platform == "win32":
-        from .exceptions import LimitsNotSupportedError
-
-        raise LimitsNotSupportedError("Windows")
-
-
 def read_limits(prefix: Path) -> LimitSet:
     """The recorded limits; the core's RecordError when the record is broken."""
     return read_state(prefix).limits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,12 @@ class LimitsNotSupportedError(CondaLimitsError):
             f"Resource limits are not supported on {platform}: it has no setrlimit/ulimit. "
             "conda-limits works on Linux (and, partly, macOS)."
         )
+
+
+def refuse_windows() -> None:
+    """Stop a command on Windows, which has no resource limits."""
+    if sys.platform == "win32":
+        raise LimitsNotSupportedError("Windows")
 
 
 class PrefixNotWritableError(CondaLimitsError):

@@ -41,11 +41,10 @@ def execute(args: Namespace) -> int:
         ceiling_warnings,
         change,
         print_json,
-        refuse_windows,
         state_warnings,
         to_json,
     )
-    from .exceptions import NothingToDoError
+    from .exceptions import NothingToDoError, refuse_windows
     from .files import applied_report, file_prefix, load
     from .tiny import refuse_in_file
 

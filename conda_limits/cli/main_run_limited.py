@@ -118,8 +118,8 @@ def execute(args: Namespace) -> int:
     from ..limits.model import Limit, LimitSet
     from ..run import command
     from ..run.conda_env import conda_activation
-    from .common import refuse_windows, target_prefix
-    from .exceptions import conda_errors
+    from .common import target_prefix
+    from .exceptions import conda_errors, refuse_windows
     from .options import given_cpu, given_mem, given_values
 
     refuse_windows()

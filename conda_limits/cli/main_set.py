@@ -52,8 +52,7 @@ def configure_parser(parser: ArgumentParser) -> None:
 
 def execute(args: Namespace) -> int:
     from ..limits.model import Limit, LimitSet
-    from .common import refuse_windows
-    from .exceptions import NothingToDoError
+    from .exceptions import NothingToDoError, refuse_windows
     from .options import given_cpu, given_mem, given_values
 
     refuse_windows()

@@ -79,8 +79,8 @@ def execute(args: Namespace) -> int:
     from ..limits.model import Limit, LimitSet
     from ..usage import log
     from ..usage.suggest import MARGIN, suggest
-    from .common import print_json, read_limits, refuse_windows, target_prefix
-    from .exceptions import NothingToDoError
+    from .common import print_json, read_limits, target_prefix
+    from .exceptions import NothingToDoError, refuse_windows
     from .main_set import write_given
 
     refuse_windows()

@@ -64,7 +64,8 @@ def execute(args: Namespace) -> int:
 
     from ..usage import log
     from ..usage.optout import off_reason
-    from .common import print_json, recording_allowed, refuse_windows, target_prefix
+    from .common import print_json, recording_allowed, target_prefix
+    from .exceptions import refuse_windows
 
     refuse_windows()
     prefix = target_prefix(args)
