@@ -173,6 +173,21 @@ def test_a_real_run_is_shown_as_a_users(tmp_path):
         "/home/me/miniforge3/lib", "/tmp/y", "bash: ulimit: open files"]
 
 
+def test_a_table_is_aligned_again_for_the_paths_shown():
+    lines = ["# Name  Environment                  Location",
+             "k1      /tmp/tmp.XYZ123/home/envs/a  /tmp/tmp.XYZ123/home/k1",
+             "",
+             "# Other  Table",
+             "x        y"]
+    shown = [line.replace("/tmp/tmp.XYZ123/home", "/home/me") for line in lines]
+    assert regenerate.realign(shown, {1}) == [
+        "# Name  Environment      Location",
+        "k1      /home/me/envs/a  /home/me/k1",
+        "",
+        "# Other  Table",
+        "x        y"]
+
+
 @requires_conda
 @pytest.mark.conda
 def test_the_captured_outputs_agree_with_a_real_run():

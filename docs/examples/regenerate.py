@@ -221,10 +221,41 @@ class Scratch:
         return sorted(pairs.items(), key=lambda pair: -len(pair[0]))
 
     def normalise(self, text: str) -> str:
-        for real, shown in self.replacements():
+        pairs = self.replacements()
+        touched = {number for number, line in enumerate(text.split("\n"))
+                   if any(real in line for real, _ in pairs)}
+        for real, shown in pairs:
             text = text.replace(real, shown)
+        text = "\n".join(realign(text.split("\n"), touched))
         # The session is a script; an interactive shell names no line in its errors.
         return re.sub(r"^bash: line \d+: ", "bash: ", text, flags=re.MULTILINE)
+
+
+_HEADER = re.compile(r"^# \S+(?: \S+)*(?: {2,}\S+(?: \S+)*)+ *$")
+_GAP = re.compile(r" {2,}")
+
+
+def realign(lines: list[str], touched: set[int]) -> list[str]:
+    """Tables (a ``# Name  Column ...`` header, then rows up to a blank or ``#`` line) whose
+    lines held a path that was rewritten, aligned again for the paths shown: columns two
+    spaces apart, as conda-limits prints them."""
+    lines = list(lines)
+    at = 0
+    while at < len(lines):
+        if not _HEADER.match(lines[at]):
+            at += 1
+            continue
+        end = at + 1
+        while end < len(lines) and lines[end].strip() and not lines[end].startswith(("#", "@@")):
+            end += 1
+        width = len(_GAP.split(lines[at].rstrip()))
+        rows = [_GAP.split(line.rstrip(), maxsplit=width - 1) for line in lines[at:end]]
+        if touched & set(range(at, end)) and all(len(row) == width for row in rows):
+            widths = [max(len(row[column]) for row in rows) for column in range(width - 1)]
+            lines[at:end] = ["".join(cell.ljust(size + 2) for cell, size in zip(row, widths))
+                             + row[-1] for row in rows]
+        at = end
+    return lines
 
 
 def session_user() -> tuple[int, int]:
