@@ -173,7 +173,8 @@ def mem_findings(limits: LimitSet, target: str) -> list[Finding]:
     findings = []
     above = above_machine(limit)
     if above:
-        findings.append(Finding(Kind.MEM, above, f"lower it with `conda limits set {target} --mem SIZE`, "
+        findings.append(Finding(Kind.MEM, above,
+                                f"lower it with `conda limits set {target} --mem SIZE`, "
                                 "unless the environment runs on a bigger machine"))
     from .system import memory_cap
 

@@ -69,9 +69,8 @@ def execute(args: Namespace) -> int:
                            dry_run=dry_run))
         return 0
     verb = "Would apply" if dry_run else "Applied"
-    for line in applied_report(prefix, env.limits,
-                               f"{verb} the limits of {shown(env.path)} to the environment at {shown(prefix)}",
-                               hint=not dry_run):
+    title = f"{verb} the limits of {shown(env.path)} to the environment at {shown(prefix)}"
+    for line in applied_report(prefix, env.limits, title, hint=not dry_run):
         print(line)
     for note in notes:
         print(f"{'warning' if dry_run else 'note'}: {note}")

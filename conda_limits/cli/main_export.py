@@ -89,8 +89,8 @@ def execute(args: Namespace) -> int:
                 print(f"Wrote the limits of the environment {shown(env_label(prefix))} into "
                       f"{shown(env.path)}.")
             else:
-                print(f"The environment {shown(env_label(prefix))} has no limits: {shown(env.path)} has "
-                      "no `limits:` section now.")
+                print(f"The environment {shown(env_label(prefix))} has no limits: "
+                      f"{shown(env.path)} has no `limits:` section now.")
         return 0
     if context.json:
         print_json(to_json(prefix, limits))

@@ -184,7 +184,8 @@ def add_limit_switches(parser: ArgumentParser) -> None:
     for key in settings.KEYS:
         group.add_argument(f"--{key}", dest=f"cpu_{key}", action="store_true",
                            help=settings.SUMMARY[key])
-    group.add_argument("--all", dest="limit_all", action="store_true", help="all limits of the environment")
+    group.add_argument("--all", dest="limit_all", action="store_true",
+                       help="all limits of the environment")
 
 
 # The options below are spelled as conda's own (conda.cli.helpers) but defined here, so that

@@ -1,11 +1,11 @@
 """``#SBATCH`` lines for an environment, to paste below a batch script's ``#!`` line.
 
 What maps: ``mem`` -> ``--mem`` (whole MiB); ``cores`` (rounded up), else the size of
-``cpuset``, else ``threads`` -> ``--cpus-per-task``. What does not: every rlimit (Slurm has no per-process address space,
-open files, stack, CPU-seconds ... option; ``--time`` is the job's wall-clock time, not
-RLIMIT_CPU) and ``cpuset`` (Slurm chooses the CPUs): one comment line each, saying that the
-job gets it from ``conda activate`` in the script. An unset ``mem`` is stated too: the job
-then gets the partition's default memory.
+``cpuset``, else ``threads`` -> ``--cpus-per-task``. What does not: every rlimit (Slurm has no
+per-process address space, open files, stack, CPU-seconds ... option; ``--time`` is the job's
+wall-clock time, not RLIMIT_CPU) and ``cpuset`` (Slurm chooses the CPUs): one comment line
+each, saying that the job gets it from ``conda activate`` in the script. An unset ``mem`` is
+stated too: the job then gets the partition's default memory.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ Run by the kernelspecs that ``conda limits kernel install`` writes::
     python -m conda_limits.jupyter.launch --prefix ENV --spec-dir DIR -- CONNECTION_FILE
 
 At every start it reads the environment's recorded limits (and the kernelspec's own
-``--mem``, which wins over the recorded ``mem``), computes what ``conda activate`` would give the kernel (with conda's activator when
-conda is importable, else :func:`~conda_limits.run.activation.from_prefix`: see
-:mod:`conda_limits.run.conda_env`), sets the limits on itself and
+``--mem``, which wins over the recorded ``mem``), computes what ``conda activate`` would give
+the kernel (with conda's activator when conda is importable, else
+:func:`~conda_limits.run.activation.from_prefix`: see :mod:`conda_limits.run.conda_env`), sets
+the limits on itself and
 ``exec``s one shell that sources the environment's ``activate.d/*.sh`` scripts and then
 ``exec``s ``python -m ipykernel_launcher``. The kernel keeps this process's pid, so Jupyter's
 interrupt, restart and kill reach it directly. A small detached watcher
@@ -140,11 +141,11 @@ def prepare(args: argparse.Namespace) -> tuple[launcher.Launch, LimitPlan,
         recorded = record.read(prefix)
         own = kernel_mem(args.spec_dir)
         mem = cap(recorded.mem if own is None else own)  # the kernelspec's own wins
-    except Exception as error:  # record, YAML and value errors alike: say what and where
+    except Exception as error:  # noqa: BLE001 (record, YAML and value errors alike: say which)
         raise LaunchError(f"cannot read the limits: {error}") from None
     try:
         given = conda_env.activation_for(prefix)
-    except Exception as error:  # conda's activator: an unknown or broken environment
+    except Exception as error:  # noqa: BLE001 (conda's activator: an unknown or broken env)
         raise LaunchError(f"cannot activate {prefix}: {error}") from None
     plan, started = plan_activation(recorded, given)
     limit = mem_limit(plan, mem)
@@ -204,13 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if memory is not None and memory.backend != "watch":  # the watcher watches this pid
         try:
             memory.attach(os.getpid())
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (the kernel must not start; one line says why)
             print(f"{SPEAKER}: {error}", file=sys.stderr)
             return 1
     if cpu is not None:
         try:
             cpu.attach(os.getpid())  # the CPU set and the quota's cgroup
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (the kernel must not start; one line says why)
             print(f"{SPEAKER}: {error}", file=sys.stderr)
             return 1
     for failed in rlimits.apply(plan.wanted(inherited=False))[1]:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
-from typing import Final, Literal, Union
+from typing import Final, Literal
 
 from ..errors import LimitsError
 from ..printable import brief
 from .resources import Kind, Resource
 
 UNLIMITED: Final = "unlimited"
-Value = Union[int, Literal["unlimited"]]
+Value = int | Literal["unlimited"]
 
 #: Largest accepted figure: far above any real limit, far below 64-bit overflow in shells.
 MAX_VALUE: Final = 2**62

@@ -126,8 +126,8 @@ def run(prefix: str | os.PathLike[str], command: Sequence[str],
         activation = replace(activation, environ={**activation.environ, **cpu.environ})
     for warning in [*plan.warnings, *(cpu.warnings if cpu else [])]:
         say(f"{explain.LINE_START}{warning}")
-    outcome = run_command(command, activation, plan, memory=memory, sample=report or record_usage or bool(report_file),
-                          cpu=cpu)
+    sample = report or record_usage or bool(report_file)
+    outcome = run_command(command, activation, plan, memory=memory, sample=sample, cpu=cpu)
     if memory is not None:
         outcome = outcome._replace(sources={**outcome.sources, "mem": mem_source})
     stop = explain.diagnose(outcome, command, activation.environ.get("PATH"))

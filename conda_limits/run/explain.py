@@ -278,8 +278,8 @@ def _memory_near_limit(outcome: Outcome) -> Stop | None:
         for value, described in measures:
             if value is not None and value >= CLOSE * int(limit):
                 return Stop(key, f"the {key} limit most likely stopped the command: it failed "
-                            f"({_how(outcome)}) with {described} at {_measured(value)} of the {key} "
-                            f"limit {_size(limit)} (MemoryError or a failed allocation)")
+                            f"({_how(outcome)}) with {described} at {_measured(value)} of the "
+                            f"{key} limit {_size(limit)} (MemoryError or a failed allocation)")
     return None
 
 
