@@ -201,8 +201,11 @@ class Scratch:
         for script in EXAMPLES.glob("*.py"):
             if script.name != Path(__file__).name:
                 shutil.copy(script, self.home / "project" / script.name)
-        for name in ("python", "python3"):
-            (self.root / "bin" / name).symlink_to(sys.executable)
+        for name in ("python", "python3"):  # a script, not a link: a venv's Python finds
+            shim = self.root / "bin" / name   # its pyvenv.cfg beside the path it is run as
+            shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n',
+                            encoding="utf-8")
+            shim.chmod(0o755)
 
     def replacements(self) -> list[tuple[str, str]]:
         base = Path(sys.prefix)
