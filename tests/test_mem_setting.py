@@ -38,8 +38,11 @@ def test_the_schema_takes_mem_beside_the_other_limits():
     limits = parse_limits({"nofile": 1024, "mem": "4G", "threads": 2})
     assert limits.mem == 4 * 2**30 and limits.names() == ["nofile", "mem", "threads"]
     assert limits.to_yaml() == {"nofile": 1024, "mem": "4G", "threads": 2}
-    assert limits.to_json()["mem"] == {"value": 4 * 2**30}  # as threads: {"value": 2}
-    assert limits.to_json()["threads"] == {"value": 2}
+    # one shape for every setting (docs/json.md): mem as threads, with its kind and unit
+    assert limits.to_json()["mem"] == {"kind": "mem", "value": 4 * 2**30, "soft": None,
+                                       "hard": None, "unit": "bytes"}
+    assert limits.to_json()["threads"] == {"kind": "cpu", "value": 2, "soft": None,
+                                           "hard": None, "unit": "threads"}
     assert parse_limits(limits.to_yaml()) == limits
     assert limits.without(["mem"]) == parse_limits({"nofile": 1024, "threads": 2})
     assert limits.merged(LimitSet(mem="unlimited")).mem == "unlimited"
