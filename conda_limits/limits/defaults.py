@@ -22,13 +22,11 @@ from typing import Any
 
 from ..errors import Kind, LimitsError
 from ..printable import brief
-from . import cpu as cpu_settings
-from . import floors, provenance, resources
-from . import mem as mem_setting
-from .model import KEYS, Limit, LimitSet
+from . import floors, provenance
+from .model import KEYS, Limit, LimitSet, Spot, parse_mapping
 from .provenance import Sources
-from .resources import MEM
-from .values import InvalidValue, Value
+from .resources import MEM, Resource
+from .values import InvalidValue
 from .values import parse as parse_value
 
 SETTING = "limits_defaults"
@@ -61,37 +59,22 @@ def parse(where: str, data: Any) -> LimitSet:
     if not isinstance(data, Mapping):
         raise config_error(where, "expected a mapping of limit names ("
                             + ", ".join(KEYS) + f") to values; got {_kind(data)}")
-    out: dict[str, Limit] = {}
-    cpu: dict[str, Any] = {}
-    mem: Value | None = None
-    for key, raw in data.items():
-        if key == mem_setting.KEY:
-            try:
-                mem = mem_setting.parse_mem(raw)
-            except InvalidValue as error:
-                raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) from None
-            continue
-        if key in cpu_settings.KEYS:
-            try:
-                cpu_settings.parse(key, raw)
-            except cpu_settings.InvalidCpuSetting as error:
-                raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) \
-                    from None
-            cpu[key] = raw
-            continue
-        if key not in resources.BY_KEY:
-            raise config_error(where, "unknown limit; known limits: "
-                                + ", ".join(KEYS), str(key))
-        resource = resources.get(key)
+
+    def one_value(resource: Resource, raw: Any) -> Limit:
         if isinstance(raw, (Mapping, list, tuple)):
             raise config_error(where, "a default is one value, the soft limit; "
                                 "{soft: ..., hard: ...} and lists are not accepted here "
-                                "(set a hard limit per environment)", key)
+                                "(set a hard limit per environment)", resource.key)
         try:
-            out[key] = Limit(parse_value(resource, raw))
-        except InvalidValue as error:
-            raise config_error(where, f"{error.reason} (got {brief(raw, 40)})", key) from None
-    return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
+            return Limit(parse_value(resource, raw))
+        except InvalidValue as error:  # "(got ...)" shows raw (error.raw: maybe its text)
+            raise InvalidValue(resource, raw, error.reason) from None
+
+    def fault(key: Any, problem: str, spot: Spot) -> DefaultsError:
+        return config_error(where, f"unknown limit; {problem}" if spot.on_key else problem,
+                            str(key))
+
+    return parse_mapping(data, one_value, fault)
 
 
 def refuse_tiny(limits: LimitSet, sources: Sources, hint: str = "") -> None:

@@ -12,7 +12,7 @@ key of ``environment.yml``::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from . import floors, resources
 from . import mem as mem_setting
 from .cpu import CpuSettings, InvalidCpuSetting
 from .resources import Kind, Resource
-from .values import UNLIMITED, InvalidValue, Value, exceeds, human, parse
+from .values import UNLIMITED, InvalidValue, Rejected, Value, exceeds, human, parse
 
 #: Every key the ``limits:`` schema takes: the rlimits, then mem, then the CPU settings.
 KEYS = (*resources.KEYS, mem_setting.KEY, *cpu_settings.KEYS)
@@ -257,6 +257,41 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
                         else _node_position(data))
         raise SchemaError(f"'limits' must be {SCHEMA_HELP}; got {_kind(data)}",
                           "limits", line, column)
+
+    def entry(resource: Resource, raw: Any) -> Limit:
+        return _parse_entry(resource, raw, check_floors)
+
+    return parse_mapping(data, entry, _schema_error, check_floors=check_floors)
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Where a problem in a mapping of limits lies: the value of ``key`` in ``node`` (for a
+    bad soft or hard value, in the nested ``{soft: ..., hard: ...}``), or with ``on_key``
+    the key itself (a name that is no limit)."""
+
+    node: Any
+    key: Any
+    on_key: bool = False
+
+    def position(self) -> tuple[int | None, int | None]:
+        """1-based (line, column) in the file, where ``node`` knows it (ruamel.yaml)."""
+        return _position(self.node, self.key, value=not self.on_key)
+
+
+#: Makes the error for a bad entry of a mapping of limits from its key, the problem (for a
+#: key that is no limit: the known ones) and its :class:`Spot`.
+Fault = Callable[[Any, str, Spot], Exception]
+
+
+def parse_mapping(data: Mapping[Any, Any], entry: Callable[[Resource, Any], Limit],
+                  fault: Fault, *, check_floors: bool = False) -> LimitSet:
+    """The limits of a mapping of limit names to values, in the ``limits:`` schema's names.
+
+    ``mem`` and the CPU settings take plain values (``mem`` not below its floor with
+    ``check_floors``); ``entry`` parses an rlimit's value, raising :class:`InvalidValue`.
+    The first bad key or value (in ``data``'s order) raises ``fault(key, problem, spot)``.
+    """
     out: dict[str, Limit] = {}
     cpu: dict[str, Any] = {}
     mem: Value | None = None
@@ -265,37 +300,49 @@ def parse_limits(data: Any, *, where: Any = None, check_floors: bool = False) ->
             try:
                 mem = mem_setting.parse_mem(raw, check_floor=check_floors)
             except InvalidValue as error:
-                line, column = _position(data, key, value=True)
-                got = "" if isinstance(error, floors.TinyValue) else f" (got {brief(raw, 40)})"
-                raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line,
-                                  column) from None
+                raise fault(key, _problem(error, raw), Spot(data, key)) from None
             continue
         if isinstance(key, str) and key in cpu_settings.KEYS:
             try:
                 cpu_settings.parse(key, raw)
             except InvalidCpuSetting as error:
-                line, column = _position(data, key, value=True)
-                raise SchemaError(f"limits.{key}: {error.reason} (got {brief(raw, 40)})",
-                                  key, line, column) from None
+                raise fault(key, _problem(error, raw), Spot(data, key)) from None
             cpu[key] = raw
             continue
         if not isinstance(key, str) or key not in resources.BY_KEY:
-            line, column = _position(data, key, value=False)
-            raise SchemaError(f"unknown limit {key!r} under 'limits'; known limits: "
-                              + ", ".join(KEYS), str(key), line, column)
+            raise fault(key, "known limits: " + ", ".join(KEYS), Spot(data, key, on_key=True))
         resource = resources.get(key)
         try:
-            out[key] = _parse_entry(resource, raw, check_floors)
+            out[key] = entry(resource, raw)
         except InvalidValue as error:
-            line, column = _position(data, key, value=True)
-            if isinstance(raw, Mapping):
-                inner = next((k for k in ("soft", "hard") if k in raw and
-                              _fails(resource, raw[k], check_floors)), None)
-                if inner is not None:
-                    line, column = _position(raw, inner, value=True)
-            got = "" if isinstance(error, floors.TinyValue) else f" (got {brief(error.raw, 40)})"
-            raise SchemaError(f"limits.{key}: {error.reason}{got}", key, line, column) from None
+            raise fault(key, _problem(error, error.raw),
+                        _entry_spot(data, key, raw, check_floors)) from None
     return LimitSet(out, cpu_settings.from_mapping(cpu), mem)
+
+
+def _schema_error(key: Any, problem: str, spot: Spot) -> SchemaError:
+    line, column = spot.position()
+    if spot.on_key:
+        return SchemaError(f"unknown limit {key!r} under 'limits'; {problem}", str(key),
+                           line, column)
+    return SchemaError(f"limits.{key}: {problem}", key, line, column)
+
+
+def _problem(error: Rejected, shown: object) -> str:
+    """The reason, then the value given, unless the reason names it (below its floor)."""
+    got = "" if isinstance(error, floors.TinyValue) else f" (got {brief(shown, 40)})"
+    return error.reason + got
+
+
+def _entry_spot(data: Mapping[Any, Any], key: str, raw: Any, check_floors: bool) -> Spot:
+    """The rlimit value of ``key``; in ``{soft: ..., hard: ...}``, the first that fails."""
+    if isinstance(raw, Mapping):
+        resource = resources.get(key)
+        inner = next((k for k in ("soft", "hard") if k in raw and
+                      _fails(resource, raw[k], check_floors)), None)
+        if inner is not None:
+            return Spot(raw, inner)
+    return Spot(data, key)
 
 
 def _kind(data: Any) -> str:
@@ -342,4 +389,5 @@ def _parse_limit(resource: Resource, raw: Any) -> Limit:
     return Limit(parse(resource, raw))
 
 
-__all__ = ["SCHEMA_HELP", "UNLIMITED", "Limit", "LimitSet", "SchemaError", "parse_limits"]
+__all__ = ["SCHEMA_HELP", "UNLIMITED", "Fault", "Limit", "LimitSet", "SchemaError", "Spot",
+           "parse_limits", "parse_mapping"]
