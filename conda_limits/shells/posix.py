@@ -236,11 +236,14 @@ esac
 # and conda sets CONDA_PREFIX to this environment while it runs its activate.d and
 # deactivate.d scripts), its "#|" lines read back, run if they are this script's (its tag).
 # zsh reads the file in one piece ($(<file) does not fork there); bash 4 reads the lines from
-# the tag on (LINENO: this line's number in the file), with mapfile; other shells read every
-# line (dash one byte at a time: a few milliseconds, only where the fast path cannot finish).
-LOAD = r"""# The full script, run only where the lines above did not finish the job: the "#|" lines
-# at the end of this file, read back (ksh93 parses a whole file before it runs any of it,
-# and passes over comments almost for free).
+# the tag on ({skip}: the lines before it), with mapfile; other shells read every line (dash
+# one byte at a time: a few milliseconds, only where the fast path cannot finish). It is one
+# quoted string, run by eval: ksh93 parses a whole file before it runs any of it, and passes
+# over a string for a fraction of what the same code costs.
+LOAD_NOTE = """# The full script, run only where the lines above did not finish the job: the "#|" lines
+# at the end of this file, read back (ksh93 passes over comments almost for free).
+"""
+LOAD = r"""[ -z "${{ZSH_VERSION-}}" ] || typeset -g __cl_f __cl_x __cl_n
 __cl_f= __cl_x= __cl_n='
 '
 if [ -n "${{BASH_VERSION-}}" ]; then __cl_f=${{BASH_SOURCE-}}
@@ -252,8 +255,7 @@ if [ ! -r "$__cl_f" ]; then :
 elif [ -n "${{ZSH_VERSION-}}" ]; then
   eval '__cl_x="${{(F)${{(@)${{(@M)${{(@f)"$(<"$__cl_f")"}}:#[#][|]*}}#[#][|]}}}}"$__cl_n'
 elif [ -n "${{BASH_VERSION-}}" ] && [ "${{BASH_VERSINFO-0}}" -ge 4 ]; then
-  __cl_r=$((LINENO + {skip}))
-  eval 'mapfile -t -s "$__cl_r" __cl_r <"$__cl_f" && printf -v __cl_x "%s\n" ${{__cl_r[@]+"${{__cl_r[@]#??}}"}}'
+  eval 'mapfile -t -s {skip} __cl_r <"$__cl_f" && printf -v __cl_x "%s\n" ${{__cl_r[@]+"${{__cl_r[@]#??}}"}}'
 else
   while IFS= read -r __cl_r; do
     case $__cl_r in "#|"*) __cl_x=$__cl_x${{__cl_r#??}}$__cl_n ;; esac
@@ -323,19 +325,20 @@ def _apply_call(resource: Resource, limit: Limit) -> str:
     return "  __cl_apply " + " ".join(words) + "\n"
 
 
-def _commented(script: str, folder: str) -> str:
-    """``script`` after a fast path, as comment lines (``#|``) that the lines above them read
-    back and run. ksh93 parses a whole file before it runs any of it, and passes over a
-    comment for a fraction of what the same code or a quoted string costs; bash, zsh and
-    dash never read past the fast path's ``return``. ``folder``: the script's own folder,
-    where it is found under ``$CONDA_PREFIX``."""
+def _commented(before: str, script: str, folder: str) -> str:
+    """``before`` (the header and the fast path), then ``script`` as comment lines (``#|``)
+    that the quoted lines between read back and run. ksh93 parses a whole file before it
+    runs any of it, and passes over a comment or a string for a fraction of what the same
+    code costs; bash, zsh and dash never read past the fast path's ``return``. ``folder``:
+    the script's own folder, where it is found under ``$CONDA_PREFIX``."""
     tag = f"# conda-limits {hashlib.sha256(script.encode()).hexdigest()[:16]}"
     lines = "".join(f"#|{line}\n" for line in [tag, *script.splitlines()])
     names = " ".join(["__cl_l", "__cl_b", "__cl_p", *posix_fast.NAMES])
     path = f"{folder}/{SCRIPT_NAME}{POSIX_SUFFIX}"
-    # bash skips the lines up to its LINENO line and the LOAD lines after it (then the tag).
-    after = LOAD.split("LINENO", 1)[1].count("\n") - 1
-    return LOAD.format(tag=tag, path=path, names=names, skip=after) + lines
+    load = LOAD.format(tag=tag, path=path, names=names, skip="{skip}")
+    text = before + LOAD_NOTE + "eval '" + load.replace("'", "'\\''") + "'\n"
+    # bash's mapfile skips the lines before the tag (the figure adds no line).
+    return text.replace("{skip}", str(text.count("\n")), 1) + lines
 
 
 def full_activate(limits: LimitSet) -> str:
@@ -354,16 +357,16 @@ def render_activate(limits: LimitSet) -> str:
     fast = _soft_only(limits)
     if not fast:
         return header(True, SHELL) + full_activate(limits)
-    return (header(True, SHELL) + posix_fast.activate(fast)
-            + _commented(full_activate(limits), "activate.d"))
+    return _commented(header(True, SHELL) + posix_fast.activate(fast), full_activate(limits),
+                      "activate.d")
 
 
 def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level; quickly where
     that is exactly ``limits``'s."""
     own = [r for r, _ in limits.items_with_resource()]
-    return (header(False, SHELL) + posix_fast.deactivate(own, RESOURCES)
-            + _commented(full_deactivate(), "deactivate.d"))
+    return _commented(header(False, SHELL) + posix_fast.deactivate(own, RESOURCES),
+                      full_deactivate(), "deactivate.d")
 
 
 def full_deactivate() -> str:

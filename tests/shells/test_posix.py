@@ -32,6 +32,7 @@ from .harness import (
     forks,
     make_env,
     script,
+    sourcing,
 )
 
 pytestmark = pytest.mark.shell
@@ -120,6 +121,31 @@ def test_zsh_options(tmp_path, option):
     assert result["on"].soft("nofile") == 1500 and result["on"].soft("vmem") == 4 * 2**30
     assert result["off"].soft("nofile") == 1000
     assert (tmp_path / "before.txt").read_text() == (tmp_path / "after.txt").read_text()
+    assert_clean(result["off"])
+
+
+@pytest.mark.parametrize("nofile", [1500, 3000, {"soft": 1500, "hard": 1800}])
+def test_zsh_warns_of_no_global_inside_a_function(tmp_path, nofile):
+    # conda sources the scripts inside its `conda activate` function; with warn_create_global
+    # zsh warns of every global a function creates. 3000 is above the hard limit, and a hard
+    # limit is the full scripts' to apply and restore: they run, and say only that.
+    ZSH.required()
+    env = make_env(tmp_path, "fn", {"nofile": nofile, "vmem": "4G"})
+    if isinstance(nofile, dict):
+        nofile = nofile["soft"]
+    s = Session(ZSH).raw("setopt warn_create_global nounset")
+    s.raw(f'act() {{ {sourcing(s, script(env, "activate", "sh"))}; }}')
+    s.raw(f'deact() {{ {sourcing(s, script(env, "deactivate", "sh"))}; }}')
+    s.raw("act").snapshot("on").raw("deact").snapshot("off")
+    result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000)))
+    assert result.returncode == 0, result.stderr
+    assert result["on"].soft("nofile") == min(nofile, 2000)
+    assert result["off"].soft("nofile") == 1000
+    if nofile > 2000:
+        assert result.stderr.splitlines() == [
+            "conda-limits: nofile 3000 is above the hard limit, 2000; using the hard limit"]
+    else:
+        assert result.stderr == ""
     assert_clean(result["off"])
 
 
