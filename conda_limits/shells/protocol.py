@@ -53,6 +53,9 @@ ROW = {"cpu": 1, "fsize": 2, "data": 3, "stack": 4, "core": 5, "nproc": 7, "nofi
 #: Columns of a row: "%-25s %-20s %-20s %-10s" (label, soft, hard, units).
 SOFT_COLUMN = 26
 HARD_COLUMN = 47
+#: Characters per row, newline included, up to row 12: every row has a unit there, and the
+#: rows without one (nice and realtime priority) come after it.
+ROW_WIDTH = 79
 
 HEADER = """\
 # Written by conda-limits: `conda limits set/unset` manages this file; do not edit it.
