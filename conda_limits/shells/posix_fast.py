@@ -133,7 +133,7 @@ class Item:
         if self.value == UNLIMITED:
             return f"-{letter} unlimited"
         if isinstance(block, str):
-            return f"-{letter} $(({int(self.value)} / {block}))"
+            return f'-{letter} "$(({int(self.value)} / {block}))"'
         return f"-{letter} {int(self.value) // block}"
 
 

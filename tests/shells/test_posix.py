@@ -25,6 +25,7 @@ from .harness import (
     ZSH,
     ActivationScenarios,
     Session,
+    all_limits,
     assert_clean,
     baseline,
     clean_environ,
@@ -56,6 +57,20 @@ def test_fsize_and_core_units(shell, tmp_path):
     result = Session(shell).activate(env, 2).snapshot("on").run(tmp_path)
     assert result["on"].soft("fsize") == 3 * 1024
     assert result["on"].soft("core") == 5 * 1024
+
+
+@pytest.mark.parametrize("level", [2, 12])  # 12: the full script
+def test_a_field_separator_of_digits_splits_no_value(shell, tmp_path, level):
+    # IFS is the user's: a figure the script computes ($((...)), -f/-c in bash) must not be
+    # split by it into other numbers (fsize 1 would stop the shell's next write).
+    limits = all_limits()
+    env = make_env(tmp_path, "ifs", limits)
+    s = Session(shell).raw("IFS=0123456789").activate(env, level).snapshot("on")
+    result = s.deactivate(env, level).snapshot("off").run(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.warnings() == []
+    assert result["on"].softs() == limits
+    assert_clean(result["off"])
 
 
 def test_nproc_letter(shell, tmp_path):
