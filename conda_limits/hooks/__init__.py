@@ -1,9 +1,8 @@
 """conda hooks that are not subcommands: conda doctor's check, the site-defaults setting, and
 what conda's own environment commands do with ``limits:``.
 
-conda collects every hook on every command, so this package holds only what registering them
-in ``plugin.py`` needs: the commands each runs for, and how a setting is declared. The work
-is in the modules.
+conda collects every hook on every command; ``plugin.py`` registers them without importing
+this package, which holds how a setting is declared. The work is in the modules.
 """
 
 from __future__ import annotations
@@ -14,10 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conda.plugins.types import CondaSetting
 
-APPLY_COMMANDS = frozenset({"create", "env_create", "env_update"})
-CREATE_COMMANDS = frozenset({"create", "env_create"})  # the ones that apply site defaults
-EXPORT_COMMANDS = frozenset({"export"})
-ENV_VARS_COMMANDS = frozenset({"env_vars"})  # conda env config vars list/set/unset
+#: The commands that apply site defaults: the create commands among ``plugin.APPLY_COMMANDS``.
+CREATE_COMMANDS = frozenset({"create", "env_create"})
 
 
 def conda_setting(name: str, description: str, default: bool | str = "", *,
