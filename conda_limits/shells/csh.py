@@ -269,41 +269,8 @@ def _apply(resource: Resource, limit: Limit) -> list[str]:
             "endif"]
 
 
-def _raise(resource: Resource) -> list[str]:
-    """Put the hard limit that activation lowered back up, where the shell may (root with
-    CAP_SYS_RESOURCE); before any soft value goes back."""
-    spec = Spec.of(resource)
-    return [*_load("__cl_v", f"{HARD_KEY}_{protocol.key(resource)}").splitlines(),
-            'if ( "$__cl_v" != "" ) then',
-            f"    unsetenv {_hard_saved(resource)}",
-            '    if ( "$__cl_v" == unlimited || "$__cl_v" !~ *[^0-9]* ) then',
-            *_indent(_units(spec, "$__cl_v"), 2),
-            *_indent(_limit(spec, True, [], []), 2),
-            "    endif",
-            "endif"]
-
-
-def _restore(resource: Resource) -> list[str]:
-    """The common path: set the saved value back unless activation lowered the hard limit;
-    otherwise (or if that fails) leave KEY.VALUE in __cl_slow for the shared part."""
-    spec, key = Spec.of(resource), resource.key.upper()
-    return [f"# {spec.name}",
-            *_load("__cl_v", key).splitlines(),
-            'if ( "$__cl_v" != "" ) then',
-            f"    unsetenv {_saved(resource)}",
-            '    if ( "$__cl_v" == unlimited || "$__cl_v" !~ *[^0-9]* ) then',
-            "        set __cl_done = 0",
-            f'        if ( "$__cl_k" !~ *{key}* ) then',
-            *_indent(_units(spec, "$__cl_v"), 3),
-            *_indent(_limit(spec, False, ["set __cl_done = 1"], []), 3),
-            "        endif",
-            f"        if ( $__cl_done == 0 ) set __cl_slow = ( $__cl_slow {key}.$__cl_v )",
-            "    endif",
-            "endif"]
-
-
-def _slow_restore() -> list[str]:
-    """The shared part: compare each pending value with the hard limit before setting it."""
+def _table() -> list[str]:
+    """A switch setting the :data:`VARIABLE` words from the key in ``$__cl_n``."""
     cases = []
     for resource in RESOURCES:
         spec = Spec.of(resource)
@@ -317,25 +284,66 @@ def _slow_restore() -> list[str]:
                   f"    set __cl_name = {spec.name}",
                   f'    set __cl_unit = "{spec.unit}"',
                   "    breaksw"]
+    return ["switch ( $__cl_n )", *_indent(cases), "endsw"]
+
+
+# The key in $__cl_n inside a single-quoted eval string, for _load.
+EVAL_KEY = "'\"$__cl_n\"'"
+
+
+def _full_deactivate() -> list[str]:
+    """The full path, one loop over every key (its text is what the fast path's ``goto``
+    passes over, so it is written once, not once per limit). A key saved at this level:
+    the hard limit that activation lowered goes back up first, where the shell may (root
+    with CAP_SYS_RESOURCE); then the soft value, at once unless activation lowered that hard
+    limit, else (or if that fails) after comparing it with the hard limit (a warning)."""
     spec = VARIABLE
-    return [
-        "foreach __cl_p ( $__cl_slow )",
-        "    switch ( $__cl_p:r )",
-        *_indent(cases),
-        "    endsw",
-        "    set __cl_v = $__cl_p:e",
-        *_indent(_read(spec)),
-        '    if ( "$__cl_s" != "" ) then',
-        *_indent(_above("$__cl_v", "$__cl_h"), 2),
-        "        if ( $__cl_x ) then",
-        "            " + _warn(f"{spec.name}{spec.unit} cannot go back up to ${{__cl_v}}: its "
-                               f"hard limit was lowered to ${{__cl_h}}"),
-        '            set __cl_v = "$__cl_h"',
+    keys = " ".join(protocol.key(r) for r in RESOURCES)
+    raise_hard = [
+        'if ( "$__cl_g" != "" ) then',
+        f"    unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}_${{__cl_n}}",
+        '    if ( "$__cl_g" == unlimited || "$__cl_g" !~ *[^0-9]* ) then',
+        *_indent(_units(spec, "$__cl_g"), 2),
+        *_indent(_limit(spec, True, [], []), 2),
+        "    endif",
+        "endif"]
+    compared = [
+        *_read(spec),
+        'if ( "$__cl_s" != "" ) then',
+        *_indent(_above("$__cl_v", "$__cl_h")),
+        "    if ( $__cl_x ) then",
+        "        " + _warn(f"{spec.name}{spec.unit} cannot go back up to ${{__cl_v}}: its "
+                           f"hard limit was lowered to ${{__cl_h}}"),
+        '        set __cl_v = "$__cl_h"',
+        "    endif",
+        "endif",
+        *_units(spec, "$__cl_v"),
+        *_limit(spec, False, [], [
+            _warn(f"could not restore the {spec.name} limit{spec.unit} to ${{__cl_v}}")])]
+    restore = [
+        'if ( "$__cl_v" != "" ) then',
+        "    unsetenv _CONDA_LIMITS_${__cl_lvl}_${__cl_n}",
+        '    if ( "$__cl_v" == unlimited || "$__cl_v" !~ *[^0-9]* ) then',
+        "        set __cl_done = 0",
+        '        if ( "$__cl_k" !~ *${__cl_n}* ) then',
+        *_indent(_units(spec, "$__cl_v"), 3),
+        *_indent(_limit(spec, False, ["set __cl_done = 1"], []), 3),
+        "        endif",
+        "        if ( $__cl_done == 0 ) then",
+        *_indent(compared, 3),
         "        endif",
         "    endif",
-        *_indent(_units(spec, "$__cl_v")),
-        *_indent(_limit(spec, False, [], [
-            _warn(f"could not restore the {spec.name} limit{spec.unit} to ${{__cl_v}}")])),
+        "endif"]
+    return [
+        f"foreach __cl_n ( {keys} )",
+        *_indent(_load("__cl_v", EVAL_KEY).splitlines()),
+        '    set __cl_g = ""',
+        '    if ( "$__cl_k" != "" ) then',
+        *_indent(_load("__cl_g", f"{HARD_KEY}_{EVAL_KEY}").splitlines()[1:], 2),
+        "    endif",
+        '    if ( "$__cl_v" != "" || "$__cl_g" != "" ) then',
+        *_indent([*_table(), *raise_hard, *restore], 2),
+        "    endif",
         "end",
     ]
 
@@ -455,14 +463,7 @@ def render_activate(limits: LimitSet) -> str:
 def render_deactivate(limits: LimitSet) -> str:
     """The ``deactivate.d`` script: restores every limit saved at this level."""
     own = [r for r, _ in limits.items_with_resource()]
-    lines: list[str] = [*_fast_deactivate(own), "set __cl_slow = ()",
-                        'if ( "$__cl_k" != "" ) then']
-    for resource in RESOURCES:
-        lines += _indent(_raise(resource))
-    lines.append("endif")
-    for resource in RESOURCES:
-        lines += _restore(resource)
-    lines += _slow_restore()
+    lines = [*_fast_deactivate(own), *_full_deactivate()]
     lines.append(f"unsetenv _CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}")
     return header(False, SHELL) + _flat(cleaned(SETUP + "\n".join(lines) + "\n" + END))
 
