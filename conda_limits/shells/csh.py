@@ -4,7 +4,11 @@ The variables, names and units are those of :mod:`conda_limits.shells.protocol`:
 previous soft value of each limit it changes goes into ``_CONDA_LIMITS_<CONDA_SHLVL>_<KEY>``,
 so that a shell of another family can deactivate too.
 
-csh has no functions, so every limit gets its own block of fixed text. What the text relies on:
+csh has no functions: the common case (soft values within the hard limits) has a short path
+of fixed text per limit at the top of each script, which ends in ``goto``; the full path is one
+``foreach`` over the keys, whose ``switch`` sets each limit's words (names, units, values). tcsh
+reads every character a ``goto`` passes over (from the top of the file), so the text after the
+short path is written once, not once per limit. What the text relies on:
 
 - ``limit NAME N`` sets the soft limit and ``limit -h NAME N`` the hard one; sizes count KiB,
   ``cputime`` seconds, ``descriptors`` and ``maxproc`` plain counts.
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..limits.model import Limit, LimitSet
+from ..limits.model import LimitSet
 from ..limits.resources import RESOURCES, Resource
 from ..limits.values import UNLIMITED, Value
 from . import protocol
@@ -125,10 +129,11 @@ def _indent(lines: list[str], depth: int = 1) -> list[str]:
     return [("    " * depth + line) if line else line for line in lines]
 
 
-def _read(spec: Spec, index: int | None = None) -> list[str]:
+def _read(spec: Spec, index: str | None = None) -> list[str]:
     """Lines setting __cl_s/__cl_h to the current soft/hard limit, or __cl_s to ''.
 
-    ``index``: the row's position in the list of rows activation read (checked by label).
+    ``index``: the row's position in the list of rows activation read (checked by label),
+    as csh words.
     """
     lines = ['set __cl_s = ""', 'set __cl_h = ""', "if ( -r /proc/self/limits ) then",
              "    set __cl_r = ()"]
@@ -204,87 +209,90 @@ def _limit(spec: Spec, hard: bool, then: list[str], otherwise: list[str]) -> lis
             "endif"]
 
 
-def _saved(resource: Resource) -> str:
-    return protocol.saved_name("${__cl_lvl}", protocol.key(resource))
+def _case(resource: Resource, *more: str) -> list[str]:
+    """The ``case`` of ``resource`` in a switch on ``$__cl_n``: it sets the :data:`VARIABLE`
+    words, and ``more`` (``NAME = VALUE`` csh words)."""
+    spec = Spec.of(resource)
+    return [f"case {resource.key.upper()}:",
+            f'    set __cl_label = "{spec.label}" __cl_words = {spec.words} '
+            f"__cl_csh = {spec.csh} __cl_blk = {spec.block} __cl_letter = {spec.letter} "
+            f'__cl_shblk = {spec.sh_block} __cl_name = {spec.name} __cl_unit = "{spec.unit}"'
+            + "".join(f" {word}" for word in more),
+            "    breaksw"]
 
 
-def _hard_saved(resource: Resource) -> str:
-    """The variable keeping the hard value that activation lowered."""
-    return protocol.hard_name("${__cl_lvl}", protocol.key(resource))
-
-
-def _apply(resource: Resource, limit: Limit) -> list[str]:
-    spec, key = Spec.of(resource), resource.key.upper()
-    name, unit_text = spec.name, spec.unit
-    soft, hard = figure(limit.soft), figure(limit.hard)
-    body = [
-        *_load("__cl_v", key).splitlines(),
-        f'if ( "$__cl_v" == "" ) setenv {_saved(resource)} "$__cl_s"',
-        'set __cl_c = "$__cl_h"',
-    ]
-    if limit.hard is not None:
-        body += [*_above(hard, "$__cl_h"),
-                 "if ( $__cl_x ) then",
-                 *_indent(_once(f"{key}-H={hard}/${{__cl_h}}",
-                                f"{name} hard limit {text(resource, limit.hard)} is above this "
-                                f"shell's hard limit, ${{__cl_h}}{unit_text}; keeping that")),
-                 "else",
-                 f"    set __cl_c = {hard}",
-                 "endif"]
-    target = soft if limit.soft is not None else '"$__cl_s"'
-    body += [f"set __cl_t = {target}",
-             *_above("$__cl_t", "$__cl_c"),
-             "if ( $__cl_x ) then"]
-    if limit.soft is not None:
-        body += _indent(_once(f"{key}={soft}/${{__cl_c}}",
-                              f"{name} {text(resource, limit.soft)} is above the hard limit, "
-                              f"${{__cl_c}}{unit_text}; using the hard limit"))
-    body += ['    set __cl_t = "$__cl_c"', "endif", "set __cl_done = 1",
-             'if ( "$__cl_t" != "$__cl_s" ) then',
-             *_indent(_units(spec, "$__cl_t")),
-             *_indent(_limit(spec, False, [], [
-                 _warn(f"could not set the {name} limit{unit_text} to ${{__cl_t}}; "
-                       f"{name} left as it is"),
-                 "set __cl_done = 0"])),
-             "endif"]
-    if limit.hard is not None:
-        marker = f"_CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}"
-        body += ['if ( $__cl_done && "$__cl_c" != "$__cl_h" ) then',
-                 *_indent(_units(spec, "$__cl_c")),
-                 *_indent(_limit(spec, True,
-                                 [*_load("__cl_g", f"{HARD_KEY}_{key}").splitlines(),
-                                  f'if ( "$__cl_g" == "" ) setenv {_hard_saved(resource)} '
-                                  '"$__cl_h"',
-                                  f'set __cl_k = "$__cl_k {key}"',
-                                  f'setenv {marker} "$__cl_k"'],
-                                 [_warn(f"could not set the {name} hard limit{unit_text} to "
-                                        f"${{__cl_c}}")])),
-                 "endif"]
-    return [f"# {name}: soft {text(resource, limit.soft)}, hard {text(resource, limit.hard)}",
-            *_read(spec, ROW[resource.key] + 1),  # csh lists count from 1, after the header
-            'if ( "$__cl_s" == "" ) then',
-            "    " + _warn(f"cannot read the current {name} limit; {name} left as it is"),
-            "else",
-            *_indent(body),
-            "endif"]
-
-
-def _table() -> list[str]:
-    """A switch setting the :data:`VARIABLE` words from the key in ``$__cl_n``."""
-    cases = []
-    for resource in RESOURCES:
-        spec = Spec.of(resource)
-        cases += [f"case {resource.key.upper()}:",
-                  f'    set __cl_label = "{spec.label}"',
-                  f"    set __cl_words = {spec.words}",
-                  f"    set __cl_csh = {spec.csh}",
-                  f"    set __cl_blk = {spec.block}",
-                  f"    set __cl_letter = {spec.letter}",
-                  f"    set __cl_shblk = {spec.sh_block}",
-                  f"    set __cl_name = {spec.name}",
-                  f'    set __cl_unit = "{spec.unit}"',
-                  "    breaksw"]
+def _switch(cases: list[str]) -> list[str]:
     return ["switch ( $__cl_n )", *_indent(cases), "endsw"]
+
+
+def _full_activate(limits: LimitSet) -> list[str]:
+    """The full path, one loop over the limits (its text is what the fast path's ``goto``
+    passes over, so it is written once, not once per limit): each limit's soft and hard
+    values (``__cl_sv``, ``__cl_hv``: figures, or '' where not set) and their text for
+    people (``__cl_st``, ``__cl_ht``) come from a switch."""
+    spec, cases = VARIABLE, []
+    for resource, limit in limits.items_with_resource():
+        values = {"row": str(ROW[resource.key] + 1),  # csh lists count from 1, after the header
+                  "sv": figure(limit.soft) if limit.soft is not None else '""',
+                  "hv": figure(limit.hard) if limit.hard is not None else '""',
+                  "st": text(resource, limit.soft), "ht": text(resource, limit.hard)}
+        cases += _case(resource, *(f"__cl_{name} = {value}" for name, value in values.items()))
+    marker = f"_CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}"
+    hard = [*_above("$__cl_hv", "$__cl_h"),
+            "if ( $__cl_x ) then",
+            *_indent(_once("${__cl_n}-H=${__cl_hv}/${__cl_h}",
+                           f"{spec.name} hard limit ${{__cl_ht}} is above this shell's hard "
+                           f"limit, ${{__cl_h}}{spec.unit}; keeping that")),
+            "else",
+            "    set __cl_c = $__cl_hv",
+            "endif"]
+    body = [
+        *_load("__cl_v", EVAL_KEY).splitlines(),
+        'if ( "$__cl_v" == "" ) setenv _CONDA_LIMITS_${__cl_lvl}_${__cl_n} "$__cl_s"',
+        'set __cl_c = "$__cl_h"',
+        'if ( "$__cl_hv" != "" ) then', *_indent(hard), "endif",
+        'set __cl_t = "$__cl_s"',
+        'if ( "$__cl_sv" != "" ) set __cl_t = $__cl_sv',
+        *_above("$__cl_t", "$__cl_c"),
+        "if ( $__cl_x ) then",
+        '    if ( "$__cl_sv" != "" ) then',
+        *_indent(_once("${__cl_n}=${__cl_sv}/${__cl_c}",
+                       f"{spec.name} ${{__cl_st}} is above the hard limit, "
+                       f"${{__cl_c}}{spec.unit}; using the hard limit"), 2),
+        "    endif",
+        '    set __cl_t = "$__cl_c"',
+        "endif",
+        "set __cl_done = 1",
+        'if ( "$__cl_t" != "$__cl_s" ) then',
+        *_indent(_units(spec, "$__cl_t")),
+        *_indent(_limit(spec, False, [], [
+            _warn(f"could not set the {spec.name} limit{spec.unit} to ${{__cl_t}}; "
+                  f"{spec.name} left as it is"),
+            "set __cl_done = 0"])),
+        "endif",
+        # Without a hard value, __cl_c is __cl_h.
+        'if ( $__cl_done && "$__cl_c" != "$__cl_h" ) then',
+        *_indent(_units(spec, "$__cl_c")),
+        *_indent(_limit(spec, True,
+                        [*_load("__cl_g", f"{HARD_KEY}_{EVAL_KEY}").splitlines(),
+                         'if ( "$__cl_g" == "" ) setenv '
+                         f"_CONDA_LIMITS_${{__cl_lvl}}_{HARD_KEY}_${{__cl_n}} \"$__cl_h\"",
+                         'set __cl_k = "$__cl_k $__cl_n"',
+                         f'setenv {marker} "$__cl_k"'],
+                        [_warn(f"could not set the {spec.name} hard limit{spec.unit} to "
+                               "${__cl_c}")])),
+        "endif"]
+    keys = " ".join(protocol.key(r) for r, _ in limits.items_with_resource())
+    return [f"foreach __cl_n ( {keys} )",
+            *_indent(_switch(cases)),
+            *_indent(_read(spec, "$__cl_row")),
+            '    if ( "$__cl_s" == "" ) then',
+            "        " + _warn(f"cannot read the current {spec.name} limit; {spec.name} left "
+                               "as it is"),
+            "    else",
+            *_indent(body, 2),
+            "    endif",
+            "end"]
 
 
 # The key in $__cl_n inside a single-quoted eval string, for _load.
@@ -342,7 +350,8 @@ def _full_deactivate() -> list[str]:
         *_indent(_load("__cl_g", f"{HARD_KEY}_{EVAL_KEY}").splitlines()[1:], 2),
         "    endif",
         '    if ( "$__cl_v" != "" || "$__cl_g" != "" ) then',
-        *_indent([*_table(), *raise_hard, *restore], 2),
+        *_indent([*_switch([line for r in RESOURCES for line in _case(r)]), *raise_hard,
+                   *restore], 2),
         "    endif",
         "end",
     ]
@@ -455,8 +464,7 @@ def render_activate(limits: LimitSet) -> str:
     if len(pairs) == len(limits):
         lines += _fast_activate(pairs)
         rows = TRIAL_ROWS.format(trial=_trial(pairs))
-    for resource, limit in limits.items_with_resource():
-        lines += _apply(resource, limit)
+    lines += _full_activate(limits)
     return header(True, SHELL) + _flat(cleaned(SETUP + rows + "\n".join(lines) + "\n" + END))
 
 
