@@ -685,6 +685,38 @@ class ActivationScenarios:
             assert result["off"].limits["nofile"] == (2000, 2000)
             assert len(result.warnings()) == 1  # the soft limit cannot go back up to 3000
 
+    def test_limits_of_every_kind_in_one_environment_keep_their_own_values(
+            self, shell: Shell, tmp_path: Path) -> None:
+        # The full path (a hard value is set) goes over the limits one after another: a
+        # hard-only value, a soft value above the hard limit, a pair and a plain soft value
+        # each get their own values, warnings and restoring.
+        env = make_env(tmp_path, "kinds", {"nofile": {"hard": 1500}, "stack": "64M",
+                                           "cpu": {"soft": 100, "hard": 200}, "fsize": "1M"})
+        s = Session(shell).snapshot("before").activate(env, 2).snapshot("on")
+        s.deactivate(env, 2).snapshot("off")
+        result = s.run(tmp_path, limits=baseline(nofile=(1000, 2000), stack=(8 * 2**20, 32 * 2**20),
+                                                 cpu=(300, 400), fsize=(2**30, 2**31)))
+        assert result.returncode == 0, result.stderr
+        on = result["on"].limits
+        assert on["nofile"] == (1000, 1500)
+        assert on["stack"] == (32 * 2**20, 32 * 2**20)
+        assert on["cpu"] == (100, 200)
+        assert on["fsize"] == (2**20, 2**31)
+        warnings = result.warnings()
+        assert "stack" in warnings[0] and "64M" in warnings[0] and str(32 * 2**20) in warnings[0]
+        assert_clean(result["off"])
+        off = result["off"].limits
+        assert off["stack"] == (8 * 2**20, 32 * 2**20)
+        assert off["fsize"] == (2**30, 2**31)
+        if raises_hard_limits():
+            assert len(warnings) == 1, result.stderr
+            assert off == result["before"].limits
+            return
+        assert len(warnings) == 2, result.stderr  # cpu cannot go back up to 300
+        assert "cpu" in warnings[1] and "300" in warnings[1] and "200" in warnings[1]
+        assert off["nofile"] == (1000, 1500)
+        assert off["cpu"] == (200, 200)
+
     def test_unlimited_value(self, shell: Shell, tmp_path: Path) -> None:
         env = make_env(tmp_path, "unl", {"cpu": "unlimited", "vmem": "unlimited"})
         s = Session(shell).activate(env, 2).snapshot("on").deactivate(env, 2).snapshot("off")
