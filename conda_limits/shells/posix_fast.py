@@ -54,11 +54,9 @@ LEVEL_DIGIT = "[0-9]"
 XONSH = "${XONSH_VERSION:+${BASH_EXECUTION_STRING-}}"
 # bash counts -f/-c in 1024-byte blocks, but in POSIX mode; dash, zsh and ksh in 512.
 BASH_BLOCK = "case :${SHELLOPTS-}: in *:posix:*) __cl_b=512 ;; *) __cl_b=1024 ;; esac"
-# bash's BASH_BLOCK in a block for bash and zsh: zsh counts -f/-c in 512 too.
+# BASH_BLOCK in the block for bash and zsh: zsh counts -f/-c in 512 too.
 SH_BLOCK = ("case ${ZSH_VERSION:+zsh}:${SHELLOPTS-}: in zsh*|*:posix:*) __cl_b=512 ;; "
             "*) __cl_b=1024 ;; esac")
-# The beginning of the saved variables' names at this level.
-SAVED = protocol.saved_name("${__cl_l}", "")
 # The process limit is -p in dash (and mksh, busybox), -u in ksh93.
 NPROC_LETTER = "__cl_p=p; case ${KSH_VERSION-} in ''|*MIRBSD*|*PD\\ KSH*) ;; *) __cl_p=u ;; esac"
 # Neither bash nor zsh (they have their own blocks) nor mksh, which computes in 32 bits.
@@ -141,12 +139,13 @@ def items(pairs: Sequence[tuple[Resource, Value]]) -> list[Item]:
     return [Item(resource, value, i) for i, (resource, value) in enumerate(pairs, 1)]
 
 
-def _fblock(limits: list[Item], bash: bool) -> tuple[int | str, str, list[str]]:
-    """Bytes per -f/-c unit (a number, or a variable that the statement returned sets),
-    that statement (with its ``; ``) and the names it uses."""
-    if bash and any(s.resource.posix_block is not None for s in limits):
-        return "__cl_b", BASH_BLOCK + "; ", ["__cl_b"]
-    return (512 if not bash else 1024), "", []
+def _fblock(limits: list[Item], statement: str) -> tuple[int | str, str, list[str]]:
+    """bash's (and zsh's) bytes per -f/-c unit: the variable that ``statement``
+    (:data:`BASH_BLOCK` or :data:`SH_BLOCK`) sets where a limit counts in them, with that
+    statement (and its ``; ``) and the names it uses; else 1024 and nothing."""
+    if any(s.resource.posix_block is not None for s in limits):
+        return "__cl_b", statement + "; ", ["__cl_b"]
+    return 1024, "", []
 
 
 def _nproc(limits: list[Item]) -> tuple[str, str, list[str]]:
@@ -175,7 +174,7 @@ def _done(cleanup: str, indent: str) -> str:
 
 def bash_activate(limits: list[Item]) -> str:
     rows = "@".join(f"${{__cl_r[{s.row}]-}}" for s in limits)
-    fblock, units, unit_names = _fblock(limits, bash=True)
+    fblock, units, unit_names = _fblock(limits, BASH_BLOCK)
     values = " ".join(f"{s.var}=${{__cl_r[{s.row}]:{SOFT_COLUMN}}}" for s in limits)
     names = " ".join(f"{s.name}={s.saved()}" for s in limits)
     exports = " ".join(f'"${s.name}=${{!{s.name}:-${{{s.var}%% *}}}}"' for s in limits)
@@ -205,7 +204,7 @@ def zsh_activate(limits: list[Item]) -> str:
     finite = [s for s in limits if s.value != UNLIMITED]
     values = " ".join([*(f'{s.var}="${{__cl_t:{s.offset + SOFT_COLUMN}:20}}"' for s in limits),
                        *(f'{s.hard}="${{__cl_t:{s.offset + HARD_COLUMN}:20}}"' for s in finite),
-                       *(f"{s.name}={SAVED}{s.key}" for s in limits)])
+                       *(f"{s.name}={s.saved()}" for s in limits)])
     # Above the hard limit zsh would raise it (where allowed) instead of failing.
     within = " && ".join(f"${{{s.hard}/unlimited/{int(s.value)}}} >= {int(s.value)}"
                          for s in finite)
@@ -290,28 +289,21 @@ def _restore(limits: list[Item], nproc: str, saved_or_x: str) -> str:
     return f"ulimit -S {args}" if limits else ":"
 
 
-def _sh_units(limits: list[Item]) -> tuple[int | str, str, list[str]]:
-    """:func:`_fblock` for bash and zsh together."""
-    if any(s.resource.posix_block is not None for s in limits):
-        return "__cl_b", SH_BLOCK + "; ", ["__cl_b"]
-    return 1024, "", []
-
-
-def _other_keys(limits: list[Item], every: Sequence[Resource]) -> list[str]:
-    """The keys saved at this level that are not this environment's, and ``HARD`` (a lowered
-    hard limit): where any is saved, the full script restores it."""
+def _others(limits: list[Item], every: Sequence[Resource]) -> str:
+    """For an ``eval "...__cl_o=<this>"``: the saved values at this level of the keys that
+    are not this environment's, and of ``HARD`` (a lowered hard limit), one after another;
+    where any is saved, the full script restores it."""
     own = {s.resource.key for s in limits}
-    return [protocol.key(r) for r in every if r.key not in own] + [HARD_KEY]
+    keys = [protocol.key(r) for r in every if r.key not in own] + [HARD_KEY]
+    return "".join(f"\\${{{protocol.saved_name('${__cl_l}', key)}-}}" for key in keys)
 
 
 def sh_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
     """bash's and zsh's block, one for both (neither parses the other's): one eval reads the
     saved values (``__cl_1``...) and any other saved at this level (``__cl_o``); zsh
     declares the names first (``typeset -g``)."""
-    fblock, units, unit_names = _sh_units(limits)
+    fblock, units, unit_names = _fblock(limits, SH_BLOCK)
     loads = " ".join(f"{s.var}=\\${{{s.saved()}-}}" for s in limits)
-    others = "".join(f"\\${{{protocol.saved_name('${__cl_l}', key)}-}}"
-                     for key in _other_keys(limits, every))
     unsets = " ".join(f'"{s.saved()}"' for s in limits)
     temporaries = ["__cl_l", "__cl_o", *(s.var for s in limits), *unit_names]
     cleanup = _names([unsets], temporaries)
@@ -319,7 +311,7 @@ def sh_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
             f'  [[ -z ${{ZSH_VERSION-}} ]] || {{ limit -s; typeset -g {" ".join(temporaries)}; }} || :\n'
             f"  __cl_l=${{CONDA_SHLVL:-0}}\n"
             f"  case $__cl_l in {LEVEL_DIGIT})\n"
-            f'    {units}eval "{loads} __cl_o={others}"\n'
+            f'    {units}eval "{loads} __cl_o={_others(limits, every)}"\n'
             + _sizes(limits, fblock, "${{{var}}}", "    ")
             + f'    if [[ -z $__cl_o ]] && {_restore(limits, "u", "${{{var}:-x}}")}; then\n'
             f"    {_done(cleanup, '  ')}\n    fi 2>/dev/null ;;\n"
@@ -330,9 +322,6 @@ def sh_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
 def posix_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
     """dash, ksh: ``__cl_n1``... hold the saved values themselves, read with one eval."""
     nproc, units, unit_names = _nproc(limits)
-    own = {s.resource.key for s in limits}
-    other_keys = [protocol.key(r) for r in every if r.key not in own] + [HARD_KEY]
-    others = "".join(f"\\${{{protocol.saved_name('${__cl_l}', key)}-}}" for key in other_keys)
     loads = " ".join(f"{s.name}=\\${{{s.saved()}-}}" for s in limits)
     sets = " && ".join(f'ulimit -S -{s.letter(nproc)} "${s.var}"' if s.sized
                        else f'ulimit -S -{s.letter(nproc)} "${{{s.name}:-x}}"'
@@ -342,7 +331,7 @@ def posix_deactivate(limits: list[Item], every: Sequence[Resource]) -> str:
                      [s.name for s in limits], unit_names)
     return (f"if {OTHER_SH}; then\n"
             f"{LEVEL}"
-            f'  {units}eval "{loads} __cl_o={others}"\n'
+            f'  {units}eval "{loads} __cl_o={_others(limits, every)}"\n'
             f"{_sizes(limits, 512, '${{{name}}}')}"
             f'  if [ -z "$__cl_o" ] && {{ {sets}; }} 2>/dev/null; then{_done(cleanup, " ")}; fi\n'
             f"fi\n")
