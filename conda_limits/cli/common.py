@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..limits.model import LimitSet
 from ..limits.provenance import Sources
 from ..limits.values import exceeds, human, pretty
-from ..printable import escape, shell_word
+from ..printable import escape, prefix_option, shell_word
 
 if TYPE_CHECKING:
     from ..state.locking import Holder
@@ -341,7 +341,7 @@ def remember_target(prefix: Path, name: str | None, path: str | None) -> None:
     if name:
         _NAMED[prefix] = f"-n {shell_word(name)}"
     elif path:
-        _NAMED[prefix] = f"-p {shell_word(path)}"
+        _NAMED[prefix] = prefix_option(path)
 
 
 def target_option(prefix: Path) -> str:
@@ -350,12 +350,7 @@ def target_option(prefix: Path) -> str:
     if prefix in _NAMED:
         return _NAMED[prefix]
     label = env_label(prefix)
-    return f"-p {shell_word(label)}" if label == str(prefix) else f"-n {shell_word(label)}"
-
-
-def shown_path(text: str) -> str:
-    """A path as one shell word of a command to copy (see :func:`shell_word`)."""
-    return shell_word(text)
+    return prefix_option(label) if label == str(prefix) else f"-n {shell_word(label)}"
 
 
 def activate_command(prefix: Path) -> str:

@@ -24,7 +24,7 @@ whose post-command applies it and unregisters it. Each file is read once, by the
 conda hands pre- and post-commands only the command's name: there is no public API for its
 arguments, which this module reads where conda's configuration keeps them
 (:func:`argument`). Imported only when conda runs one of these commands (``plugin.py`` names
-the functions through :func:`conda_limits.cli.later`).
+the functions through :func:`conda_limits.plugin.later`).
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conda.plugins.types import CondaHealthCheck
 
-    from ..limits.model import LimitSet
-
 NAME = "limits"
 SUMMARY = ("Detect stale conda-limits scripts, limits above the hard limit, vmem with CUDA, limits "
            "that recorded runs keep hitting or never come near")
@@ -61,7 +59,7 @@ def check(prefix: str, verbose: bool) -> None:
         return
     if not report.findings:
         if report.limits:
-            print(f"{OK_MARK} The resource limits ({_summary(report.limits)}) are recorded and "
+            print(f"{OK_MARK} The resource limits ({report.limits.summary()}) are recorded and "
                   "their activation scripts are up to date.\n")
         else:
             print(f"{OK_MARK} No resource limits are set for this environment.\n")
@@ -116,7 +114,3 @@ def fix(prefix: str, args: Namespace, confirm: Callable[[str], object]) -> int:
     for path in changed:
         print(f"{'Rewrote' if path.exists() else 'Removed'} {shown(path)}")
     return 0
-
-
-def _summary(limits: LimitSet) -> str:
-    return limits.summary()

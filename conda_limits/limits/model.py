@@ -175,14 +175,14 @@ class LimitSet(Mapping[str, Limit]):
 
     def summary(self) -> str:
         """Every setting and its value, in table order: ``nofile 4096, threads 2``."""
-        from . import cpu
         from .values import pretty
 
         return ", ".join([*(f"{resource.key} {pretty(resource, limit.effective)}"
                             for resource, limit in self.items_with_resource()),
                           *([f"mem {pretty(resources.MEM, self.mem)}"] if self.mem is not None
                             else []),
-                          *(f"{key} {cpu.human(key, value)}" for key, value in self.cpu.items())])
+                          *(f"{key} {cpu_settings.human(key, value)}"
+                            for key, value in self.cpu.items())])
 
     def items_with_resource(self) -> Iterator[tuple[Resource, Limit]]:
         for key, limit in self._limits.items():
